@@ -1,0 +1,72 @@
+"""Talk to a running sandbox: its state file, fault injection, Prometheus and Alertmanager queries.
+
+Used by the sandbox CLI, the demo and the tests; never by the collection itself.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+
+def state_path(run_dir: Path) -> Path:
+    return Path(run_dir) / "sandbox.json"
+
+
+def load_state(run_dir: Path, missing_ok: bool = False) -> dict[str, Any]:
+    path = state_path(run_dir)
+    try:
+        return json.loads(path.read_text())  # type: ignore[no-any-return]
+    except FileNotFoundError:
+        if missing_ok:
+            return {}
+        raise RuntimeError(f"the sandbox is not running ({path} is missing): run 'make sandbox-up'") from None
+
+
+def _request(url: str, method: str = "GET", body: Any = None, timeout: float = 10) -> Any:
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return json.loads(resp.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        detail = exc.read().decode(errors="replace")
+        raise RuntimeError(f"{method} {url} failed with {exc.code}: {detail}") from None
+
+
+def inject(state: dict[str, Any], fault: str, **fields: Any) -> dict[str, Any]:
+    body = {"fault": fault, **{k: v for k, v in fields.items() if v is not None}}
+    return _request(state["simulator_url"] + "/faults", "POST", body)  # type: ignore[no-any-return]
+
+
+def clear(state: dict[str, Any], fault_id: str | None = None) -> Any:
+    suffix = f"/faults/{fault_id}" if fault_id else "/faults"
+    return _request(state["simulator_url"] + suffix, "DELETE")
+
+
+def faults(state: dict[str, Any]) -> list[dict[str, Any]]:
+    return _request(state["simulator_url"] + "/faults")  # type: ignore[no-any-return]
+
+
+def query(state: dict[str, Any], promql: str) -> list[dict[str, Any]]:
+    """An instant PromQL query; returns Prometheus' result vector."""
+    url = state["prometheus_url"] + "/api/v1/query?" + urllib.parse.urlencode({"query": promql})
+    return _request(url)["data"]["result"]  # type: ignore[no-any-return]
+
+
+def scalar(state: dict[str, Any], promql: str) -> float | None:
+    result = query(state, promql)
+    return float(result[0]["value"][1]) if result else None
+
+
+def prometheus_alerts(state: dict[str, Any]) -> list[dict[str, Any]]:
+    return _request(state["prometheus_url"] + "/api/v1/alerts")["data"]["alerts"]  # type: ignore[no-any-return]
+
+
+def received(state: dict[str, Any]) -> list[dict[str, Any]]:
+    """Everything the built-in webhook recorder has received so far."""
+    return _request(state["webhook_url"].rsplit("/", 1)[0] + "/received")  # type: ignore[no-any-return]

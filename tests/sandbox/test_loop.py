@@ -1,0 +1,68 @@
+"""The sandbox's alerting loop: a fault changes the metrics, Prometheus fires, Alertmanager delivers to a webhook."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from sandbox import client
+from sandbox.demo import delivered, wait_for
+
+pytestmark = pytest.mark.sandbox
+
+ERR = (
+    "100 * sum(rate(http_requests_total{{namespace='shop',service='{svc}',code=~'5..'}}[10s]))"
+    " / sum(rate(http_requests_total{{namespace='shop',service='{svc}'}}[10s]))"
+)
+# Detection floor: Prometheus' first scrape (~5 s after start) + a 10 s rate window + 1 s evaluation +
+# Alertmanager's group_wait 0 s; the bound leaves room for a loaded 2-core CI machine.
+FIRE_BOUND_S = 40.0
+
+
+def test_prometheus_scrapes_the_simulator(sandbox: dict[str, Any]) -> None:
+    wait_for("a scrape", lambda: client.scalar(sandbox, "sum(up{job='workloads'})") == 1.0, 60)
+    rps = wait_for(
+        "request rate", lambda: client.scalar(sandbox, "sum(rate(http_requests_total{service='checkout'}[10s]))"), 60
+    )
+    # The seeded checkout service takes 400 requests/s (sandbox/config/workloads.yml).
+    assert 300 < rps < 500
+
+
+def test_bad_rollout_fires_high_error_rate_and_clearing_resolves_it(sandbox: dict[str, Any], faults: Any) -> None:
+    wait_for("checkout metrics", lambda: client.scalar(sandbox, ERR.format(svc="checkout")) is not None, 60)
+    assert client.scalar(sandbox, ERR.format(svc="checkout")) < 1.0, "checkout must start healthy"
+    assert delivered(sandbox, "HighErrorRate", "firing", "checkout") is None
+
+    injected_at = time.time()
+    fault = faults("bad-rollout", namespace="shop", service="checkout")
+    alert = wait_for(
+        "HighErrorRate firing at the webhook",
+        lambda: delivered(sandbox, "HighErrorRate", "firing", "checkout"),
+        FIRE_BOUND_S,
+    )
+    assert alert["received_at"] - injected_at < FIRE_BOUND_S
+    assert alert["labels"]["namespace"] == "shop"
+    assert alert["labels"]["severity"] == "page"
+    assert alert["fingerprint"]
+    # The rollout was real: the Deployment moved to a new revision running the new image.
+    assert fault["undo"]["image"] == "shop/checkout:1.42"
+
+    client.clear(sandbox, fault["id"])
+    resolved = wait_for(
+        "HighErrorRate resolved at the webhook",
+        lambda: delivered(sandbox, "HighErrorRate", "resolved", "checkout"),
+        90,
+    )
+    assert resolved["fingerprint"] == alert["fingerprint"]
+    assert client.scalar(sandbox, ERR.format(svc="checkout")) < 1.0
+
+
+def test_inject_rejects_unknown_fault_and_missing_deployment(sandbox: dict[str, Any]) -> None:
+    with pytest.raises(RuntimeError, match="unknown fault 'meteor'"):
+        client.inject(sandbox, "meteor")
+    with pytest.raises(RuntimeError, match="no deployment shop/nope"):
+        client.inject(sandbox, "crashloop", namespace="shop", service="nope")
+    with pytest.raises(RuntimeError, match="needs a node"):
+        client.inject(sandbox, "slow-node", namespace="shop", service="catalog")
