@@ -23,6 +23,16 @@ sanity() {
   local dir="$top/build/sanity/ansible_collections/zerotouch"
   rm -rf "$dir" && mkdir -p "$dir"
   cp -a "$top/.collections/ansible_collections/zerotouch/selfheal" "$dir/"
+  # ansible-test bootstraps pip in its virtualenvs with a get-pip script it downloads from a host outside this
+  # network; put an equivalent where it looks first (see scripts/get_pip_offline.py).
+  local pip_version
+  pip_version=$("$bin/python" - <<'PY'
+import re, ansible_test._internal.python_requirements as r, inspect
+print(re.search(r"pip='([0-9.]+)'", inspect.getsource(r.get_venv_packages)).group(1))
+PY
+)
+  mkdir -p ~/.ansible/test/cache
+  cp "$top/scripts/get_pip_offline.py" ~/.ansible/test/cache/get_pip_${pip_version//./_}.py
   (cd "$dir/selfheal" && "$bin/ansible-test" sanity --venv --python 3.11 --color no --exclude tests/output/)
 }
 

@@ -1,0 +1,169 @@
+# Private to the zerotouch.selfheal collection: not a public API, it may change without notice.
+# Gather -> snapshot: pure builders that turn Kubernetes objects and Prometheus indicators into a snapshot.
+
+"""Build the snapshot of `shared/scenarios/README.md` from what the cluster and Prometheus show.
+
+These functions take plain dicts (the Kubernetes objects as the API returns them, the indicator values from
+`_prom.split`) and return the snapshot's blocks; the I/O lives in the adapters. Unknown stays unknown: a value
+nobody reported is None or absent, never 0.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
+FAILING_REASONS = frozenset(
+    {"CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "OOMKilled", "CreateContainerConfigError", "Error"}
+)
+
+
+def _revision(obj: dict[str, Any]) -> int | None:
+    value = ((obj.get("metadata") or {}).get("annotations") or {}).get(REVISION_ANNOTATION)
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _owned_by(obj: dict[str, Any], kind: str, uid: str | None, name: str) -> bool:
+    for ref in (obj.get("metadata") or {}).get("ownerReferences") or []:
+        if ref.get("kind") == kind and (ref.get("uid") == uid if uid else ref.get("name") == name):
+            return True
+    return False
+
+
+def _first_image(template: dict[str, Any]) -> str | None:
+    containers = ((template or {}).get("spec") or {}).get("containers") or []
+    return containers[0].get("image") if containers else None
+
+
+def _condition(obj: dict[str, Any], kind: str) -> str | None:
+    for cond in (obj.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == kind:
+            return str(cond.get("status"))
+    return None
+
+
+def pod_failure(pod: dict[str, Any]) -> tuple[str | None, bool]:
+    """(reason, ready) of a pod: the waiting/terminated reason of its first failing container."""
+    status = pod.get("status") or {}
+    reason = None
+    for cs in status.get("containerStatuses") or []:
+        state = cs.get("state") or {}
+        for phase in ("waiting", "terminated"):
+            why = (state.get(phase) or {}).get("reason")
+            if why and why != "Completed":
+                reason = reason or str(why)
+        last = ((cs.get("lastState") or {}).get("terminated") or {}).get("reason")
+        if last == "OOMKilled":
+            reason = reason or "OOMKilled"
+    if reason is None and status.get("phase") == "Pending":
+        for cond in status.get("conditions") or []:
+            if cond.get("type") == "PodScheduled" and cond.get("status") == "False":
+                reason = str(cond.get("reason") or "Unschedulable")
+    return reason, _condition(pod, "Ready") == "True"
+
+
+def observed_workload(
+    deployment: dict[str, Any],
+    replicasets: list[dict[str, Any]],
+    pods: list[dict[str, Any]],
+    restarts_15m: dict[str, float] | None = None,
+) -> dict[str, Any]:
+    """The snapshot's `observed.workload` for a Deployment, its ReplicaSets and its pods."""
+    meta = deployment.get("metadata") or {}
+    uid, name = meta.get("uid"), meta.get("name", "")
+    spec, status = deployment.get("spec") or {}, deployment.get("status") or {}
+    revisions = []
+    for rs in replicasets:
+        rev = _revision(rs)
+        if rev is None or not _owned_by(rs, "Deployment", uid, name):
+            continue
+        revisions.append(
+            {
+                "revision": rev,
+                "created": (rs.get("metadata") or {}).get("creationTimestamp"),
+                "image": _first_image((rs.get("spec") or {}).get("template") or {}),
+            }
+        )
+    revisions.sort(key=lambda r: r["revision"])
+    failing = []
+    for pod in pods:
+        reason, ready = pod_failure(pod)
+        if ready and reason is None:
+            continue
+        pname = (pod.get("metadata") or {}).get("name")
+        restarts = (restarts_15m or {}).get(pname)
+        entry: dict[str, Any] = {
+            "name": pname,
+            "node": (pod.get("spec") or {}).get("nodeName"),
+            "phase": (pod.get("status") or {}).get("phase"),
+            "ready": ready,
+        }
+        if reason:
+            entry["reason"] = reason
+        if restarts is not None:
+            entry["restarts_15m"] = round(restarts)
+        failing.append(entry)
+    return {
+        "replicas": spec.get("replicas", 1),
+        "ready_replicas": status.get("readyReplicas", 0),
+        "revision": _revision(deployment),
+        "revisions": revisions,
+        "pods": failing,
+        "drift": [],
+    }
+
+
+def observed_nodes(
+    pods: list[dict[str, Any]], nodes: list[dict[str, Any]], node_latency_ms: dict[str, float]
+) -> dict[str, dict[str, Any]]:
+    """Per node serving the workload: readiness, schedulability and the workload's p99 latency there."""
+    serving = {(p.get("spec") or {}).get("nodeName") for p in pods} | set(node_latency_ms)
+    out: dict[str, dict[str, Any]] = {}
+    for node in nodes:
+        nname = (node.get("metadata") or {}).get("name")
+        if nname not in serving:
+            continue
+        entry: dict[str, Any] = {
+            "ready": _condition(node, "Ready") != "False",
+            "schedulable": not (node.get("spec") or {}).get("unschedulable", False),
+        }
+        latency = node_latency_ms.get(nname)
+        if latency is not None:
+            entry["latency_p99_ms"] = round(latency, 1)
+        out[nname] = entry
+    return dict(sorted(out.items()))
+
+
+def observed_metrics(indicators: dict[str, Any]) -> dict[str, float]:
+    """Scalar indicators that Prometheus answered; unknown ones are left out (the snapshot's 'missing')."""
+    names = ("latency_p99_ms", "error_rate", "availability", "cpu_utilization", "memory_utilization")
+    out = {name: round(indicators[name], 3) for name in names if indicators.get(name) is not None}
+    if indicators.get("requests_per_second") is not None:
+        out["requests_per_second"] = round(indicators["requests_per_second"], 1)
+    return out
+
+
+def observed_tenants(indicators: dict[str, Any]) -> dict[str, dict[str, float]]:
+    return {t: {"share": round(v, 4)} for t, v in sorted((indicators.get("tenant_share") or {}).items())}
+
+
+def observed_dependencies(indicators: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    up = indicators.get("dependency_up") or {}
+    latency = indicators.get("dependency_latency_p99_ms") or {}
+    out: dict[str, dict[str, Any]] = {}
+    for dep in sorted(set(up) | set(latency)):
+        entry: dict[str, Any] = {}
+        if dep in up:
+            entry["healthy"] = up[dep] >= 1
+        if dep in latency:
+            entry["latency_p99_ms"] = round(latency[dep], 1)
+        out[dep] = entry
+    return out
+
+
+def iso(ts: datetime) -> str:
+    return ts.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
