@@ -271,6 +271,10 @@ class Simulator:
         for name in list(self.pods):
             if name not in seen_pods:
                 del self.pods[name]
+        # A deleted pod's series disappear (Prometheus marks them stale), as they would from a real scrape.
+        for counters in self.counters.values():
+            for key in [k for k in counters.buckets if k[0] not in seen_pods]:
+                del counters.buckets[key], counters.sums[key], counters.counts[key]
         self.gauges = gauges
 
     def _advance_deployment(
