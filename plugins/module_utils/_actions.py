@@ -1,0 +1,936 @@
+# This file is private to the zerotouch.selfheal collection: it is not a public API and may change without notice.
+# It is shipped to modules by AnsiballZ; import it only from this collection.
+"""Remediation plans: what each action would change, computed purely from the objects the cluster returned.
+
+Every ``plan_*`` function takes Kubernetes objects as plain dicts (as the API serves them, camelCase) and returns
+a :class:`Plan`: the writes to make (:class:`Change`), the before/after of the fields they touch (for diff mode),
+a message for a real run and one for check mode, and the values the module returns. No I/O happens here; the
+adapter in ``_k8s.py`` reads the objects, calls a planner and applies ``plan.changes`` unless in check mode.
+
+A plan with no changes is the idempotent case: the module then reports ``changed: false`` with a message that
+says why nothing had to be done.
+
+:func:`compute_drift` is shared with the gatherer, which fills the snapshot's ``observed.workload.drift`` with it.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import SelfHealError, ValidationError
+
+RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
+RESTART_ID = "selfheal.zerotouch.io/restart-id"
+PREVIOUS_IMAGE = "selfheal.zerotouch.io/previous-image"
+ROLLED_BACK_TO = "selfheal.zerotouch.io/rolled-back-to"
+EXPIRES_PREFIX = "selfheal.zerotouch.io/expires-"
+REVISION = "deployment.kubernetes.io/revision"
+REVISION_HISTORY = "deployment.kubernetes.io/revision-history"
+POD_TEMPLATE_HASH = "pod-template-hash"
+MANAGED_BY = {"app.kubernetes.io/managed-by": "zerotouch.selfheal"}
+TENANT_LIMITS_SUFFIX = "-tenant-limits"
+
+# Why a container is not running, as the kubelet reports it, that deleting the pod may cure.
+FAILING_REASONS = frozenset(
+    {
+        "CrashLoopBackOff",
+        "ImagePullBackOff",
+        "ErrImagePull",
+        "CreateContainerConfigError",
+        "CreateContainerError",
+        "RunContainerError",
+        "OOMKilled",
+        "Error",
+    }
+)
+
+_OPTIONS = "options"  # the ValidationError source for module options
+
+
+@dataclass
+class Change:
+    """One write to the cluster.
+
+    ``verb`` is ``create``, ``replace`` (PUT of the whole object, guarded by its resourceVersion), ``patch``
+    (JSON merge patch), ``delete`` or ``evict``. ``what`` completes "cannot ..." in an error message.
+    """
+
+    verb: str
+    api_version: str
+    kind: str
+    namespace: str | None
+    name: str
+    body: dict[str, Any] | None = None
+    subresource: str | None = None
+    what: str = ""
+
+
+@dataclass
+class Plan:
+    """What a remediation would do; ``changed`` is true exactly when there is something to write."""
+
+    changes: list[Change]
+    message: str
+    check_message: str
+    before: dict[str, Any] = field(default_factory=dict)
+    after: dict[str, Any] = field(default_factory=dict)
+    result: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.changes)
+
+
+def unchanged(message: str, before: dict[str, Any] | None = None, **result: Any) -> Plan:
+    state = before or {}
+    return Plan([], message, message, state, copy.deepcopy(state), result)
+
+
+def changing(
+    changes: list[Change], done: str, would: str, before: dict[str, Any], after: dict[str, Any], **result: Any
+) -> Plan:
+    """A plan that writes; ``done``/``would`` are the same sentence for a real run and for check mode."""
+    return Plan(changes, done, "would " + would, before, after, result)
+
+
+def count(n: int, noun: str) -> str:
+    """``1 pod``, ``2 pods``."""
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
+# --- small helpers on objects --------------------------------------------------------------------------------
+
+
+def meta(obj: dict[str, Any] | None) -> dict[str, Any]:
+    return (obj or {}).get("metadata") or {}
+
+
+def annotations_of(obj: dict[str, Any] | None) -> dict[str, str]:
+    return meta(obj).get("annotations") or {}
+
+
+def ref(obj: dict[str, Any]) -> str:
+    """``namespace/name`` of a namespaced object, ``name`` of a cluster-scoped one."""
+    m = meta(obj)
+    return f"{m['namespace']}/{m['name']}" if m.get("namespace") else str(m.get("name"))
+
+
+def iso(ts: datetime) -> str:
+    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def micro_time(ts: datetime) -> str:
+    """The MicroTime format of Lease timestamps."""
+    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_time(value: Any) -> datetime | None:
+    """An RFC 3339 timestamp as the API writes it (with or without fraction); None when absent or unreadable."""
+    if not isinstance(value, str) or not value:
+        return None
+    text = value.strip().replace("Z", "+00:00")
+    match = re.match(r"^(.*T\d\d:\d\d:\d\d)(\.\d+)?(.*)$", text)
+    if match and match.group(2):  # fromisoformat before 3.11 wants exactly 3 or 6 fraction digits
+        text = match.group(1) + (match.group(2) + "000000")[:7] + match.group(3)
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def selector_matches(selector: dict[str, Any] | None, labels: dict[str, str] | None) -> bool:
+    """Whether a LabelSelector (matchLabels and matchExpressions) selects these labels.
+
+    An empty or missing selector selects nothing here: a remediation must never fall back to "every pod".
+    """
+    selector = selector or {}
+    labels = labels or {}
+    match_labels = selector.get("matchLabels") or {}
+    expressions = selector.get("matchExpressions") or []
+    if not match_labels and not expressions:
+        return False
+    if any(labels.get(k) != v for k, v in match_labels.items()):
+        return False
+    for expr in expressions:
+        key, op, values = expr.get("key"), expr.get("operator"), expr.get("values") or []
+        present = key in labels
+        if op == "In" and not (present and labels[key] in values):
+            return False
+        if op == "NotIn" and present and labels[key] in values:
+            return False
+        if op == "Exists" and not present:
+            return False
+        if op == "DoesNotExist" and present:
+            return False
+    return True
+
+
+def deployment_pods(deployment: dict[str, Any], pods: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The pods a Deployment's selector selects in its namespace, sorted by name."""
+    namespace = meta(deployment).get("namespace")
+    selector = (deployment.get("spec") or {}).get("selector")
+    return sorted(
+        (
+            p
+            for p in pods
+            if meta(p).get("namespace") == namespace and selector_matches(selector, meta(p).get("labels"))
+        ),
+        key=lambda p: str(meta(p).get("name")),
+    )
+
+
+NOT_READY_GRACE = timedelta(seconds=60)  # a pod not ready for less than this may still be starting
+
+
+def _ready_condition(pod: dict[str, Any]) -> dict[str, Any]:
+    for cond in (pod.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == "Ready":
+            return dict(cond)
+    return {}
+
+
+def failing_reason(pod: dict[str, Any], now: datetime | None = None) -> str | None:
+    """Why a pod counts as failing, or None when it runs cleanly (or is still starting, or already leaving).
+
+    Failing: phase Failed, a container waiting or terminated for a reason in :data:`FAILING_REASONS`, or
+    Running but not Ready for at least :data:`NOT_READY_GRACE` (as of ``now``; any time when ``now`` is None). A
+    Pending pod is not failing here: deleting it would not schedule or start it any sooner.
+    """
+    if meta(pod).get("deletionTimestamp"):
+        return None
+    status = pod.get("status") or {}
+    phase = status.get("phase")
+    if phase == "Failed":
+        return str(status.get("reason") or "Failed")
+    for cs in status.get("containerStatuses") or []:
+        state = cs.get("state") or {}
+        for key in ("waiting", "terminated"):
+            reason = (state.get(key) or {}).get("reason")
+            if reason in FAILING_REASONS:
+                return str(reason)
+    ready = _ready_condition(pod)
+    if phase == "Running" and ready.get("status") != "True":
+        since = parse_time(ready.get("lastTransitionTime"))
+        if now is None or since is None or now - since >= NOT_READY_GRACE:
+            return "NotReady"
+    return None
+
+
+# --- workload_restart -------------------------------------------------------------------------------------------
+
+
+def _deployment_change(deployment: dict[str, Any], body: dict[str, Any], what: str) -> Change:
+    m = meta(deployment)
+    return Change("replace", "apps/v1", "Deployment", m.get("namespace"), m["name"], body, what=what)
+
+
+def _template_annotations(obj: dict[str, Any]) -> dict[str, str]:
+    return (((obj.get("spec") or {}).get("template") or {}).get("metadata") or {}).get("annotations") or {}
+
+
+def plan_restart(deployment: dict[str, Any], now: datetime, restart_id: str | None = None) -> Plan:
+    """A rollout restart: stamp the pod template with ``restartedAt`` so the Deployment rolls out new pods.
+
+    A restart is imperative, so without ``restart_id`` every run restarts. With it, the token is recorded in
+    the template (annotation ``selfheal.zerotouch.io/restart-id``) and a run whose token is already there is a
+    no-op: re-running the same remediation does not restart twice.
+    """
+    target = ref(deployment)
+    current = _template_annotations(deployment)
+    before = {k: current.get(k) for k in (RESTARTED_AT, RESTART_ID) if k in current or k == RESTARTED_AT}
+    result: dict[str, Any] = {"restart_id": restart_id, "restarted_at": current.get(RESTARTED_AT), "deleted_pods": []}
+    if restart_id is not None and current.get(RESTART_ID) == restart_id:
+        return unchanged(
+            f"{target} was already restarted for restart_id {restart_id} (at {current.get(RESTARTED_AT)})",
+            _template_diff(before),
+            **result,
+        )
+    stamp = iso(now)
+    body = copy.deepcopy(deployment)
+    tmeta = body.setdefault("spec", {}).setdefault("template", {}).setdefault("metadata", {})
+    tmeta["annotations"] = dict(tmeta.get("annotations") or {})
+    tmeta["annotations"][RESTARTED_AT] = stamp
+    after = {RESTARTED_AT: stamp}
+    if restart_id is not None:
+        tmeta["annotations"][RESTART_ID] = restart_id
+        after[RESTART_ID] = restart_id
+        before.setdefault(RESTART_ID, None)
+    result["restarted_at"] = stamp
+    text = f"{target} (rollout restart at {stamp}" + (f", restart_id {restart_id})" if restart_id else ")")
+    return changing(
+        [_deployment_change(deployment, body, "restart " + target)],
+        "restarted " + text,
+        "restart " + text,
+        _template_diff(before),
+        _template_diff(after),
+        **result,
+    )
+
+
+def _template_diff(template_annotations: dict[str, Any]) -> dict[str, Any]:
+    return {"spec": {"template": {"metadata": {"annotations": template_annotations}}}}
+
+
+def plan_delete_pods(
+    deployment: dict[str, Any],
+    pods: list[dict[str, Any]],
+    names: list[str] | None = None,
+    only_failing: bool = False,
+    now: datetime | None = None,
+) -> Plan:
+    """Delete some of a Deployment's pods (its ReplicaSet replaces them) instead of restarting all of them.
+
+    ``names`` picks pods by name (a pod that is already gone is skipped; one that belongs to another workload is
+    an error), ``only_failing`` keeps the failing ones (:func:`failing_reason`); both together: the named pods
+    that fail. Pods already being deleted are left alone, so a second run changes nothing.
+    """
+    target = ref(deployment)
+    namespace = meta(deployment).get("namespace")
+    own = {meta(p)["name"]: p for p in deployment_pods(deployment, pods)}
+    if names is not None:
+        others = sorted(
+            n
+            for n in names
+            if n not in own and any(meta(p).get("name") == n and meta(p).get("namespace") == namespace for p in pods)
+        )
+        if others:
+            raise ValidationError(_OPTIONS, "pods", f"{', '.join(others)} not selected by deployment {target}")
+        candidates = [own[n] for n in sorted(set(names)) if n in own]
+    else:
+        candidates = list(own.values())
+    candidates = [p for p in candidates if not meta(p).get("deletionTimestamp")]
+    reasons = {meta(p)["name"]: failing_reason(p, now) for p in candidates}
+    if only_failing:
+        candidates = [p for p in candidates if reasons[meta(p)["name"]]]
+    doomed = [meta(p)["name"] for p in candidates]
+    result = {"restart_id": None, "restarted_at": None, "deleted_pods": doomed}
+    if not doomed:
+        if names is not None:
+            state = "is failing" if only_failing else "exists"
+            message = f"none of the pods named ({', '.join(sorted(set(names)))}) {state} in {target}"
+        else:
+            message = f"{target} has no {'failing pods' if only_failing else 'pods'}"
+        return unchanged(message + ": nothing to delete", {"pods": []}, **result)
+    changes = [Change("delete", "v1", "Pod", namespace, n, what=f"delete pod {namespace}/{n}") for n in doomed]
+    described = ", ".join(f"{n} ({reasons[n]})" if reasons[n] else n for n in doomed)
+    text = f"{count(len(doomed), 'pod')} of {target}: {described}"
+    return changing(changes, "deleted " + text, "delete " + text, {"pods": doomed}, {"pods": []}, **result)
+
+
+# --- workload_scale ---------------------------------------------------------------------------------------------
+
+
+def plan_scale(
+    deployment: dict[str, Any],
+    replicas: int,
+    min_replicas: int | None = None,
+    max_replicas: int | None = None,
+) -> Plan:
+    """Set the replica count through the scale subresource, clamped into [min_replicas, max_replicas]."""
+    if replicas < 0:
+        raise ValidationError(_OPTIONS, "replicas", f"must be 0 or more, got {replicas}")
+    if min_replicas is not None and min_replicas < 0:
+        raise ValidationError(_OPTIONS, "min_replicas", f"must be 0 or more, got {min_replicas}")
+    if min_replicas is not None and max_replicas is not None and min_replicas > max_replicas:
+        raise ValidationError(
+            _OPTIONS, "min_replicas", f"must not exceed max_replicas ({min_replicas} > {max_replicas})"
+        )
+    target = ref(deployment)
+    current = (deployment.get("spec") or {}).get("replicas", 1)
+    wanted, note = replicas, ""
+    if max_replicas is not None and wanted > max_replicas:
+        wanted, note = max_replicas, f" (requested {replicas}, clamped to max_replicas {max_replicas})"
+    if min_replicas is not None and wanted < min_replicas:
+        wanted, note = min_replicas, f" (requested {replicas}, clamped to min_replicas {min_replicas})"
+    result = {"replicas": wanted, "previous_replicas": current, "requested_replicas": replicas}
+    result["clamped"] = wanted != replicas
+    if current == wanted:
+        return unchanged(f"{target} already has {wanted} replicas{note}", {"spec": {"replicas": current}}, **result)
+    m = meta(deployment)
+    change = Change(
+        "patch",
+        "apps/v1",
+        "Deployment",
+        m.get("namespace"),
+        m["name"],
+        {"spec": {"replicas": wanted}},
+        subresource="scale",
+        what="scale " + target,
+    )
+    text = f"{target} from {current} to {wanted} replicas{note}"
+    return changing(
+        [change],
+        "scaled " + text,
+        "scale " + text,
+        {"spec": {"replicas": current}},
+        {"spec": {"replicas": wanted}},
+        **result,
+    )
+
+
+def rollout_progress(deployment: dict[str, Any], replicas: int) -> tuple[bool, int]:
+    """(done, ready replicas): the controller has seen the latest spec and exactly ``replicas`` pods are ready."""
+    m, status = meta(deployment), deployment.get("status") or {}
+    observed = status.get("observedGeneration")
+    seen = observed is None or m.get("generation") is None or observed >= m["generation"]
+    ready = int(status.get("readyReplicas") or 0)
+    total = int(status.get("replicas") or 0)
+    return seen and ready >= replicas and total <= replicas, ready
+
+
+# --- workload_rollback ------------------------------------------------------------------------------------------
+
+
+def _owned_by(obj: dict[str, Any], kind: str, owner: dict[str, Any]) -> bool:
+    owner_meta = meta(owner)
+    for owner_ref in meta(obj).get("ownerReferences") or []:
+        if owner_ref.get("kind") != kind:
+            continue
+        if owner_meta.get("uid") and owner_ref.get("uid"):
+            if owner_ref["uid"] == owner_meta["uid"]:
+                return True
+        elif owner_ref.get("name") == owner_meta.get("name"):
+            return True
+    return False
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def rs_revisions(rs: dict[str, Any]) -> list[int]:
+    """The revisions a ReplicaSet stands for: its own, and the earlier ones it was reused for (revision-history)."""
+    notes = annotations_of(rs)
+    found = [_int(notes.get(REVISION))]
+    found += [_int(part) for part in str(notes.get(REVISION_HISTORY) or "").split(",") if part.strip()]
+    return [r for r in found if r is not None]
+
+
+def _strip_hash(template: dict[str, Any]) -> dict[str, Any]:
+    template = copy.deepcopy(template or {})
+    labels = (template.get("metadata") or {}).get("labels")
+    if labels:
+        labels.pop(POD_TEMPLATE_HASH, None)
+    return template
+
+
+def _images(template: dict[str, Any]) -> dict[str, str]:
+    return {
+        str(c.get("name")): str(c.get("image")) for c in ((template or {}).get("spec") or {}).get("containers") or []
+    }
+
+
+def rollout_history(deployment: dict[str, Any], replicasets: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
+    """Revision -> ReplicaSet, for the ReplicaSets the Deployment owns (its rollout history)."""
+    history: dict[int, dict[str, Any]] = {}
+    owned = [rs for rs in replicasets if _owned_by(rs, "Deployment", deployment)]
+    # A revision reused by a rollback lives on in the newer ReplicaSet's revision-history; own revisions win.
+    for rs in owned:
+        for rev in rs_revisions(rs)[1:]:
+            history.setdefault(rev, rs)
+    for rs in owned:
+        own = _int(annotations_of(rs).get(REVISION))
+        if own is not None:
+            history[own] = rs
+    return dict(sorted(history.items()))
+
+
+def plan_rollback(deployment: dict[str, Any], replicasets: list[dict[str, Any]], revision: int | None = None) -> Plan:
+    """Roll back as ``kubectl rollout undo`` does: copy a ReplicaSet's pod template (minus pod-template-hash).
+
+    Without ``revision`` the target is the previous revision, except when this Deployment was rolled back by
+    this module and still runs that template (annotation ``selfheal.zerotouch.io/rolled-back-to``): then the
+    rollback is already done and nothing changes, so that re-running a remediation never toggles back to the bad
+    revision. Pass ``revision`` to step back further.
+    """
+    target = ref(deployment)
+    history = rollout_history(deployment, replicasets)
+    template = _strip_hash((deployment.get("spec") or {}).get("template") or {})
+    current = _int(annotations_of(deployment).get(REVISION))
+    if current is None:
+        current = next((rev for rev, rs in history.items() if _strip_hash(rs["spec"]["template"]) == template), None)
+    available = ", ".join(str(r) for r in history) or "none"
+    if revision is not None:
+        if revision not in history:
+            raise SelfHealError(
+                f"revision {revision} of deployment {target} not found; available revisions: {available}"
+            )
+        wanted = revision
+    else:
+        earlier = _int(annotations_of(deployment).get(ROLLED_BACK_TO))
+        if earlier in history and _strip_hash(history[earlier]["spec"]["template"]) == template:
+            wanted = earlier
+        else:
+            older = [rev for rev, rs in history.items() if (current is None or rev < current)]
+            older = [rev for rev in older if _strip_hash(history[rev]["spec"]["template"]) != template]
+            if not older:
+                raise SelfHealError(
+                    f"deployment {target} has no earlier revision to roll back to; available revisions: {available}"
+                )
+            wanted = older[-1]
+    wanted_template = _strip_hash(history[wanted]["spec"]["template"])
+    result: dict[str, Any] = {
+        "from_revision": current,
+        "to_revision": wanted,
+        "from_images": _images(template),
+        "to_images": _images(wanted_template),
+    }
+    before = {"spec": {"template": template}}
+    if wanted_template == template:
+        return unchanged(f"{target} already runs the template of revision {wanted}", before, **result)
+    body = copy.deepcopy(deployment)
+    body["spec"]["template"] = wanted_template
+    body["metadata"]["annotations"] = dict(annotations_of(deployment))
+    body["metadata"]["annotations"][ROLLED_BACK_TO] = str(wanted)
+    images = ", ".join(f"{c} {result['from_images'].get(c)} -> {i}" for c, i in result["to_images"].items())
+    text = f"{target} from revision {current} to revision {wanted} ({images})"
+    return changing(
+        [_deployment_change(deployment, body, "roll back " + target)],
+        "rolled back " + text,
+        "roll back " + text,
+        before,
+        {"spec": {"template": wanted_template}},
+        **result,
+    )
+
+
+# --- workload_image ---------------------------------------------------------------------------------------------
+
+
+def plan_image(deployment: dict[str, Any], image: str, container: str | None = None) -> Plan:
+    """Set one container's image (a rolling update) and record the previous image for undo."""
+    target = ref(deployment)
+    containers = (((deployment.get("spec") or {}).get("template") or {}).get("spec") or {}).get("containers") or []
+    if not containers:
+        raise SelfHealError(f"deployment {target} has no containers")
+    names = [str(c.get("name")) for c in containers]
+    if container is None:
+        index = 0
+    elif container in names:
+        index = names.index(container)
+    else:
+        raise SelfHealError(f"container {container} not found in deployment {target}; containers: {', '.join(names)}")
+    cname, previous = names[index], containers[index].get("image")
+    result = {"container": cname, "image": image, "previous_image": annotations_of(deployment).get(PREVIOUS_IMAGE)}
+
+    def state(img: Any, prev: Any) -> dict[str, Any]:
+        return {
+            "metadata": {"annotations": {PREVIOUS_IMAGE: prev}},
+            "spec": {"template": {"spec": {"containers": [{"name": cname, "image": img}]}}},
+        }
+
+    if previous == image:
+        return unchanged(
+            f"container {cname} of {target} already runs {image}",
+            state(previous, result["previous_image"]),
+            **result,
+        )
+    body = copy.deepcopy(deployment)
+    body["spec"]["template"]["spec"]["containers"][index]["image"] = image
+    body["metadata"]["annotations"] = dict(annotations_of(deployment))
+    body["metadata"]["annotations"][PREVIOUS_IMAGE] = str(previous)
+    result["previous_image"] = previous
+    text = f"container {cname} of {target} from {previous} to {image}"
+    return changing(
+        [_deployment_change(deployment, body, "set the image of " + target)],
+        "updated " + text,
+        "update " + text,
+        state(previous, annotations_of(deployment).get(PREVIOUS_IMAGE)),
+        state(image, previous),
+        **result,
+    )
+
+
+# --- node_drain -------------------------------------------------------------------------------------------------
+
+
+def _evictable(pod: dict[str, Any]) -> bool:
+    """Pods a drain moves: not already leaving, not a DaemonSet's (it would come back), not a static pod."""
+    m = meta(pod)
+    if m.get("deletionTimestamp"):
+        return False
+    if any(r.get("kind") == "DaemonSet" for r in m.get("ownerReferences") or []):
+        return False
+    if "kubernetes.io/config.mirror" in (m.get("annotations") or {}):
+        return False
+    return (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
+
+
+def plan_drain(node: dict[str, Any], pods: list[dict[str, Any]], deployment: dict[str, Any] | None = None) -> Plan:
+    """Cordon a node and evict pods from it: the Deployment's pods, or every evictable pod when it is None."""
+    name = meta(node)["name"]
+    on_node = [p for p in pods if (p.get("spec") or {}).get("nodeName") == name and _evictable(p)]
+    if deployment is not None:
+        on_node = deployment_pods(deployment, on_node)
+        whose = f"of {ref(deployment)} "
+    else:
+        on_node = sorted(on_node, key=lambda p: (meta(p).get("namespace"), meta(p).get("name")))
+        whose = ""
+    doomed = [f"{meta(p).get('namespace')}/{meta(p).get('name')}" for p in on_node]
+    cordoned = bool((node.get("spec") or {}).get("unschedulable"))
+    changes = []
+    if not cordoned:
+        changes.append(
+            Change("patch", "v1", "Node", None, name, {"spec": {"unschedulable": True}}, what="cordon node " + name)
+        )
+    for p in on_node:
+        m = meta(p)
+        body = {
+            "apiVersion": "policy/v1",
+            "kind": "Eviction",
+            "metadata": {"name": m["name"], "namespace": m["namespace"]},
+        }
+        what = f"evict {m['namespace']}/{m['name']} from node {name}"
+        changes.append(Change("evict", "v1", "Pod", m["namespace"], m["name"], body, "eviction", what))
+    result = {"node": name, "cordoned": True, "evicted": doomed}
+    before = {"spec": {"unschedulable": cordoned}, "pods": doomed}
+    after = {"spec": {"unschedulable": True}, "pods": []}
+    if not changes:
+        return unchanged(f"node {name} is cordoned and runs no pods {whose}".rstrip(), before, **result)
+    done, would = [], []
+    if not cordoned:
+        done.append(f"cordoned node {name}")
+        would.append(f"cordon node {name}")
+    if doomed:
+        text = f"{count(len(doomed), 'pod')} {whose}from node {name} ({', '.join(doomed)})"
+        done.append("evicted " + text)
+        would.append("evict " + text)
+    return changing(changes, " and ".join(done), " and ".join(would), before, after, **result)
+
+
+def plan_uncordon(node: dict[str, Any]) -> Plan:
+    name = meta(node)["name"]
+    result = {"node": name, "cordoned": False, "evicted": []}
+    cordoned = bool((node.get("spec") or {}).get("unschedulable"))
+    if not cordoned:
+        return unchanged(f"node {name} is schedulable", {"spec": {"unschedulable": False}}, **result)
+    change = Change("patch", "v1", "Node", None, name, {"spec": {"unschedulable": None}}, what="uncordon node " + name)
+    return changing(
+        [change],
+        "uncordoned node " + name,
+        "uncordon node " + name,
+        {"spec": {"unschedulable": True}},
+        {"spec": {"unschedulable": False}},
+        **result,
+    )
+
+
+# --- tenant_limit -----------------------------------------------------------------------------------------------
+
+_TENANT = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,40}[A-Za-z0-9])?$")
+
+
+def rate_text(value: float) -> str:
+    """A requests/s limit as the service reads it: ``"50"``, ``"12.5"``."""
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def tenant_limits_name(service: str) -> str:
+    return service + TENANT_LIMITS_SUFFIX
+
+
+def _limits_state(cm: dict[str, Any] | None, tenants: list[str]) -> dict[str, Any]:
+    data = (cm or {}).get("data") or {}
+    notes = annotations_of(cm)
+    return {
+        "data": {t: data.get(t) for t in tenants},
+        "metadata": {"annotations": {EXPIRES_PREFIX + t: notes.get(EXPIRES_PREFIX + t) for t in tenants}},
+    }
+
+
+def plan_tenant_limit(
+    configmap: dict[str, Any] | None,
+    namespace: str,
+    service: str,
+    tenant: str,
+    requests_per_second: float,
+    now: datetime,
+    ttl_minutes: int | None = None,
+    configmap_name: str | None = None,
+) -> Plan:
+    """Cap one tenant's requests/s in the ConfigMap the service reads (``<service>-tenant-limits``).
+
+    The expiry (``selfheal.zerotouch.io/expires-<tenant>``, ISO 8601) is set from ``ttl_minutes``. A limit that
+    is already in force with the same rate is left alone, and its expiry is not pushed back: re-running the
+    remediation changes nothing until the limit expires (then it is renewed) or the rate changes.
+    """
+    if not _TENANT.match(tenant):
+        raise ValidationError(
+            _OPTIONS, "tenant", f"{tenant!r} is not a valid tenant name (letters, digits, '-', '_', '.'; at most 42)"
+        )
+    if requests_per_second < 0:
+        raise ValidationError(_OPTIONS, "requests_per_second", f"must be 0 or more, got {requests_per_second}")
+    if ttl_minutes is not None and ttl_minutes <= 0:
+        raise ValidationError(_OPTIONS, "ttl_minutes", f"must be more than 0, got {ttl_minutes}")
+    cm_name = configmap_name or tenant_limits_name(service)
+    key = EXPIRES_PREFIX + tenant
+    rate = rate_text(requests_per_second)
+    data = dict((configmap or {}).get("data") or {})
+    notes = dict(annotations_of(configmap))
+    recorded = parse_time(notes.get(key))
+    same_rate = data.get(tenant) == rate
+    if ttl_minutes is None:
+        in_force = same_rate and key not in notes
+    else:
+        in_force = same_rate and recorded is not None and recorded > now
+    expires = iso(now + timedelta(minutes=ttl_minutes)) if ttl_minutes is not None else None
+    result = {
+        "configmap": cm_name,
+        "tenant": tenant,
+        "requests_per_second": rate,
+        "expires_at": notes.get(key) if in_force else expires,
+    }
+    before = _limits_state(configmap, [tenant])
+    target = f"{namespace}/{service}"
+    if in_force:
+        until = f" until {notes[key]}" if key in notes else ""
+        return unchanged(
+            f"tenant {tenant} of {target} is already limited to {rate} requests/s{until}", before, **result
+        )
+    data[tenant] = rate
+    if expires is None:
+        notes.pop(key, None)
+    else:
+        notes[key] = expires
+    body: dict[str, Any]
+    if configmap is None:
+        body = {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": cm_name, "namespace": namespace, "labels": dict(MANAGED_BY), "annotations": notes},
+            "data": data,
+        }
+        verb = "create"
+    else:
+        body = copy.deepcopy(configmap)
+        body["metadata"]["annotations"] = notes
+        body["data"] = data
+        verb = "replace"
+    change = Change(verb, "v1", "ConfigMap", namespace, cm_name, body, what=f"limit tenant {tenant} of {target}")
+    until = f" until {expires}" if expires else ""
+    text = f"tenant {tenant} of {target} to {rate} requests/s{until} (ConfigMap {cm_name})"
+    after = _limits_state(body, [tenant])
+    return changing([change], "limited " + text, "limit " + text, before, after, **result)
+
+
+def plan_tenant_unlimit(
+    configmap: dict[str, Any] | None,
+    namespace: str,
+    service: str,
+    now: datetime,
+    tenant: str | None = None,
+    configmap_name: str | None = None,
+) -> Plan:
+    """Remove a tenant's limit; without ``tenant``, remove every limit whose expiry has passed."""
+    cm_name = configmap_name or tenant_limits_name(service)
+    target = f"{namespace}/{service}"
+    data = dict((configmap or {}).get("data") or {})
+    notes = dict(annotations_of(configmap))
+    if tenant is not None:
+        tenants = [tenant] if tenant in data or EXPIRES_PREFIX + tenant in notes else []
+        what = f"tenant {tenant}"
+    else:
+        tenants = sorted(
+            t for t in data if (parse_time(notes.get(EXPIRES_PREFIX + t)) or now + timedelta(days=1)) <= now
+        )
+        what = "expired tenant limits"
+    result = {"configmap": cm_name, "tenant": tenant, "removed": tenants}
+    if configmap is None or not tenants:
+        return unchanged(f"no limit for {what} of {target} to remove", {"data": {}}, **result)
+    before = _limits_state(configmap, tenants)
+    for t in tenants:
+        data.pop(t, None)
+        notes.pop(EXPIRES_PREFIX + t, None)
+    body = copy.deepcopy(configmap)
+    body["data"], body["metadata"]["annotations"] = data, notes
+    change = Change(
+        "replace", "v1", "ConfigMap", namespace, cm_name, body, what=f"lift the limit of {what} of {target}"
+    )
+    text = "the limit of " + ", ".join("tenant " + t for t in tenants) + f" of {target} (ConfigMap {cm_name})"
+    return changing([change], "removed " + text, "remove " + text, before, _limits_state(body, tenants), **result)
+
+
+# --- workload_reconcile: drift ----------------------------------------------------------------------------------
+
+# Lists of objects are matched item by item on the first key every declared item has; other lists as a whole.
+_MERGE_KEYS = ("name", "containerPort", "port", "mountPath", "devicePath", "ip")
+_SKIPPED_TOP = ("apiVersion", "kind", "status")
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def object_label(obj: dict[str, Any]) -> str:
+    return f"{obj.get('kind')}/{meta(obj).get('name')}"
+
+
+def _format_path(path: tuple[Any, ...]) -> str:
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif _IDENT.match(part):
+            out += ("." if out else "") + part
+        else:
+            out += f'["{part}"]'
+    return out
+
+
+def _same(declared: Any, live: Any) -> bool:
+    if isinstance(declared, bool) or isinstance(live, bool):
+        return declared is live
+    if isinstance(declared, (int, float)) and isinstance(live, str):
+        return str(declared) == live  # quantities: declared cpu: 1, served "1"
+    return bool(declared == live)
+
+
+def _subset(declared: Any, live: Any) -> bool:
+    """Whether every field the declared value sets has the same value live (live may have more)."""
+    if isinstance(declared, dict):
+        return isinstance(live, dict) and all(_subset(v, live.get(k)) for k, v in declared.items())
+    if isinstance(declared, list):
+        return (
+            isinstance(live, list)
+            and len(declared) == len(live)
+            and all(_subset(d, lv) for d, lv in zip(declared, live, strict=False))
+        )
+    return _same(declared, live)
+
+
+def _merge_key(items: list[Any]) -> str | None:
+    if not items or not all(isinstance(i, dict) for i in items):
+        return None
+    for key in _MERGE_KEYS:
+        values = [i.get(key) for i in items]
+        if all(v is not None for v in values) and len(set(map(str, values))) == len(values):
+            return key
+    return None
+
+
+def _walk(declared: Any, live: Any, path: tuple[Any, ...]) -> list[tuple[tuple[Any, ...], Any, Any, str]]:
+    """(live path, declared, live, how to fix: set | remove | append) for each drifted field."""
+    if isinstance(declared, dict) and live is None:
+        live = {}  # report the leaves that are missing, not the whole missing mapping
+    if isinstance(declared, dict) and isinstance(live, dict):
+        found = []
+        for key, value in declared.items():
+            if value is None:
+                if live.get(key) is not None:
+                    found.append((path + (key,), None, live[key], "remove"))
+                continue
+            found += _walk(value, live.get(key), path + (key,))
+        return found
+    if isinstance(declared, list) and isinstance(live, list):
+        key = _merge_key(declared)
+        if key is not None and all(isinstance(i, dict) for i in live):
+            found = []
+            for item in declared:
+                index = next((n for n, li in enumerate(live) if str(li.get(key)) == str(item[key])), None)
+                if index is None:
+                    found.append((path + (len(live),), item, None, "append"))
+                else:
+                    found += _walk(item, live[index], path + (index,))
+            return found
+        return [] if _subset(declared, live) else [(path, declared, live, "set")]
+    if live is None or not _same(declared, live):
+        return [(path, declared, live, "set")]
+    return []
+
+
+def _drift(declared: dict[str, Any], live: dict[str, Any]) -> list[tuple[tuple[Any, ...], Any, Any, str]]:
+    found = []
+    for key, value in declared.items():
+        if key in _SKIPPED_TOP:
+            continue
+        if key == "metadata":
+            for sub in ("labels", "annotations"):
+                if sub in (value or {}):
+                    found += _walk({sub: value[sub]}, {sub: meta(live).get(sub)}, ("metadata",))
+            continue
+        found += _walk({key: value}, {key: live.get(key)}, ())
+    return found
+
+
+def compute_drift(declared: dict[str, Any], live: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The fields of a declared manifest whose live value differs.
+
+    Only fields the declared manifest sets are compared (the server's defaults and status are not drift); of
+    ``metadata`` only labels and annotations. Lists of named items (containers, ports, env, volumes ...) are
+    matched by name, other lists compared as a whole. Each difference reads
+    ``{object: "Service/checkout", field: "spec.ports[0].targetPort", declared: 8080, live: 9090}``, the index
+    being the item's position in the live list. A missing object is one entry with ``field: "(object)"``.
+    """
+    label = object_label(declared)
+    if live is None:
+        return [{"object": label, "field": "(object)", "declared": "present", "live": "absent"}]
+    return [
+        {"object": label, "field": _format_path(path), "declared": want, "live": have}
+        for path, want, have, _how in _drift(declared, live)
+    ]
+
+
+def _apply_fix(obj: dict[str, Any], path: tuple[Any, ...], value: Any, how: str) -> None:
+    parent: Any = obj
+    for part in path[:-1]:
+        if isinstance(part, int):
+            parent = parent[part]
+        else:
+            if not isinstance(parent.get(part), (dict, list)):
+                parent[part] = {}
+            parent = parent[part]
+    last = path[-1]
+    if how == "remove":
+        parent.pop(last, None)
+    elif how == "append":
+        parent.append(copy.deepcopy(value))
+    else:
+        parent[last] = copy.deepcopy(value)
+
+
+def plan_reconcile(pairs: list[tuple[dict[str, Any], dict[str, Any] | None]]) -> Plan:
+    """Re-apply only the drifted fields of each declared object (create the ones that are missing)."""
+    changes: list[Change] = []
+    drift: list[dict[str, Any]] = []
+    before: dict[str, Any] = {}
+    after: dict[str, Any] = {}
+    for declared, live in pairs:
+        label = object_label(declared)
+        m = meta(declared)
+        records = compute_drift(declared, live)
+        if not records:
+            continue
+        drift += records
+        where = f"{m['namespace']}/{m['name']}" if m.get("namespace") else m["name"]
+        what = f"reconcile {declared.get('kind')} {where}"
+        if live is None:
+            body = copy.deepcopy(declared)
+            body.pop("status", None)
+            changes.append(
+                Change(
+                    "create", declared["apiVersion"], declared["kind"], m.get("namespace"), m["name"], body, what=what
+                )
+            )
+        else:
+            body = copy.deepcopy(live)
+            body.pop("status", None)
+            for path, want, _have, how in _drift(declared, live):
+                _apply_fix(body, path, want, how)
+            changes.append(
+                Change(
+                    "replace", declared["apiVersion"], declared["kind"], m.get("namespace"), m["name"], body, what=what
+                )
+            )
+        before[label] = {r["field"]: r["live"] for r in records}
+        after[label] = {r["field"]: r["declared"] for r in records}
+    result = {"drift": drift, "objects": len(pairs)}
+    if not changes:
+        return unchanged(f"no drift in {count(len(pairs), 'declared object')}", {}, **result)
+    fields = "; ".join(f"{r['object']} {r['field']}: {r['live']!r} -> {r['declared']!r}" for r in drift)
+    text = f"{count(len(drift), 'drifted field')} in {count(len(changes), 'object')}: {fields}"
+    return changing(changes, "reconciled " + text, "reconcile " + text, before, after, **result)

@@ -1,0 +1,264 @@
+# Private to the zerotouch.selfheal collection: not a public API, it may change without notice.
+# The intent check: load intent and policy, gather a snapshot, decide, journal. Shared by intent_check and watch.
+
+"""gather -> snapshot -> decide -> journal, for one service.
+
+This is the orchestration behind the ``intent_check`` module: all I/O goes through the adapters (``_k8s.Kube``,
+``_prom.PromClient``, ``_journal.Journal``); what to conclude from the data is the pure core's job
+(``_gather`` builds the snapshot, ``_decide`` decides). A ready snapshot can be replayed instead of gathering.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from ansible_collections.zerotouch.selfheal.plugins.module_utils import _gather, _prom
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._alerts import normalize
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._decide import Decision, decide
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import GatherError, ValidationError
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._intent import (
+    find_intent,
+    intents_from_document,
+    load_intents,
+)
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._journal import Journal
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._policy import load_policy, policy_for, validate_policy
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._schema import (
+    format_datetime,
+    load_yaml,
+    parse_datetime,
+)
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._snapshot import parse_snapshot, snapshot_to_dict
+
+# How far back the journal's history matters: the guardrails look at the last hour and the cooldown.
+HISTORY_HORIZON = timedelta(hours=24)
+
+
+def alert_block(alert: dict[str, Any] | None) -> dict[str, Any] | None:
+    """One Alertmanager alert (raw, or an event of the alertmanager source) as the snapshot's `alert`."""
+    if not alert:
+        return None
+    event = normalize({"alerts": [alert]})[0]
+    block = {k: event[k] for k in ("status", "labels", "annotations", "fingerprint") if event.get(k) is not None}
+    if event.get("startsAt"):
+        block["startsAt"] = event["startsAt"]
+    return block
+
+
+def target_of(alert: dict[str, Any] | None, namespace: str | None, service: str | None) -> tuple[str, str]:
+    """The service to check: the options win over the alert's labels."""
+    event = normalize({"alerts": [alert]})[0] if alert else {}
+    namespace = namespace or event.get("namespace")
+    service = service or event.get("service")
+    if not namespace or not service:
+        raise ValidationError("options", "", "namespace and service are required, as options or as labels of the alert")
+    return namespace, service
+
+
+def load_snapshot(snapshot: dict[str, Any] | str) -> tuple[dict[str, Any], str]:
+    """A snapshot given inline or as a YAML/JSON file path, with the name errors should use for it."""
+    if isinstance(snapshot, dict):
+        return snapshot, "snapshot"
+    try:
+        with open(snapshot, encoding="utf-8") as fh:
+            text = fh.read()
+    except OSError as exc:
+        raise ValidationError(str(snapshot), "", f"cannot read the snapshot: {exc.strerror}") from exc
+    data = load_yaml(text, str(snapshot))
+    if not isinstance(data, dict):
+        raise ValidationError(str(snapshot), "", "a snapshot must be a mapping")
+    return data, str(snapshot)
+
+
+def intents_from(value: Any) -> list[dict[str, Any]]:
+    """Intents from a file or directory path, or given inline (a list, or one intent, e.g. from group vars)."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return load_intents(value)
+    return intents_from_document(value, "intents option")
+
+
+def policy_from(value: Any) -> dict[str, Any]:
+    """The policy from a file path, or given inline as a mapping; defaults when absent."""
+    if value is None or isinstance(value, str):
+        return load_policy(value)
+    return validate_policy(value, "policy option")
+
+
+def gather(
+    intent: dict[str, Any],
+    policy: dict[str, Any],
+    alert: dict[str, Any] | None,
+    now: datetime,
+    kube: Any,
+    prom: _prom.PromClient | None,
+    journal: Journal | None,
+    patches: list[dict[str, Any]] | None = None,
+    manifests: Any = None,
+) -> tuple[dict[str, Any], list[str]]:
+    """The snapshot of one service as the cluster and Prometheus show it now, and warnings about gaps.
+
+    A Kubernetes failure raises (nothing is decided on a half-read cluster); a Prometheus failure leaves the
+    indicators unknown and says so, and the decision engine then refuses to act blind.
+    """
+    namespace, service = intent["namespace"], intent["service"]
+    target = (intent.get("target") or {}).get("name") or service
+    deployment = kube.get("apps/v1", "Deployment", namespace, target)
+    replicasets = kube.list("apps/v1", "ReplicaSet", namespace)
+    selector = ((deployment.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+    pods = [
+        p
+        for p in kube.list("v1", "Pod", namespace)
+        if selector and all(((p.get("metadata") or {}).get("labels") or {}).get(k) == v for k, v in selector.items())
+    ]
+    nodes = kube.list("v1", "Node")
+
+    warnings: list[str] = []
+    indicators: dict[str, Any] = {}
+    if prom is None:
+        warnings.append("no Prometheus URL given: every indicator is unknown")
+    else:
+        try:
+            indicators = prom.indicators({f"{namespace}/{service}": service_queries(intent)})[f"{namespace}/{service}"]
+        except GatherError as exc:
+            warnings.append(f"indicators unknown: {exc}")
+
+    workload = _gather.observed_workload(deployment, replicasets, pods, indicators.get("pod_restarts_15m"))
+    if manifests is not None:
+        workload["drift"] = manifests(kube, intent)
+    observed: dict[str, Any] = {
+        "metrics": _gather.observed_metrics(indicators),
+        "workload": workload,
+        "nodes": _gather.observed_nodes(pods, nodes, indicators.get("node_latency_p99_ms") or {}),
+        "tenants": _gather.observed_tenants(indicators),
+        "dependencies": _gather.observed_dependencies(indicators),
+    }
+    patch = patch_for(deployment, patches or [])
+    if patch:
+        observed["patch"] = patch
+    history = journal.history(service, namespace, since=now - HISTORY_HORIZON, until=now) if journal else []
+    snapshot = {
+        "id": f"{namespace}/{service}@{format_datetime(now)}",
+        "now": format_datetime(now),
+        "intent": intent,
+        "policy": policy,
+        "alert": alert_block(alert),
+        "observed": observed,
+        "history": history,
+    }
+    return snapshot, warnings
+
+
+def service_queries(intent: dict[str, Any]) -> dict[str, str]:
+    """The PromQL of every indicator of one intent (defaults, the intent's overrides, its dependency queries)."""
+    overrides = dict(intent.get("indicators") or {})
+    window = overrides.pop("window", None) or "5m"
+    if (intent.get("tenants") or {}).get("query"):
+        overrides["tenant_share"] = intent["tenants"]["query"]
+    target = (intent.get("target") or {}).get("name") or intent["service"]
+    return _prom.indicator_queries(intent["namespace"], intent["service"], target, window, overrides)
+
+
+def patch_for(deployment: dict[str, Any], patches: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The fix available for the image the workload runs, from the trusted patch catalog (never from alerts)."""
+    containers = ((((deployment.get("spec") or {}).get("template") or {}).get("spec") or {}).get("containers")) or []
+    running = {c.get("image") for c in containers}
+    for entry in patches:
+        if entry.get("from") in running and entry.get("image") not in running:
+            return {"image": entry["image"], "severity": entry.get("severity", "medium")}
+    return None
+
+
+def decide_and_record(
+    data: dict[str, Any],
+    source: str,
+    journal: Journal | None,
+    alert: dict[str, Any] | None = None,
+) -> tuple[Decision, dict[str, Any], int | None]:
+    """Parse, decide and (with a journal) record one snapshot; nothing is journaled if any step fails."""
+    snapshot = parse_snapshot(data, source)
+    decision = decide(snapshot)
+    as_dict = snapshot_to_dict(snapshot)
+    decision_id = None
+    if journal is not None:
+        block = alert_block(alert) if alert else data.get("alert") or {}
+        labels = block.get("labels") or {}
+        intent = data.get("intent") or {}
+        decision_id = journal.record_decision(
+            namespace=intent.get("namespace") or labels.get("namespace") or "_",
+            service=intent.get("service") or labels.get("service") or "_",
+            snapshot=as_dict,
+            decision=decision.to_dict(),
+            fingerprint=block.get("fingerprint"),
+            alert_status=block.get("status"),
+        )
+    return decision, as_dict, decision_id
+
+
+def check(params: dict[str, Any], kube_factory: Any, check_mode: bool) -> dict[str, Any]:
+    """The whole intent check for the module: returns the module's result (never changes the cluster)."""
+    journal = None
+    if params.get("record") and not check_mode:
+        journal = Journal(params.get("journal") or None)
+    elif params.get("journal") and os.path.exists(params["journal"]):
+        journal = Journal(params["journal"])  # read the history, write nothing
+    try:
+        if params.get("snapshot") is not None:
+            data, source = load_snapshot(params["snapshot"])
+            decision, snapshot, decision_id = decide_and_record(
+                data, source, journal if params.get("record") and not check_mode else None
+            )
+            return _result(decision, snapshot, decision_id, [])
+
+        alert = params.get("alert") or None
+        namespace, service = target_of(alert, params.get("namespace"), params.get("service"))
+        intent = find_intent(intents_from(params.get("intents")), namespace, service)
+        policy = policy_for(policy_from(params.get("policy")), namespace, service)
+        now = parse_datetime(params["now"]) if params.get("now") else datetime.now(UTC)
+        warnings: list[str] = []
+        if intent is None:
+            data: dict[str, Any] = {
+                "id": f"{namespace}/{service}@{format_datetime(now)}",
+                "now": format_datetime(now),
+                "intent": None,
+                "policy": policy,
+                "alert": alert_block(alert)
+                or {"status": "firing", "labels": {"namespace": namespace, "service": service}},
+            }
+        else:
+            prom = _prom.PromClient(params["prometheus_url"]) if params.get("prometheus_url") else None
+            data, warnings = gather(
+                intent, policy, alert, now, kube_factory(), prom, journal, params.get("patches"), _drift_reader(intent)
+            )
+        writer = journal if params.get("record") and not check_mode else None
+        decision, snapshot, decision_id = decide_and_record(data, f"{namespace}/{service}", writer, alert)
+        return _result(decision, snapshot, decision_id, warnings)
+    finally:
+        if journal is not None:
+            journal.close()
+
+
+def _drift_reader(intent: dict[str, Any]) -> Any:
+    if not intent.get("manifests"):
+        return None
+    from ansible_collections.zerotouch.selfheal.plugins.module_utils import _k8s
+
+    def read(kube: Any, intent_: dict[str, Any]) -> list[dict[str, Any]]:
+        return _k8s.drift(kube, intent_["manifests"], intent_["namespace"])
+
+    return read
+
+
+def _result(
+    decision: Decision, snapshot: dict[str, Any], decision_id: int | None, warnings: list[str]
+) -> dict[str, Any]:
+    return {
+        "changed": False,
+        "decision": decision.to_dict(),
+        "snapshot": snapshot,
+        "decision_id": decision_id,
+        "gather_warnings": warnings,
+    }

@@ -1,0 +1,744 @@
+# This file is private to the zerotouch.selfheal collection: it is not a public API and may change without notice.
+# It is shipped to modules by AnsiballZ; import it only from this collection.
+"""The decision engine: ``decide(snapshot) -> Decision``, pure and deterministic.
+
+Rules, applied in this order (the principles of ``scenarios/README.md``; each step names its ``rule`` id):
+
+0. **Scope.** No intent for the service (``no-intent``) or a resolved alert (``alert-resolved``) -> ``none``.
+1. **Impact.** An objective is breached when its metric is known and on the wrong side of the objective
+   (``availability`` below, ``max_latency_ms``/``max_error_rate`` above; equal is met). The workload proves a
+   failure by itself when it has zero desired replicas, pods failing (crash-looping, stuck not ready, image or
+   config errors, unschedulable ...), or fewer ready than desired replicas - unless a recent rollout explains
+   the gap (new pods still starting, none failing).
+2. **Never blind.** No proven impact but a declared objective's metric is unknown -> ``escalate`` (``blind``).
+   No impact at all -> the quiet path: a pending patch (step 5), else a careful ``scale_down``, else ``none``.
+3. **Guardrails that stop any action.** Protected namespace -> ``escalate`` without ``proposed``
+   (``protected-namespace``; the diagnosis is still explained). An action within ``cooldown_minutes`` of the
+   last one -> ``none`` (``cooldown``) unless that one is recorded ``not_recovered`` or ``failed``.
+4. **Cause ranking**, first match wins: ``rollback`` (rollout within ``recent_change_minutes`` and a breach or
+   failing pods; to the highest earlier revision; never when that rollout is our own rollback) >
+   ``reconcile`` (drift and a breach) > ``scale_up`` to ``min_replicas`` (desired below it) >
+   ``restart`` (crash-looping / stuck pods without a recent rollout, or memory >= 90 % of the limit) >
+   ``reroute`` (one node not ready, or the only node whose p99 is above ``max_latency_ms``) >
+   ``isolate_tenant`` (one tenant sends at least half the requests during a breach) > ``scale_up`` (latency
+   breached and CPU >= target: ``ceil(replicas x cpu / target)``, at least one more, capped at ``max_replicas``;
+   already at the cap -> ``escalate``) > unhealthy dependency -> ``escalate`` > otherwise ``escalate``.
+   A cause is skipped when the intent does not allow its kind, or when the same kind was tried on the service
+   within the last hour and did not recover it (``not_recovered``, ``failed``, or still ``pending`` after its
+   cooldown while the service still breaches).
+5. **Guardrails on the chosen action.** ``max_actions_per_hour`` actions in the last hour -> ``escalate``
+   (``circuit-breaker``); the action listed in ``require_approval`` -> ``escalate`` with ``proposed`` set to it and
+   ``proposed_params`` to its parameters (``approval``).
+6. **Patches** (quiet path only, so a breach is fixed first): never inside a freeze, never in peak hours when
+   ``block_changes_during_peak``; ``critical`` may start outside a maintenance window, anything else waits for
+   one; otherwise ``none`` (deferred). A due patch then meets the guardrails of steps 3 and 5 (protected
+   namespace -> ``escalate``; cooldown -> ``none``; failed this hour -> ``escalate``; breaker; approval).
+7. **Scale down** (quiet path, no patch to apply): only when every declared objective is known and met, CPU is at
+   most half of ``target_cpu_utilization``, replicas exceed ``min_replicas``, autoscaling is allowed, it is not
+   peak hours, and nothing was done to the service in the last hour (no flapping after a scale-up). Size:
+   ``max(min_replicas, ceil(replicas x cpu / target))``, which keeps projected CPU at or below the target.
+
+Parameters per action: ``rollback {to_revision}``, ``scale_up``/``scale_down {replicas}``, ``reroute {node}``,
+``isolate_tenant {tenant}``, ``patch {image}``, ``reconcile {objects, fields: [{object, field}]}``, ``restart {}``
+(a rolling restart of the workload) or ``restart {pods: [...]}`` when only some pods fail and the others serve
+(replace just those); ``none`` and ``escalate`` take none.
+
+Rule ids (``Decision.rule``): ``no-intent``, ``alert-resolved``, ``blind``, ``no-impact``, ``protected-namespace``,
+``cooldown``, ``rollback``, ``reconcile``, ``scale-to-min``, ``restart``, ``reroute``, ``isolate-tenant``,
+``scale-up``, ``scale-up-at-cap``, ``dependency``, ``no-known-cause``, ``circuit-breaker``, ``approval``, ``patch``,
+``patch-deferred``, ``patch-applied`` (already running), ``already-tried`` (a patch that failed this hour),
+``scale-down``.
+
+Every decision carries human ``reasons`` (objective, evidence, rule) and ``evidence`` (the numbers used).
+Time windows ("within the last hour", cooldown, recent change) are closed intervals ending at ``now``; history
+entries dated after ``now`` (clock skew) count as happening at ``now``. Never special-cased: scenario ids,
+titles, alert names - the alert only decides whether to look (firing) or not (resolved).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from fractions import Fraction
+from typing import Any
+
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import DecisionError
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._intent import Intent
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._policy import (
+    REMEDIATIONS,
+    Policy,
+    active_freeze,
+    active_window,
+    in_window,
+)
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._schema import format_datetime
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._snapshot import (
+    HistoryEntry,
+    Pod,
+    Revision,
+    Snapshot,
+    Workload,
+)
+
+ACTIONS = ("none", *REMEDIATIONS, "escalate")
+
+MEMORY_RESTART_PERCENT = 90  # memory at or above this share of its limit -> restart (principle 3)
+TENANT_MAJORITY = 0.5  # a tenant sending at least this share of requests is "noisy"
+CRASH_RESTARTS_15M = 3  # this many restarts in 15 minutes is a crash loop even without the reason
+SCALE_DOWN_CPU_DIVISOR = 2  # scale down only when CPU is at most the target divided by this
+HOUR_MINUTES = 60
+OWN_ROLLOUT_MINUTES = 5  # a revision created this close to one of our rollbacks is that rollback
+
+# Which intent switch allows which action; actions not listed (reconcile, patch) are always allowed.
+ALLOWED_BY = {
+    "rollback": "rollback_on_regression",
+    "scale_up": "allow_autoscale",
+    "scale_down": "allow_autoscale",
+    "restart": "allow_restart",
+    "reroute": "allow_reroute",
+    "isolate_tenant": "allow_tenant_isolation",
+}
+NOT_RECOVERED = ("not_recovered", "failed")
+
+# Pod reasons, grouped by what a restart can do about them.
+_CRASHING = frozenset({"CrashLoopBackOff", "OOMKilled", "Error", "Evicted"})
+_NOT_READY = frozenset({"Unhealthy", "ReadinessProbeFailed", "NotReady", "ContainersNotReady"})
+_STARTING = frozenset({"ContainerCreating", "PodInitializing"})
+_UNFIXABLE_BY_RESTART = frozenset(
+    {
+        "ImagePullBackOff",
+        "ErrImagePull",
+        "InvalidImageName",
+        "ErrImageNeverPull",
+        "CreateContainerConfigError",
+        "CreateContainerError",
+        "RunContainerError",
+        "Unschedulable",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What to do, why, and on which numbers.
+
+    ``params`` belong to ``action``; with ``escalate`` they are empty and ``proposed``/``proposed_params`` carry
+    the action a human is asked to approve, if any. ``rule`` is the id of the rule that decided (see module doc).
+    """
+
+    action: str
+    params: Mapping[str, Any]
+    proposed: str | None
+    reasons: tuple[str, ...]
+    evidence: Mapping[str, Any]
+    proposed_params: Mapping[str, Any] = field(default_factory=dict)
+    rule: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "action": self.action,
+            "params": dict(self.params),
+            "proposed": self.proposed,
+            "proposed_params": dict(self.proposed_params),
+            "reasons": list(self.reasons),
+            "evidence": dict(self.evidence),
+            "rule": self.rule,
+        }
+
+
+@dataclass(slots=True)
+class _Candidate:
+    action: str
+    params: dict[str, Any]
+    rule: str
+    reason: str
+
+
+@dataclass(slots=True)
+class _Facts:
+    """What the snapshot shows, computed once; ``reasons``/``evidence`` accumulate as rules look at it."""
+
+    snapshot: Snapshot
+    intent: Intent
+    policy: Policy
+    now: datetime
+    workload: Workload
+    reasons: list[str] = field(default_factory=list)
+    evidence: dict[str, Any] = field(default_factory=dict)
+    breached: list[str] = field(default_factory=list)  # objective names
+    unknown: list[str] = field(default_factory=list)  # objective names whose metric is unknown
+    failing_pods: list[tuple[Pod, str]] = field(default_factory=list)  # (pod, state)
+    workload_failed: bool = False
+    rollout: Revision | None = None  # the current revision, when it is a recent change
+    rollout_age: float | None = None
+    actions: list[HistoryEntry] = field(default_factory=list)  # remediations in the history, oldest first
+
+
+# --- small helpers -----------------------------------------------------------------------------------------------
+
+
+def _num(value: float | int) -> str:
+    """480.0 -> "480", 0.5 -> "0.5": numbers as a person writes them."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _minutes_before(now: datetime, then: datetime) -> float:
+    # Entries after now (clock skew between writers) count as now: the safe side for every guardrail.
+    return max(0.0, (now - then).total_seconds() / 60)
+
+
+def _ceil_ratio(replicas: int, cpu: float, target: float) -> int:
+    """``ceil(replicas x cpu / target)`` without float error: 4 x 99.9 / 66.6 is 6, not 7."""
+    ratio = replicas * cpu / target
+    if abs(ratio - round(ratio)) > 1e-9:
+        return math.ceil(ratio)
+    # Near a whole number the float may be a hair off: decide exactly, on the numbers as written.
+    return math.ceil(replicas * Fraction(str(cpu)) / Fraction(str(target)))
+
+
+def _age(minutes: float) -> str:
+    return _num(round(minutes, 1))
+
+
+def _pod_state(pod: Pod) -> str:
+    """crashing | not_ready | starting | unfixable | other - what a restart can do about this pod."""
+    reason = pod.reason or ""
+    crash_looping = (pod.restarts_15m or 0) >= CRASH_RESTARTS_15M
+    if pod.ready is True and not crash_looping:
+        return "starting"  # serving again (e.g. after one OOM kill): nothing to fix
+    if reason in _CRASHING or crash_looping or pod.phase == "Failed":
+        return "crashing"
+    if reason in _UNFIXABLE_BY_RESTART:
+        return "unfixable"
+    if reason in _STARTING or (pod.phase in ("Pending", None) and not reason):
+        return "starting"
+    if reason in _NOT_READY or (pod.phase == "Running" and not reason):
+        return "not_ready"
+    return "other" if pod.phase != "Running" else "not_ready"
+
+
+def _pod_text(pod: Pod) -> str:
+    details = [pod.reason or pod.phase or "not ready"]
+    if pod.restarts_15m:
+        details.append(f"{pod.restarts_15m} restarts in 15 min")
+    where = f" on {pod.node}" if pod.node else ""
+    return f"{pod.name}{where} ({', '.join(details)})"
+
+
+def _decision(facts: _Facts, action: str, rule: str, params: Mapping[str, Any] | None = None, **extra: Any) -> Decision:
+    return Decision(
+        action=action,
+        params=dict(params or {}),
+        proposed=extra.get("proposed"),
+        reasons=tuple(facts.reasons),
+        evidence=dict(facts.evidence),
+        proposed_params=dict(extra.get("proposed_params") or {}),
+        rule=rule,
+    )
+
+
+def _plain_decision(action: str, rule: str, reason: str) -> Decision:
+    return Decision(action=action, params={}, proposed=None, reasons=(reason,), evidence={}, rule=rule)
+
+
+# --- principle 1 and 2: impact -----------------------------------------------------------------------------------
+
+
+def _judge_objectives(facts: _Facts) -> None:
+    objectives, metrics = facts.intent.objectives, facts.snapshot.observed.metrics
+    # (objective, limit, indicator, observed value, label, unit of the value, unit of the limit)
+    checks = (
+        (
+            "max_latency_ms",
+            objectives.max_latency_ms,
+            "latency_p99_ms",
+            metrics.latency_p99_ms,
+            "p99 latency",
+            " ms",
+            "",
+        ),
+        ("max_error_rate", objectives.max_error_rate, "error_rate", metrics.error_rate, "error rate", "%", "%"),
+        ("availability", objectives.availability, "availability", metrics.availability, "availability", "%", "%"),
+    )
+    for objective, limit, indicator, value, label, unit, limit_unit in checks:
+        if limit is None:
+            continue
+        facts.evidence[objective] = limit
+        if value is None:
+            facts.unknown.append(objective)
+            facts.reasons.append(f"{label} is unknown, so {objective} {_num(limit)}{limit_unit} cannot be judged")
+            continue
+        facts.evidence[indicator] = value
+        if objective == "availability":
+            if value < limit:
+                facts.breached.append(objective)
+                facts.reasons.append(f"availability {_num(value)}% is below the availability objective {_num(limit)}%")
+        elif value > limit:
+            facts.breached.append(objective)
+            facts.reasons.append(f"{label} {_num(value)}{unit} breaches {objective} {_num(limit)}{limit_unit}")
+
+
+def _find_rollout(facts: _Facts) -> None:
+    workload = facts.workload
+    current = next((r for r in workload.revisions if r.revision == workload.revision), None)
+    if current is None:
+        return
+    age = _minutes_before(facts.now, current.created)
+    if age <= facts.policy.recent_change_minutes:
+        facts.rollout, facts.rollout_age = current, age
+        facts.evidence.update(revision=current.revision, rollout_age_minutes=round(age, 1))
+
+
+def _judge_workload(facts: _Facts) -> None:
+    workload = facts.workload
+    facts.failing_pods = [(pod, state) for pod in workload.pods if (state := _pod_state(pod)) != "starting"]
+    if workload.replicas is not None:
+        facts.evidence["replicas"] = workload.replicas
+    if workload.replicas == 0:
+        facts.workload_failed = True
+        facts.reasons.append("desired replicas is 0: nothing serves the service")
+    if facts.failing_pods:
+        facts.workload_failed = True
+        facts.evidence["failing_pods"] = len(facts.failing_pods)
+        facts.reasons.append(f"pods not running cleanly: {'; '.join(_pod_text(p) for p, _ in facts.failing_pods)}")
+    ready, desired = workload.ready_replicas, workload.replicas
+    if ready is not None and desired is not None and ready < desired:
+        facts.evidence["ready_replicas"] = ready
+        if facts.rollout is not None and not facts.failing_pods:
+            facts.reasons.append(
+                f"{ready} of {desired} replicas ready while the rollout of revision {facts.rollout.revision} progresses"
+            )
+        else:
+            facts.workload_failed = True
+            facts.reasons.append(f"only {ready} of {desired} replicas are ready")
+
+
+# --- principle 4: history-based guardrails -----------------------------------------------------------------------
+
+
+def _cooldown(facts: _Facts) -> Decision | None:
+    actions = facts.actions
+    if not actions:
+        return None
+    last = actions[-1]
+    age = _minutes_before(facts.now, last.at)
+    if age > facts.policy.cooldown_minutes or last.outcome in NOT_RECOVERED:
+        return None
+    facts.evidence.update(last_action_minutes_ago=round(age, 1), cooldown_minutes=facts.policy.cooldown_minutes)
+    facts.reasons.append(
+        f"{last.action} at {format_datetime(last.at)} ({_age(age)} min before now, outcome {last.outcome}) is within "
+        f"cooldown_minutes {_num(facts.policy.cooldown_minutes)}: wait while it is verified"
+    )
+    return _decision(facts, "none", "cooldown")
+
+
+def _tried(facts: _Facts, action: str) -> HistoryEntry | None:
+    """The latest attempt of ``action`` within the last hour that did not recover the service, if any."""
+    for entry in reversed(facts.actions):
+        age = _minutes_before(facts.now, entry.at)
+        if entry.action != action or age > HOUR_MINUTES:
+            continue
+        stale_pending = entry.outcome == "pending" and age > facts.policy.cooldown_minutes
+        if entry.outcome in NOT_RECOVERED or stale_pending:
+            return entry
+    return None
+
+
+def _actions_last_hour(facts: _Facts) -> int:
+    return sum(1 for entry in facts.actions if _minutes_before(facts.now, entry.at) <= HOUR_MINUTES)
+
+
+# --- principle 3: causes, most specific first --------------------------------------------------------------------
+
+
+def _rollback(facts: _Facts) -> _Candidate | None:
+    rollout = facts.rollout
+    if rollout is None or not (facts.breached or facts.failing_pods):
+        return None
+    for entry in facts.actions:
+        if entry.action == "rollback" and abs((rollout.created - entry.at).total_seconds()) <= OWN_ROLLOUT_MINUTES * 60:
+            # Rolling back our own rollback would reinstate the revision we removed.
+            facts.reasons.append(
+                f"revision {rollout.revision} is the rollback made at {format_datetime(entry.at)}: "
+                "not rolling back again"
+            )
+            return None
+    previous = max(
+        (r for r in facts.workload.revisions if r.revision < rollout.revision), default=None, key=lambda r: r.revision
+    )
+    if previous is None:
+        facts.reasons.append(f"revision {rollout.revision} is recent but there is no earlier revision to return to")
+        return None
+    facts.evidence["to_revision"] = previous.revision
+    what = "the service breaches" if facts.breached else "its new pods fail"
+    reason = (
+        f"rollout to revision {rollout.revision}{_image(rollout)} {_age(facts.rollout_age or 0)} min before now is "
+        f"a recent change (recent_change_minutes {_num(facts.policy.recent_change_minutes)}) and {what}: "
+        f"roll back to revision {previous.revision}{_image(previous)}"
+    )
+    return _Candidate("rollback", {"to_revision": previous.revision}, "rollback", reason)
+
+
+def _image(revision: Revision) -> str:
+    return f" ({revision.image})" if revision.image else ""
+
+
+def _reconcile(facts: _Facts) -> _Candidate | None:
+    drift = facts.workload.drift
+    if not drift or not facts.breached:
+        return None
+    facts.evidence["drifted_fields"] = len(drift)
+    details = "; ".join(f"{d.object} {d.field} is {d.live!r} live but {d.declared!r} declared" for d in drift)
+    params = {
+        "objects": sorted({d.object for d in drift}),
+        "fields": [{"object": d.object, "field": d.field} for d in drift],
+    }
+    return _Candidate("reconcile", params, "reconcile", f"{details}: reconcile with the declared manifests")
+
+
+def _scale_to_min(facts: _Facts) -> _Candidate | None:
+    replicas, minimum = facts.workload.replicas, facts.intent.recovery.min_replicas
+    if replicas is None or replicas >= minimum:
+        return None
+    facts.evidence["min_replicas"] = minimum
+    reason = f"desired replicas {replicas} is below min_replicas {minimum}: scale up to {minimum}"
+    return _Candidate("scale_up", {"replicas": minimum}, "scale-to-min", reason)
+
+
+def _restart(facts: _Facts) -> _Candidate | None:
+    restartable = [pod for pod, state in facts.failing_pods if state in ("crashing", "not_ready")]
+    unfixable = [pod for pod, state in facts.failing_pods if state in ("unfixable", "other")]
+    if unfixable:
+        facts.reasons.append(f"a restart will not fix {', '.join(_pod_text(p) for p in unfixable)}")
+    if restartable and facts.rollout is not None:
+        facts.reasons.append(
+            f"pods fail {_age(facts.rollout_age or 0)} min after a rollout: a restart would not fix a bad revision"
+        )
+        restartable = []
+    memory = facts.snapshot.observed.metrics.memory_utilization
+    high_memory = memory is not None and memory >= MEMORY_RESTART_PERCENT
+    if memory is not None:
+        facts.evidence["memory_utilization"] = memory
+    if high_memory:
+        reason = (
+            f"memory at {_num(memory or 0)}% of its limit (at or above {MEMORY_RESTART_PERCENT}%): restart the pods"
+        )
+        return _Candidate("restart", {}, "restart", reason)
+    if not restartable:
+        return None
+    names = sorted(pod.name for pod in restartable)
+    replicas = facts.workload.replicas
+    # Only some pods fail and the others serve: replace just those. All failing: a rolling restart of the workload.
+    params: dict[str, Any] = {"pods": names} if replicas is not None and len(names) < replicas else {}
+    reason = (
+        f"{len(names)} pod(s) crash-looping or stuck not ready with no rollout in the last "
+        f"{_num(facts.policy.recent_change_minutes)} min: restart {', '.join(names) if params else 'the workload'}"
+    )
+    return _Candidate("restart", params, "restart", reason)
+
+
+def _reroute(facts: _Facts) -> _Candidate | None:
+    nodes = facts.snapshot.observed.nodes
+    if len(nodes) < 2:
+        return None  # nowhere else to send the traffic
+    down = [node for node in nodes if node.ready is False]
+    if len(down) == 1 and (facts.breached or facts.workload_failed):
+        reason = f"node {down[0].name} is not ready while the other nodes are: reroute away from {down[0].name}"
+        return _Candidate("reroute", {"node": down[0].name}, "reroute", reason)
+    limit = facts.intent.objectives.max_latency_ms
+    if limit is None or "max_latency_ms" not in facts.breached or down:
+        return None
+    latencies = [(node.name, node.latency_p99_ms) for node in nodes]
+    if any(value is None for _, value in latencies):
+        return None  # cannot tell the breach is local without every node's latency
+    slow = [(name, value) for name, value in latencies if value is not None and value > limit]
+    if len(slow) != 1:
+        return None
+    name, value = slow[0]
+    worst_other = max(v for n, v in latencies if n != name and v is not None)
+    facts.evidence.update(node_latency_p99_ms=value, other_nodes_max_latency_p99_ms=worst_other)
+    reason = (
+        f"node {name} p99 latency {_num(value or 0)} ms is above max_latency_ms {_num(limit)} while every other "
+        f"node's is at most {_num(worst_other)} ms: the breach is local, reroute away from {name}"
+    )
+    return _Candidate("reroute", {"node": name}, "reroute", reason)
+
+
+def _isolate_tenant(facts: _Facts) -> _Candidate | None:
+    if not facts.breached:
+        return None
+    tenants = sorted(
+        ((t.share, t.name) for t in facts.snapshot.observed.tenants if t.share is not None), key=lambda x: (-x[0], x[1])
+    )
+    if not tenants or tenants[0][0] < TENANT_MAJORITY:
+        return None
+    share, name = tenants[0]
+    if len(tenants) > 1 and tenants[1][0] >= TENANT_MAJORITY:
+        return None  # two tenants at exactly one half each: no single noisy tenant
+    if share >= 1:
+        facts.reasons.append(f"tenant {name} sends all requests: isolating it would cut the service off")
+        return None
+    facts.evidence["tenant_share"] = share
+    reason = (
+        f"tenant {name} sends {_num(round(share * 100, 1))}% of requests (at least half) while the service "
+        f"breaches: isolate {name}"
+    )
+    return _Candidate("isolate_tenant", {"tenant": name}, "isolate-tenant", reason)
+
+
+def _scale_up(facts: _Facts) -> _Candidate | None:
+    if "max_latency_ms" not in facts.breached:
+        return None
+    cpu = facts.snapshot.observed.metrics.cpu_utilization
+    replicas = facts.workload.replicas
+    recovery = facts.intent.recovery
+    target = recovery.target_cpu_utilization
+    if cpu is None or not replicas:
+        facts.reasons.append("CPU or replica count unknown: cannot judge saturation")
+        return None
+    facts.evidence.update(cpu_utilization=cpu, target_cpu_utilization=target, max_replicas=recovery.max_replicas)
+    if cpu < target:
+        return None
+    if replicas >= recovery.max_replicas:
+        reason = (
+            f"CPU {_num(cpu)}% is at or above target_cpu_utilization {_num(target)}% but replicas {replicas} are "
+            f"already at max_replicas {recovery.max_replicas}: more replicas are not allowed"
+        )
+        return _Candidate("escalate", {}, "scale-up-at-cap", reason)
+    sized = _ceil_ratio(replicas, cpu, target)
+    wanted = max(replicas + 1, sized)
+    replicas_to = min(wanted, recovery.max_replicas)
+    capped = f", capped at max_replicas {recovery.max_replicas}" if replicas_to < wanted else ""
+    reason = (
+        f"p99 latency breaches and CPU {_num(cpu)}% is at or above target_cpu_utilization {_num(target)}%: "
+        f"scale up from {replicas} to ceil({replicas} x {_num(cpu)} / {_num(target)}) = {sized} replicas{capped}"
+    )
+    return _Candidate("scale_up", {"replicas": replicas_to}, "scale-up", reason)
+
+
+def _dependency(facts: _Facts) -> _Candidate | None:
+    down = [dep for dep in facts.snapshot.observed.dependencies if dep.healthy is False]
+    if not down:
+        return None
+    names = ", ".join(
+        f"{dep.name}" + (f" (p99 {_num(dep.latency_p99_ms)} ms)" if dep.latency_p99_ms is not None else "")
+        for dep in down
+    )
+    reason = f"dependency {names} is unhealthy: scaling or restarting {facts.intent.service} will not help"
+    return _Candidate("escalate", {}, "dependency", reason)
+
+
+_CAUSES = (_rollback, _reconcile, _scale_to_min, _restart, _reroute, _isolate_tenant, _scale_up, _dependency)
+
+
+def _choose(facts: _Facts) -> _Candidate:
+    """The first cause that matches, skipping kinds the intent forbids or that already failed this hour."""
+    for cause in _CAUSES:
+        candidate = cause(facts)
+        if candidate is None or candidate.action == "escalate":
+            if candidate is not None:
+                return candidate
+            continue
+        switch = ALLOWED_BY.get(candidate.action)
+        if switch and not getattr(facts.intent.recovery, switch):
+            facts.reasons.append(f"{candidate.reason}; but {switch} is false, so {candidate.action} is skipped")
+            continue
+        tried = _tried(facts, candidate.action)
+        if tried is not None:
+            facts.reasons.append(
+                f"{candidate.reason}; but {tried.action} was tried at {format_datetime(tried.at)} and is recorded "
+                f"{tried.outcome}: not tried again within the hour"
+            )
+            continue
+        return candidate
+    return _Candidate("escalate", {}, "no-known-cause", "no known cause matches the evidence: a human must look")
+
+
+def _guard(facts: _Facts, candidate: _Candidate) -> Decision:
+    """Principle 4 on a chosen action: circuit breaker, then approval."""
+    facts.reasons.append(candidate.reason)
+    if candidate.action == "escalate":
+        return _decision(facts, "escalate", candidate.rule)
+    done = _actions_last_hour(facts)
+    limit = facts.policy.max_actions_per_hour
+    facts.evidence.update(actions_last_hour=done, max_actions_per_hour=limit)
+    if done >= limit:
+        facts.reasons.append(
+            f"{done} action(s) on {facts.intent.key} in the last hour reach max_actions_per_hour {limit}: "
+            f"the circuit breaker stops automatic actions"
+        )
+        return _decision(facts, "escalate", "circuit-breaker")
+    if candidate.action in facts.policy.require_approval:
+        facts.reasons.append(f"{candidate.action} is listed in require_approval: ask a human to approve it")
+        return _decision(facts, "escalate", "approval", proposed=candidate.action, proposed_params=candidate.params)
+    return _decision(facts, candidate.action, candidate.rule, candidate.params)
+
+
+# --- principle 5 and the quiet path ------------------------------------------------------------------------------
+
+
+def _patch(facts: _Facts) -> Decision | None:
+    patch = facts.snapshot.observed.patch
+    if patch is None:
+        return None
+    policy, now = facts.policy, facts.now
+    current = next((r for r in facts.workload.revisions if r.revision == facts.workload.revision), None)
+    if current is not None and current.image == patch.image:
+        facts.reasons.append(f"patch {patch.image} is already running")
+        return _decision(facts, "none", "patch-applied")
+    severity = patch.severity or "unknown"
+    deferral = _patch_deferral(facts, severity)
+    if deferral:
+        facts.reasons.append(f"patch {patch.image} (severity {severity}) deferred: {deferral}")
+        return _decision(facts, "none", "patch-deferred")
+    window = active_window(policy.maintenance_windows, now)
+    why = "inside a maintenance window" if window else "critical, so it need not wait for a maintenance window"
+    return _guard_quiet(
+        facts,
+        _Candidate("patch", {"image": patch.image}, "patch", f"patch to {patch.image} (severity {severity}): {why}"),
+    )
+
+
+def _patch_deferral(facts: _Facts, severity: str) -> str | None:
+    policy, now = facts.policy, facts.now
+    freeze = active_freeze(policy.freeze_windows, now)
+    if freeze is not None:
+        why = f" ({freeze.reason})" if freeze.reason else ""
+        return f"inside the freeze {format_datetime(freeze.start)} to {format_datetime(freeze.end)}{why}"
+    if policy.block_changes_during_peak and policy.peak_hours and in_window(policy.peak_hours, now):
+        return "peak hours and block_changes_during_peak is true"
+    if severity != "critical" and active_window(policy.maintenance_windows, now) is None:
+        if not policy.maintenance_windows:
+            return "no maintenance window is declared and only critical patches start outside one"
+        return "outside every maintenance window"
+    return None
+
+
+def _guard_quiet(facts: _Facts, candidate: _Candidate) -> Decision:
+    """Guardrails for an action taken while every objective is met (a patch)."""
+    if facts.intent.namespace in facts.policy.protected_namespaces:
+        facts.reasons.append(
+            f"{candidate.reason}; but namespace {facts.intent.namespace} is protected: never acted on automatically"
+        )
+        return _decision(facts, "escalate", "protected-namespace")
+    cooldown = _cooldown(facts)
+    if cooldown is not None:
+        return cooldown
+    tried = _tried(facts, candidate.action)
+    if tried is not None:
+        facts.reasons.append(
+            f"{candidate.action} was tried at {format_datetime(tried.at)} and is recorded "
+            f"{tried.outcome}: not tried again within the hour"
+        )
+        return _decision(facts, "escalate", "already-tried")
+    return _guard(facts, candidate)
+
+
+def _scale_down(facts: _Facts) -> Decision | None:
+    recovery, workload = facts.intent.recovery, facts.workload
+    cpu = facts.snapshot.observed.metrics.cpu_utilization
+    replicas = workload.replicas
+    target = recovery.target_cpu_utilization
+    if cpu is None or replicas is None or replicas <= recovery.min_replicas or not recovery.allow_autoscale:
+        return None
+    if facts.rollout is not None or workload.ready_replicas != replicas:
+        return None  # a rollout in progress or pods not all ready: capacity is not idle
+    if cpu * SCALE_DOWN_CPU_DIVISOR > target:
+        return None
+    if facts.intent.namespace in facts.policy.protected_namespaces or _actions_last_hour(facts):
+        return None  # an optimisation never overrides protection, and never follows another action within the hour
+    peak = facts.policy.peak_hours
+    if peak is not None and in_window(peak, facts.now):
+        return None
+    size = max(recovery.min_replicas, _ceil_ratio(replicas, cpu, target))
+    facts.evidence.update(cpu_utilization=cpu, target_cpu_utilization=target, min_replicas=recovery.min_replicas)
+    reason = (
+        f"every objective is met and CPU {_num(cpu)}% is at most half of target_cpu_utilization {_num(target)}%: "
+        f"scale down from {replicas} to max(min_replicas {recovery.min_replicas}, ceil({replicas} x {_num(cpu)} / "
+        f"{_num(target)})) = {size} replicas"
+    )
+    facts.reasons.append(reason)
+    if "scale_down" in facts.policy.require_approval:
+        facts.reasons.append("scale_down is listed in require_approval: ask a human to approve it")
+        return _decision(facts, "escalate", "approval", proposed="scale_down", proposed_params={"replicas": size})
+    return _decision(facts, "scale_down", "scale-down", {"replicas": size})
+
+
+def _quiet(facts: _Facts) -> Decision:
+    """Nothing is wrong: apply a due patch, trim idle capacity, or do nothing."""
+    replicas, minimum = facts.workload.replicas, facts.intent.recovery.min_replicas
+    if replicas is not None and replicas < minimum:
+        facts.reasons.append(
+            f"desired replicas {replicas} is below min_replicas {minimum}, but without user impact that is not acted on"
+        )
+    if facts.workload.drift:
+        facts.reasons.append(
+            f"{len(facts.workload.drift)} field(s) drift from the declared manifests, but without a "
+            "breach that is not acted on"
+        )
+    facts.reasons.insert(0, "every declared objective is met and the workload is healthy")
+    decision = _patch(facts) or _scale_down(facts)
+    if decision is not None:
+        return decision
+    facts.reasons.append("no user impact: nothing to do")
+    return _decision(facts, "none", "no-impact")
+
+
+# --- entry point -------------------------------------------------------------------------------------------------
+
+
+def _facts(snapshot: Snapshot, intent: Intent) -> _Facts:
+    facts = _Facts(
+        snapshot=snapshot,
+        intent=intent,
+        policy=snapshot.policy,
+        now=snapshot.now,
+        workload=snapshot.observed.workload or Workload(),
+        actions=[entry for entry in snapshot.history if entry.action in REMEDIATIONS],
+    )
+    _judge_objectives(facts)
+    _find_rollout(facts)
+    _judge_workload(facts)
+    return facts
+
+
+def _act(facts: _Facts) -> Decision:
+    """Impact is proven: guardrails that stop everything, then the cause ladder, then guardrails on the action."""
+    if facts.intent.namespace in facts.policy.protected_namespaces:
+        candidate = _choose(facts)
+        facts.reasons.append(f"diagnosis: {candidate.reason}")
+        facts.reasons.append(f"namespace {facts.intent.namespace} is protected: never acted on automatically")
+        return _decision(facts, "escalate", "protected-namespace")
+    cooldown = _cooldown(facts)
+    if cooldown is not None:
+        return cooldown
+    return _guard(facts, _choose(facts))
+
+
+def decide(snapshot: Snapshot) -> Decision:
+    """Decide what to do about one snapshot (see the module docstring for the rule order)."""
+    if not isinstance(snapshot, Snapshot):
+        raise DecisionError(f"decide() needs a parsed Snapshot, got {type(snapshot).__name__}")
+    alert = snapshot.alert
+    if alert is not None and not alert.firing:
+        return _plain_decision(
+            "none", "alert-resolved", f"alert {alert.name or '(unnamed)'} is resolved: nothing to do"
+        )
+    if snapshot.intent is None:
+        labels = alert.labels if alert is not None else {}
+        who = "/".join(str(labels[k]) for k in ("namespace", "service") if labels.get(k)) or "(unnamed)"
+        return _plain_decision("none", "no-intent", f"no intent for service {who}: nothing to check it against")
+    facts = _facts(snapshot, snapshot.intent)
+    if facts.breached or facts.workload_failed:
+        return _act(facts)
+    if facts.unknown:
+        facts.reasons.append(
+            "no breach is proven and the workload shows no failure, but the metrics needed to "
+            "judge the objectives are unknown: never act blind"
+        )
+        return _decision(facts, "escalate", "blind")
+    return _quiet(facts)

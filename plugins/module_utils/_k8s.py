@@ -1,0 +1,494 @@
+# This file is private to the zerotouch.selfheal collection: it is not a public API and may change without notice.
+# It is shipped to modules by AnsiballZ; import it only from this collection.
+"""The Kubernetes adapter: the only place where the remediation modules do I/O.
+
+:func:`connect` builds a client of the official ``kubernetes`` library from the ``k8s_auth`` options.
+:class:`Kube` reads objects as plain dicts and applies the :class:`~._actions.Change` list of a plan, wrapping
+every failure as ``ApiError("cannot <what>: <reason from the API's Status body>")``. The ``run_*`` functions are
+the modules' orchestration: read what the planner needs, plan purely (``_actions``, ``_lock``), apply unless in
+check mode, and return the module result (``changed``, ``msg``, the plan's values, ``diff`` when asked).
+
+Objects travel as JSON dicts through ``ApiClient`` (auth, TLS and kubeconfig handling of the official client)
+rather than through the generated models, so fields the models do not know survive a read-modify-write.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from ansible_collections.zerotouch.selfheal.plugins.module_utils import _actions as actions
+from ansible_collections.zerotouch.selfheal.plugins.module_utils import _lock as lock
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import (
+    ApiError,
+    MissingLibraryError,
+    SelfHealError,
+    ValidationError,
+)
+
+try:
+    import urllib3
+    from kubernetes import client as k8s_client
+    from kubernetes import config as k8s_config
+    from kubernetes.client.exceptions import ApiException
+    from kubernetes.config.config_exception import ConfigException
+except ImportError:
+    HAS_KUBERNETES = False
+    KUBERNETES_IMPORT_ERROR: str | None = traceback.format_exc()
+
+    class ApiException(Exception):  # type: ignore[no-redef]  # so that except clauses still compile
+        status: int | None = None
+        reason: str | None = None
+        body: str | None = None
+
+else:
+    HAS_KUBERNETES = True
+    KUBERNETES_IMPORT_ERROR = None
+
+try:
+    from ansible.module_utils.common.yaml import HAS_YAML, yaml_load_all
+except ImportError:  # pragma: no cover - ansible-core always ships it
+    HAS_YAML = False
+
+# apiVersion, kind -> (plural, namespaced): the kinds a reconcile may declare.
+KINDS: dict[tuple[str, str], tuple[str, bool]] = {
+    ("v1", "Namespace"): ("namespaces", False),
+    ("v1", "Node"): ("nodes", False),
+    ("v1", "Pod"): ("pods", True),
+    ("v1", "Service"): ("services", True),
+    ("v1", "ConfigMap"): ("configmaps", True),
+    ("v1", "Secret"): ("secrets", True),
+    ("v1", "ServiceAccount"): ("serviceaccounts", True),
+    ("apps/v1", "Deployment"): ("deployments", True),
+    ("apps/v1", "ReplicaSet"): ("replicasets", True),
+    ("apps/v1", "StatefulSet"): ("statefulsets", True),
+    ("apps/v1", "DaemonSet"): ("daemonsets", True),
+    ("coordination.k8s.io/v1", "Lease"): ("leases", True),
+    ("policy/v1", "PodDisruptionBudget"): ("poddisruptionbudgets", True),
+    ("autoscaling/v2", "HorizontalPodAutoscaler"): ("horizontalpodautoscalers", True),
+    ("networking.k8s.io/v1", "Ingress"): ("ingresses", True),
+    ("networking.k8s.io/v1", "NetworkPolicy"): ("networkpolicies", True),
+}
+
+REQUEST_TIMEOUT = 30  # seconds, per API call
+POLL_INTERVAL = 0.5  # seconds between two looks at a rollout or a refused eviction
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def require_kubernetes() -> None:
+    if not HAS_KUBERNETES:
+        raise MissingLibraryError("kubernetes", KUBERNETES_IMPORT_ERROR)
+
+
+def api_reason(exc: Exception) -> str:
+    """The human part of an API failure: the Status body's message, else the HTTP status and reason."""
+    body = getattr(exc, "body", None)
+    if body:
+        try:
+            status = json.loads(body)
+        except (TypeError, ValueError):
+            status = None
+        if isinstance(status, dict) and status.get("message"):
+            return str(status["message"])
+    code, reason = getattr(exc, "status", None), getattr(exc, "reason", None)
+    text = " ".join(str(part) for part in (code, reason) if part)
+    return text or str(exc)
+
+
+def connect(params: dict[str, Any]) -> Kube:
+    """A client from the k8s_auth options (already defaulted from the K8S_AUTH_* environment variables).
+
+    ``host``/``api_key``/``validate_certs`` override what the kubeconfig says. Without any option the client
+    looks for a kubeconfig itself (KUBECONFIG, ~/.kube/config), then for an in-cluster service account.
+    """
+    require_kubernetes()
+    kubeconfig, context, host = params.get("kubeconfig"), params.get("context"), params.get("host")
+    cfg = k8s_client.Configuration()
+    if kubeconfig or context or not host:
+        try:
+            k8s_config.load_kube_config(
+                config_file=kubeconfig, context=context, client_configuration=cfg, persist_config=False
+            )
+        except (ConfigException, OSError) as exc:
+            if kubeconfig or context or host:
+                where = kubeconfig or "the default kubeconfig"
+                raise ApiError(f"cannot load {where}: {exc}") from exc
+            try:
+                k8s_config.load_incluster_config(client_configuration=cfg)
+            except ConfigException as exc2:
+                raise ApiError(
+                    "no Kubernetes connection configured: set kubeconfig (or K8S_AUTH_KUBECONFIG), "
+                    f"or host and api_key ({exc}; {exc2})"
+                ) from exc2
+    overrides: dict[str, Any] = {}
+    if host:
+        overrides["host"] = host
+    if params.get("api_key"):
+        overrides.update(api_key={"authorization": params["api_key"]}, api_key_prefix={"authorization": "Bearer"})
+    if params.get("validate_certs") is not None:
+        overrides["verify_ssl"] = params["validate_certs"]
+    _override(cfg, overrides)
+    return Kube(k8s_client.ApiClient(cfg))
+
+
+def _override(cfg: Any, overrides: dict[str, Any]) -> None:
+    """Apply the options over the kubeconfig, also after the client's token refresh hook has re-read it.
+
+    The kubeconfig loader installs a hook that re-applies the kubeconfig before each request (to refresh
+    tokens); without re-applying the options after it, ``host`` and ``api_key`` would silently be dropped.
+    """
+    if not overrides:
+        return
+    for key, value in overrides.items():
+        setattr(cfg, key, value)
+    hook = cfg.refresh_api_key_hook
+    if overrides.get("api_key"):
+        hook = None  # a token given as an option never needs refreshing from the kubeconfig
+
+    def refresh(conf: Any) -> None:
+        if hook is not None:
+            hook(conf)
+        for key, value in overrides.items():
+            setattr(conf, key, value)
+
+    cfg.refresh_api_key_hook = refresh
+
+
+class Kube:
+    """Reads and writes Kubernetes objects as dicts; every failure becomes an :class:`ApiError`."""
+
+    def __init__(self, api_client: Any, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.api = api_client
+        self.sleep = sleep
+
+    # --- plumbing -----------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def path(api_version: str, kind: str, namespace: str | None = None, name: str | None = None, sub: str = "") -> str:
+        try:
+            plural, namespaced = KINDS[(api_version, kind)]
+        except KeyError:
+            known = ", ".join(f"{k} ({v})" for v, k in sorted(KINDS))
+            problem = f"unsupported kind {api_version} {kind}; supported: {known}"
+            raise ValidationError("manifests", kind, problem) from None
+        parts = ["/api/v1" if api_version == "v1" else "/apis/" + api_version]
+        if namespaced and namespace:
+            parts.append("namespaces/" + namespace)
+        parts.append(plural)
+        if name:
+            parts.append(name)
+        if sub:
+            parts.append(sub)
+        return "/".join(parts)
+
+    def request(self, method: str, path: str, body: Any = None, content_type: str = "application/json") -> Any:
+        """One API call; returns the decoded JSON body. Raises the client's ApiException on a non-2xx answer."""
+        headers = {"Accept": "application/json"}
+        if body is not None:
+            headers["Content-Type"] = content_type
+        params = self.api.param_serialize(
+            method=method, resource_path=path, header_params=headers, body=body, auth_settings=["BearerToken"]
+        )
+        response = self.api.call_api(*params, _request_timeout=REQUEST_TIMEOUT)
+        data = response.read()
+        if not 200 <= response.status <= 299:
+            text = data.decode("utf-8", "replace") if data else None
+            raise ApiException(status=response.status, reason=response.reason, body=text)
+        return json.loads(data) if data else None
+
+    @contextmanager
+    def failing_as(self, what: str) -> Iterator[None]:
+        """Turn whatever the client raises into ``ApiError("cannot <what>: <reason>")``."""
+        try:
+            yield
+        except ApiException as exc:
+            raise ApiError(f"cannot {what}: {api_reason(exc)}") from exc
+        except urllib3.exceptions.HTTPError as exc:
+            reason = getattr(exc, "reason", None) or exc
+            raise ApiError(
+                f"cannot {what}: cannot reach the API server at {self.api.configuration.host}: {reason}"
+            ) from exc
+
+    def get(self, api_version: str, kind: str, namespace: str | None, name: str, missing_ok: bool = False) -> Any:
+        """One object, or None (``missing_ok``); a missing one otherwise fails as ``deployment shop/x not found``."""
+        where = f"{namespace}/{name}" if namespace else name
+        with self.failing_as(f"read {kind.lower()} {where}"):
+            try:
+                return self.request("GET", self.path(api_version, kind, namespace, name))
+            except ApiException as exc:
+                if exc.status != 404:
+                    raise
+        if missing_ok:
+            return None
+        raise ApiError(f"{kind.lower()} {where} not found")
+
+    def list(self, api_version: str, kind: str, namespace: str | None = None) -> list[dict[str, Any]]:
+        where = f" in namespace {namespace}" if namespace else ""
+        with self.failing_as(f"list {KINDS.get((api_version, kind), (kind.lower() + 's',))[0]}{where}"):
+            answer = self.request("GET", self.path(api_version, kind, namespace))
+        return list((answer or {}).get("items") or [])
+
+    def send(self, change: actions.Change) -> Any:
+        """Apply one change; raises the client's ApiException (callers that handle 409/429 themselves use this)."""
+        c = change
+        if c.verb == "evict":
+            return self.request("POST", self.path(c.api_version, c.kind, c.namespace, c.name, "eviction"), c.body)
+        path = self.path(
+            c.api_version, c.kind, c.namespace, None if c.verb == "create" else c.name, c.subresource or ""
+        )
+        if c.verb == "create":
+            return self.request("POST", path, c.body)
+        if c.verb == "replace":
+            return self.request("PUT", path, c.body)
+        if c.verb == "patch":
+            return self.request("PATCH", path, c.body, "application/merge-patch+json")
+        if c.verb == "delete":
+            return self.request("DELETE", path)
+        raise SelfHealError(f"unknown change verb {c.verb!r}")
+
+    def apply(self, change: actions.Change) -> Any:
+        with self.failing_as(change.what or f"{change.verb} {change.kind} {change.name}"):
+            return self.send(change)
+
+    def execute(self, plan: actions.Plan, check_mode: bool, diff: bool, apply: Any = None) -> dict[str, Any]:
+        """Apply a plan (unless in check mode) and turn it into the module result."""
+        if plan.changes and not check_mode:
+            (apply or self.apply_all)(plan)
+        return result_of(plan, check_mode, diff)
+
+    def apply_all(self, plan: actions.Plan) -> None:
+        for change in plan.changes:
+            self.apply(change)
+
+
+def result_of(plan: actions.Plan, check_mode: bool, diff: bool) -> dict[str, Any]:
+    result = dict(plan.result)
+    result.update(changed=plan.changed, msg=plan.check_message if check_mode else plan.message)
+    if diff:
+        result["diff"] = {"before": plan.before, "after": plan.after}
+    return result
+
+
+# --- orchestration: one function per module -----------------------------------------------------------------------
+
+
+def _deployment(kube: Kube, params: dict[str, Any]) -> dict[str, Any]:
+    return kube.get("apps/v1", "Deployment", params["namespace"], params["name"])  # type: ignore[no-any-return]
+
+
+def run_restart(kube: Kube, params: dict[str, Any], check_mode: bool, diff: bool) -> dict[str, Any]:
+    deployment = _deployment(kube, params)
+    if params.get("pods") is not None or params.get("only_failing"):
+        pods = kube.list("v1", "Pod", params["namespace"])
+        plan = actions.plan_delete_pods(deployment, pods, params.get("pods"), bool(params.get("only_failing")), now())
+    else:
+        plan = actions.plan_restart(deployment, now(), params.get("restart_id"))
+    return kube.execute(plan, check_mode, diff)
+
+
+def run_scale(kube: Kube, params: dict[str, Any], check_mode: bool, diff: bool) -> dict[str, Any]:
+    deployment = _deployment(kube, params)
+    plan = actions.plan_scale(deployment, params["replicas"], params.get("min_replicas"), params.get("max_replicas"))
+    result = kube.execute(plan, check_mode, diff)
+    ready = int((deployment.get("status") or {}).get("readyReplicas") or 0)
+    if params.get("wait") and not check_mode:
+        ready = wait_for_replicas(kube, params, plan.result["replicas"], params.get("wait_timeout") or 0)
+    result["ready_replicas"] = ready
+    return result
+
+
+def wait_for_replicas(kube: Kube, params: dict[str, Any], replicas: int, timeout: float) -> int:
+    """Poll the Deployment until exactly ``replicas`` pods are ready; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        done, ready = actions.rollout_progress(_deployment(kube, params), replicas)
+        if done:
+            return ready
+        if time.monotonic() >= deadline:
+            raise SelfHealError(
+                f"timed out after {timeout}s waiting for {params['namespace']}/{params['name']} to have {replicas} "
+                f"ready replicas ({ready} ready)"
+            )
+        kube.sleep(POLL_INTERVAL)
+
+
+def run_rollback(kube: Kube, params: dict[str, Any], check_mode: bool, diff: bool) -> dict[str, Any]:
+    deployment = _deployment(kube, params)
+    replicasets = kube.list("apps/v1", "ReplicaSet", params["namespace"])
+    plan = actions.plan_rollback(deployment, replicasets, params.get("revision"))
+    return kube.execute(plan, check_mode, diff)
+
+
+def run_image(kube: Kube, params: dict[str, Any], check_mode: bool, diff: bool) -> dict[str, Any]:
+    deployment = _deployment(kube, params)
+    plan = actions.plan_image(deployment, params["image"], params.get("container"))
+    return kube.execute(plan, check_mode, diff)
+
+
+def run_drain(kube: Kube, params: dict[str, Any], check_mode: bool, diff: bool) -> dict[str, Any]:
+    node = kube.get("v1", "Node", None, params["node"])
+    if params.get("state") == "uncordoned":
+        return kube.execute(actions.plan_uncordon(node), check_mode, diff)
+    if params.get("all_pods"):
+        plan = actions.plan_drain(node, kube.list("v1", "Pod"))
+    else:
+        missing = [opt for opt in ("namespace", "name") if not params.get(opt)]
+        if missing:
+            raise ValidationError("options", missing[0], "required to drain the pods of a Deployment (or all_pods)")
+        deployment = _deployment(kube, params)
+        plan = actions.plan_drain(node, kube.list("v1", "Pod", params["namespace"]), deployment)
+    timeout = float(params.get("wait_timeout") or 0)
+    return kube.execute(plan, check_mode, diff, lambda p: _drain(kube, p, timeout))
+
+
+def _drain(kube: Kube, plan: actions.Plan, timeout: float) -> None:
+    """Cordon, then evict one pod after the other; an eviction a PodDisruptionBudget refuses (429) is retried."""
+    done: list[str] = []
+    for change in plan.changes:
+        if change.verb != "evict":
+            kube.apply(change)
+            done.append(change.what)
+            continue
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                kube.send(change)
+                done.append(change.what)
+                break
+            except ApiException as exc:
+                if exc.status == 404:  # already gone
+                    break
+                if exc.status != 429 or time.monotonic() >= deadline:
+                    so_far = f" (done before: {'; '.join(done)})" if done else ""
+                    waited = f", still refused after {timeout:g}s" if exc.status == 429 else ""
+                    raise ApiError(f"cannot {change.what}: {api_reason(exc)}{waited}{so_far}") from exc
+            except urllib3.exceptions.HTTPError as exc:
+                raise ApiError(f"cannot {change.what}: {exc}") from exc
+            kube.sleep(min(POLL_INTERVAL * 2, max(deadline - time.monotonic(), 0.05)))
+
+
+def run_tenant_limit(kube: Kube, params: dict[str, Any], check_mode: bool, diff: bool) -> dict[str, Any]:
+    namespace, service = params["namespace"], params["name"]
+    cm_name = params.get("configmap") or actions.tenant_limits_name(service)
+    configmap = kube.get("v1", "ConfigMap", namespace, cm_name, missing_ok=True)
+    if params.get("state") == "absent":
+        plan = actions.plan_tenant_unlimit(configmap, namespace, service, now(), params.get("tenant"), cm_name)
+    else:
+        plan = actions.plan_tenant_limit(
+            configmap,
+            namespace,
+            service,
+            params["tenant"],
+            params["requests_per_second"],
+            now(),
+            params.get("ttl_minutes"),
+            cm_name,
+        )
+    return kube.execute(plan, check_mode, diff)
+
+
+def read_manifests(src: str) -> list[dict[str, Any]]:
+    """The objects in a YAML file, or in the ``*.yml``/``*.yaml``/``*.json`` files of a directory (name order)."""
+    if not HAS_YAML:
+        raise MissingLibraryError("PyYAML")
+    if os.path.isdir(src):
+        files = sorted(os.path.join(src, f) for f in os.listdir(src) if f.endswith((".yml", ".yaml", ".json")))
+    elif os.path.exists(src):
+        files = [src]
+    else:
+        raise ValidationError("options", "src", f"{src} does not exist")
+    docs: list[Any] = []
+    for path in files:
+        try:
+            with open(path, encoding="utf-8") as fh:
+                docs += [doc for doc in yaml_load_all(fh) if doc is not None]
+        except Exception as exc:  # a YAML error names the line; say which file too
+            raise ValidationError(path, "", f"cannot read manifests: {exc}") from exc
+    return docs
+
+
+def _declared(manifests: list[Any], namespace: str | None, source: str) -> list[dict[str, Any]]:
+    """Flatten ``kind: List`` and check that each object says what it is; default the namespace."""
+    out: list[dict[str, Any]] = []
+    for index, obj in enumerate(manifests):
+        if isinstance(obj, list):
+            out += _declared(obj, namespace, source)
+            continue
+        if not isinstance(obj, dict):
+            raise ValidationError(source, f"[{index}]", "a manifest must be a mapping")
+        if str(obj.get("kind", "")).endswith("List") and isinstance(obj.get("items"), list):
+            out += _declared(obj.get("items") or [], namespace, source)
+            continue
+        name = (obj.get("metadata") or {}).get("name")
+        if not obj.get("apiVersion") or not obj.get("kind") or not name:
+            raise ValidationError(source, f"[{index}]", "a manifest needs apiVersion, kind and metadata.name")
+        plural, namespaced = KINDS.get((obj["apiVersion"], obj["kind"]), (None, True))
+        if plural is None:
+            Kube.path(obj["apiVersion"], obj["kind"])  # raises the "unsupported kind" error
+        obj = dict(obj, metadata=dict(obj["metadata"]))
+        if namespaced and not obj["metadata"].get("namespace"):
+            if not namespace:
+                raise ValidationError(
+                    source, f"{obj['kind']}/{name}", "metadata.namespace is not set and no namespace option is given"
+                )
+            obj["metadata"]["namespace"] = namespace
+        out.append(obj)
+    return out
+
+
+def _with_live(kube: Kube, declared: list[dict[str, Any]]) -> list[tuple[dict[str, Any], Any]]:
+    """Each declared object with its live counterpart (None when it does not exist)."""
+    pairs = []
+    for obj in declared:
+        m = obj["metadata"]
+        pairs.append((obj, kube.get(obj["apiVersion"], obj["kind"], m.get("namespace"), m["name"], missing_ok=True)))
+    return pairs
+
+
+def drift(kube: Kube, src: str, namespace: str | None = None) -> list[dict[str, Any]]:
+    """The drift of the manifests declared at ``src`` (file or directory), for the snapshot's workload.drift."""
+    pairs = _with_live(kube, _declared(read_manifests(src), namespace, src))
+    return [record for declared, live in pairs for record in actions.compute_drift(declared, live)]
+
+
+def run_reconcile(kube: Kube, params: dict[str, Any], check_mode: bool, diff: bool) -> dict[str, Any]:
+    if params.get("src"):
+        declared = _declared(read_manifests(params["src"]), params.get("namespace"), params["src"])
+    else:
+        declared = _declared(list(params.get("manifests") or []), params.get("namespace"), "manifests")
+    return kube.execute(actions.plan_reconcile(_with_live(kube, declared)), check_mode, diff)
+
+
+def run_lock(kube: Kube, params: dict[str, Any], check_mode: bool, diff: bool) -> dict[str, Any]:
+    namespace, target = params["namespace"], params["name"]
+    name = lock.lease_name(target)
+    ref = f"{namespace}/{target}"
+    for _attempt in range(2):
+        lease = kube.get("coordination.k8s.io/v1", "Lease", namespace, name, missing_ok=True)
+        if params.get("state") == "released":
+            plan = lock.plan_release(lease, namespace, target, params["holder"])
+        else:
+            plan = lock.plan_acquire(lease, namespace, target, params["holder"], params["ttl_seconds"], now())
+        if not plan.changes or check_mode:
+            return result_of(plan, check_mode, diff)
+        with kube.failing_as(plan.changes[0].what):
+            try:
+                kube.send(plan.changes[0])
+            except ApiException as exc:
+                if exc.status != 409:
+                    raise
+                if params.get("state") != "released":  # someone else won the race for the lock
+                    latest = kube.get("coordination.k8s.io/v1", "Lease", namespace, name, missing_ok=True)
+                    return result_of(lock.lost_race(plan, latest, ref), check_mode, diff)
+                continue  # the Lease moved under a release: look again
+        return result_of(plan, check_mode, diff)
+    raise ApiError(f"cannot unlock {ref}: the Lease {namespace}/{name} keeps changing")

@@ -1,0 +1,126 @@
+# This file is private to the zerotouch.selfheal collection: it is not a public API and may change without notice.
+# It is shipped to modules by AnsiballZ; import it only from this collection.
+"""Escalation messages: the payload posted to a webhook when a human must look (pure, no I/O).
+
+The ``generic`` format is a JSON document meant for any receiver (a chat bridge, an incident tool, a queue):
+
+```
+{source: zerotouch.selfheal, type: escalation, summary, service: {namespace, name},
+ decision: {action, params, rule}, reasons: [...], evidence: {...},
+ proposed: {action, params} | null, approval_required: bool, dedup_key}
+```
+
+``dedup_key`` is a digest of what the escalation is about (service, decision, reasons, proposed action), not of
+when it was sent: a receiver can drop repeats of the same escalation. The ``slack`` format is a Slack incoming-
+webhook message (``text`` plus ``blocks``) carrying the same content.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import ValidationError
+
+SOURCE = "zerotouch.selfheal"
+FORMATS = ("generic", "slack")
+_SLACK_TEXT_LIMIT = 3000  # a Slack section's text is at most 3000 characters
+
+
+def normalize_proposed(proposed: Any, params: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
+    """An action awaiting approval as ``{action, params}``, from an action name or a dict; None when absent."""
+    if proposed is None or proposed == "":
+        return None
+    if isinstance(proposed, str):
+        return {"action": proposed, "params": dict(params or {})}
+    if isinstance(proposed, Mapping) and isinstance(proposed.get("action"), str) and proposed["action"]:
+        return {"action": proposed["action"], "params": dict(proposed.get("params") or params or {})}
+    raise ValidationError("options", "proposed", "must be an action name or a dict with an 'action' key")
+
+
+def _service(namespace: str | None, name: str | None) -> str | None:
+    if namespace and name:
+        return f"{namespace}/{name}"
+    return name or namespace or None
+
+
+def build_escalation(
+    namespace: str | None = None,
+    name: str | None = None,
+    decision: Mapping[str, Any] | None = None,
+    reasons: list[str] | None = None,
+    evidence: Mapping[str, Any] | None = None,
+    proposed: Any = None,
+    summary: str | None = None,
+) -> dict[str, Any]:
+    """The generic escalation payload; explicit ``reasons``/``evidence``/``proposed`` win over the decision's."""
+    decision = dict(decision or {})
+    reasons = [str(r) for r in (reasons if reasons is not None else decision.get("reasons") or [])]
+    evidence = dict(evidence if evidence is not None else decision.get("evidence") or {})
+    if proposed is None:
+        wanted = normalize_proposed(decision.get("proposed"), decision.get("proposed_params"))
+    else:
+        wanted = normalize_proposed(proposed)
+    service = _service(namespace, name)
+    if not summary:
+        subject = service or "a service"
+        if wanted:
+            summary = f"Approval needed: {wanted['action']} on {subject}"
+        else:
+            summary = f"{subject} needs a human"
+        if reasons:
+            summary += f": {reasons[0]}"
+    about = {
+        "service": {"namespace": namespace, "name": name},
+        "decision": {
+            "action": decision.get("action", "escalate"),
+            "params": dict(decision.get("params") or {}),
+            "rule": decision.get("rule"),
+        },
+        "reasons": reasons,
+        "proposed": wanted,
+    }
+    digest = hashlib.sha256(json.dumps(about, sort_keys=True, default=str).encode("utf-8")).hexdigest()
+    return {
+        "source": SOURCE,
+        "type": "escalation",
+        "summary": summary,
+        **about,
+        "evidence": evidence,
+        "approval_required": wanted is not None,
+        "dedup_key": digest[:32],
+    }
+
+
+def _clip(text: str, limit: int = _SLACK_TEXT_LIMIT) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def to_slack(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """The generic payload as a Slack incoming-webhook message."""
+
+    def section(text: str) -> dict[str, Any]:
+        return {"type": "section", "text": {"type": "mrkdwn", "text": _clip(text)}}
+
+    blocks = [section(f"*{payload['summary']}*")]
+    if payload.get("reasons"):
+        blocks.append(section("*Why*\n" + "\n".join(f"• {r}" for r in payload["reasons"])))
+    proposed = payload.get("proposed")
+    if proposed:
+        params = json.dumps(proposed.get("params") or {}, sort_keys=True)
+        blocks.append(section(f"*Proposed action (awaiting approval)*\n`{proposed['action']}` {params}"))
+    if payload.get("evidence"):
+        evidence = json.dumps(payload["evidence"], indent=2, sort_keys=True, default=str)
+        blocks.append(section("*Evidence*\n```" + _clip(evidence, _SLACK_TEXT_LIMIT - 20) + "```"))
+    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f"{SOURCE} · {payload['dedup_key']}"}]})
+    return {"text": payload["summary"], "blocks": blocks}
+
+
+def build_payload(fmt: str, **fields: Any) -> dict[str, Any]:
+    """The payload to post in format ``fmt`` (``generic`` or ``slack``); see :func:`build_escalation`."""
+    if fmt not in FORMATS:
+        raise ValidationError("options", "format", f"must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    payload = build_escalation(**fields)
+    return payload if fmt == "generic" else to_slack(payload)

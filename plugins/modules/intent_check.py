@@ -1,0 +1,172 @@
+#!/usr/bin/python
+# Copyright: zerotouch.selfheal maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: intent_check
+short_description: Check a service against its intent and decide the safest remediation
+description:
+  - Loads the service's intent and the policy, gathers what Prometheus and the Kubernetes API show right now
+    into a snapshot, and decides what to do about it - possibly nothing - with reasons a human can read.
+  - An alert is a prompt, not an order. The decision follows the intent's objectives, the recovery actions it
+    allows and the policy's guardrails (cooldowns, circuit breaker, approvals, freezes, protected namespaces).
+  - Records the snapshot and the decision in the journal, from which the guardrails read the history.
+  - Changes nothing in the cluster. With O(snapshot) it replays a recorded snapshot instead of gathering.
+  - Alert text is data - labels and annotations are never rendered as templates.
+version_added: 0.1.0
+author: zerotouch.selfheal maintainers (@zerotouch)
+requirements:
+  - kubernetes
+  - prometheus-api-client
+  - jsonschema
+  - PyYAML
+options:
+  namespace:
+    description:
+      - Namespace of the service to check. Taken from the O(alert)'s labels when not set.
+    type: str
+  service:
+    description:
+      - Name of the service to check, as its intent declares it. Taken from the O(alert)'s labels when not set.
+    type: str
+  alert:
+    description:
+      - The Alertmanager alert that prompted the check, either as Alertmanager sends it (one element of the
+        webhook's C(alerts)) or as an event of the C(zerotouch.selfheal.alertmanager) event source.
+    type: dict
+  snapshot:
+    description:
+      - Replay this snapshot instead of gathering - a path to a YAML or JSON file, or the snapshot as a mapping.
+      - Its C(expect) block, if any, is never read.
+    type: raw
+  now:
+    description:
+      - Decide as of this instant (ISO 8601 with a UTC offset) instead of the current time.
+    type: str
+  patches:
+    description:
+      - Trusted catalog of available fixes; a workload running an image listed in C(from) gets C(image) as its
+        available patch. Patch information is never taken from alert text.
+    type: list
+    elements: dict
+  record:
+    description:
+      - Record the snapshot and the decision in the journal. Nothing is recorded in check mode.
+    type: bool
+    default: true
+extends_documentation_fragment:
+  - zerotouch.selfheal.intent_sources
+  - zerotouch.selfheal.journal
+  - zerotouch.selfheal.k8s_auth
+attributes:
+  check_mode:
+    description: Read-only; in check mode it decides the same way but records nothing in the journal.
+    support: full
+  diff_mode:
+    description: Changes nothing, so there is nothing to diff.
+    support: none
+"""
+
+EXAMPLES = r"""
+- name: Decide what to do about an alert from Alertmanager
+  zerotouch.selfheal.intent_check:
+    intents: /etc/selfheal/intents/
+    policy: /etc/selfheal/policy.yml
+    prometheus_url: http://prometheus:9090
+    alert: "{{ ansible_eda.event.alert }}"
+  register: check
+
+- name: Check a service by name, with intents from group vars
+  zerotouch.selfheal.intent_check:
+    namespace: shop
+    service: checkout
+    intents: "{{ selfheal_intents }}"
+    prometheus_url: http://prometheus:9090
+
+- name: Replay a recorded snapshot without recording anything
+  zerotouch.selfheal.intent_check:
+    snapshot: incidents/2026-03-04-checkout.yml
+    record: false
+"""
+
+RETURN = r"""
+decision:
+  description: What to do and why.
+  returned: always
+  type: dict
+  contains:
+    action:
+      description: One of none, restart, scale_up, scale_down, rollback, reroute, isolate_tenant, patch, reconcile, escalate.
+      type: str
+      sample: rollback
+    params:
+      description: The action's parameters, for example C(to_revision), C(replicas), C(node), C(tenant), C(image).
+      type: dict
+      sample: {"to_revision": 7}
+    proposed:
+      description: With C(escalate), the action a human is asked to approve, if any.
+      type: str
+      sample: null
+    reasons:
+      description: Human-readable reasons naming the objective, the evidence and the rule.
+      type: list
+      elements: str
+    evidence:
+      description: The numbers the decision used.
+      type: dict
+    rule:
+      description: Stable identifier of the rule that decided.
+      type: str
+  sample:
+    action: rollback
+    params: {"to_revision": 7}
+    proposed: null
+    reasons: ["p99 latency 480 ms breaches max_latency_ms 250"]
+snapshot:
+  description: The snapshot the decision was made from, in the format of the scenario files.
+  returned: always
+  type: dict
+decision_id:
+  description: The journal's id of the recorded decision; null when nothing was recorded.
+  returned: always
+  type: int
+  sample: 42
+gather_warnings:
+  description: What could not be gathered (for example Prometheus unreachable); those indicators are unknown.
+  returned: always
+  type: list
+  elements: str
+  sample: []
+"""
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib  # noqa: E402
+
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._argspec import intent_check_spec  # noqa: E402
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._check import check  # noqa: E402
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import (  # noqa: E402
+    MissingLibraryError,
+    SelfHealError,
+)
+
+
+def main() -> None:
+    module = AnsibleModule(argument_spec=intent_check_spec(), supports_check_mode=True)
+
+    def kube():  # connect only when the cluster is read: a replay or a service without intent needs no cluster
+        from ansible_collections.zerotouch.selfheal.plugins.module_utils._k8s import connect
+
+        return connect(module.params)
+
+    try:
+        result = check(module.params, kube, module.check_mode)
+    except MissingLibraryError as exc:
+        module.fail_json(msg=missing_required_lib(exc.library), exception=exc.traceback)
+    except SelfHealError as exc:
+        module.fail_json(msg=str(exc))
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,222 @@
+"""Shared helpers of the module integration tests: run tasks through ansible-playbook, talk to the sandbox.
+
+Each test writes a small playbook (localhost, local connection) whose tasks use the installed collection, runs
+it with ``ansible-playbook`` exactly as a user would, and reads every task's registered result back from a JSON
+file the playbook's last task writes. The cluster is checked independently, through the official ``kubernetes``
+client with the sandbox's kubeconfig.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from kubernetes import client as k8s_client
+from kubernetes import config as k8s_config
+from kubernetes.client.exceptions import ApiException
+
+ROOT = Path(__file__).resolve().parents[2]
+COLLECTION = "zerotouch.selfheal"
+T = TypeVar("T")
+
+
+@dataclass
+class PlaybookRun:
+    """The registered result of each task, in order, and what ansible-playbook printed."""
+
+    results: list[dict[str, Any]]
+    stdout: str
+    returncode: int
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        return self.results[index]
+
+
+def _collections_path() -> str:
+    """The installed collection (Makefile: ``make collection`` -> .collections); ANSIBLE_COLLECTIONS_PATH wins."""
+    return os.environ.get("ANSIBLE_COLLECTIONS_PATH") or str(ROOT / ".collections")
+
+
+def run_tasks(
+    tmp_path: Path,
+    tasks: list[dict[str, Any]],
+    *,
+    check: bool = False,
+    diff: bool = False,
+    env: dict[str, str] | None = None,
+) -> PlaybookRun:
+    """Run ``tasks`` in one play on localhost; failures are registered (ignore_errors), not raised.
+
+    ``check``/``diff`` are the command-line ``--check``/``--diff``; a task may also set ``check_mode``/``diff``.
+    """
+    out = tmp_path / f"results-{time.monotonic_ns()}.json"
+    play_tasks = []
+    for index, task in enumerate(tasks):
+        task = dict(task)
+        module = next(k for k in task if k.startswith(COLLECTION + "."))
+        task.setdefault("name", f"Run {module} ({index})")
+        task.update(register=f"result_{index}", ignore_errors=True)
+        play_tasks.append(task)
+    names = ", ".join(f"result_{i}" for i in range(len(tasks)))
+    play_tasks.append(
+        {
+            "name": "Write the results",
+            "ansible.builtin.copy": {"content": "{{ [" + names + "] | to_json }}", "dest": str(out), "mode": "0600"},
+            "check_mode": False,
+            "diff": False,
+        }
+    )
+    playbook = tmp_path / f"play-{time.monotonic_ns()}.yml"
+    playbook.write_text(
+        yaml.safe_dump([{"name": "Run the modules", "hosts": "localhost", "gather_facts": False, "tasks": play_tasks}])
+    )
+    argv = [str(Path(sys.executable).with_name("ansible-playbook")), "-i", "localhost,", "-c", "local", str(playbook)]
+    argv += ["--check"] if check else []
+    argv += ["--diff"] if diff else []
+    run_env = dict(
+        os.environ,
+        ANSIBLE_COLLECTIONS_PATH=_collections_path(),
+        ANSIBLE_PYTHON_INTERPRETER=sys.executable,
+        ANSIBLE_LOCAL_TEMP=str(tmp_path / "ansible-tmp"),
+        ANSIBLE_NOCOLOR="1",
+        ANSIBLE_RETRY_FILES_ENABLED="0",
+        ANSIBLE_DEPRECATION_WARNINGS="0",
+        **(env or {}),
+    )
+    proc = subprocess.run(argv, env=run_env, capture_output=True, text=True, timeout=300, cwd=tmp_path, check=False)
+    if not out.exists():
+        raise AssertionError(f"ansible-playbook failed (rc {proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return PlaybookRun(json.loads(out.read_text()), proc.stdout + proc.stderr, proc.returncode)
+
+
+def task(module: str, check_mode: bool | None = None, diff: bool | None = None, **options: Any) -> dict[str, Any]:
+    """One task of ``zerotouch.selfheal.<module>``."""
+    entry: dict[str, Any] = {f"{COLLECTION}.{module}": options}
+    if check_mode is not None:
+        entry["check_mode"] = check_mode
+    if diff is not None:
+        entry["diff"] = diff
+    return entry
+
+
+def in_diff(output: str, sign: str, text: str) -> bool:
+    """Whether the printed diff (``--diff``) has a ``-``/``+`` line containing ``text``."""
+    return any(line.startswith(sign) and text in line for line in output.splitlines())
+
+
+def assert_ok(result: dict[str, Any], changed: bool) -> None:
+    assert not result.get("failed"), result.get("msg")
+    assert result["changed"] is changed, result.get("msg")
+
+
+def assert_failed(result: dict[str, Any], message: str) -> None:
+    assert result.get("failed") is True, result
+    assert message in result["msg"], result["msg"]
+
+
+# --- the cluster, through the official client -------------------------------------------------------------------
+
+
+@dataclass
+class Kube:
+    core: Any
+    apps: Any
+    coordination: Any
+    api: Any
+
+    def raw(self, path: str, method: str = "GET", body: Any = None) -> Any:
+        """One call with a JSON body and answer as plain dicts (for reads, and for writes the typed models refuse)."""
+        headers = {"Accept": "application/json", "Content-Type": "application/json"}
+        request = self.api.param_serialize(
+            method, path, header_params=headers, body=body, auth_settings=["BearerToken"]
+        )
+        resp = self.api.call_api(*request)
+        resp.read()
+        if not 200 <= resp.status <= 299:
+            raise ApiException(status=resp.status, reason=resp.reason, body=resp.data.decode())
+        return json.loads(resp.data) if resp.data else None
+
+    def deployment(self, namespace: str, name: str) -> dict[str, Any]:
+        return self.raw(f"/apis/apps/v1/namespaces/{namespace}/deployments/{name}")
+
+    def pods(self, namespace: str, app: str) -> list[dict[str, Any]]:
+        items = self.raw(f"/api/v1/namespaces/{namespace}/pods")["items"]
+        return [p for p in items if (p["metadata"].get("labels") or {}).get("app") == app]
+
+    def replicasets(self, namespace: str, app: str) -> list[dict[str, Any]]:
+        items = self.raw(f"/apis/apps/v1/namespaces/{namespace}/replicasets")["items"]
+        return [r for r in items if (r["metadata"].get("labels") or {}).get("app") == app]
+
+
+def kube_client(sandbox: dict[str, Any]) -> Kube:
+    api = k8s_config.new_client_from_config(config_file=sandbox["kubeconfig"])
+    return Kube(k8s_client.CoreV1Api(api), k8s_client.AppsV1Api(api), k8s_client.CoordinationV1Api(api), api)
+
+
+def wait_until(probe: Callable[[], T], timeout: float = 15.0, what: str = "condition") -> T:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}; last value: {value!r}")
+        time.sleep(0.1)
+
+
+def create_namespace(kube: Kube, name: str) -> None:
+    try:
+        kube.core.create_namespace({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+    except ApiException as exc:
+        if exc.status != 409:
+            raise
+
+
+def deployment_manifest(
+    namespace: str, name: str, replicas: int = 2, image: str = "shop/web:1.0", port: int = 8080
+) -> dict[str, Any]:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": namespace, "labels": {"app": name}},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {
+                    "containers": [{"name": name, "image": image, "ports": [{"name": "http", "containerPort": port}]}]
+                },
+            },
+        },
+    }
+
+
+def rolled_out(kube: Kube, namespace: str, name: str) -> dict[str, Any] | None:
+    """The Deployment once its controller has caught up and every replica is updated and ready."""
+    dep = kube.deployment(namespace, name)
+    status, want = dep.get("status") or {}, dep["spec"].get("replicas", 1)
+    done = (
+        status.get("observedGeneration", 0) >= dep["metadata"]["generation"]
+        and status.get("updatedReplicas", 0) == want
+        and status.get("readyReplicas", 0) == want
+        and status.get("replicas", 0) == want
+    )
+    return dep if done else None
+
+
+def create_deployment(kube: Kube, namespace: str, name: str, **kwargs: Any) -> dict[str, Any]:
+    kube.apps.create_namespaced_deployment(namespace, deployment_manifest(namespace, name, **kwargs))
+    return wait_until(lambda: rolled_out(kube, namespace, name), what=f"deployment {namespace}/{name} to roll out")
+
+
+def template_of(deployment: dict[str, Any]) -> dict[str, Any]:
+    return deployment["spec"]["template"]  # type: ignore[no-any-return]

@@ -1,0 +1,101 @@
+"""Escalation payloads of _notify."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from ansible_collections.zerotouch.selfheal.plugins.module_utils import _notify as notify
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import ValidationError
+
+DECISION: dict[str, Any] = {
+    "action": "escalate",
+    "params": {},
+    "proposed": "rollback",
+    "proposed_params": {"to_revision": 6},
+    "reasons": ["p99 latency 480ms > 250ms since the rollout at 13:58", "rollback needs approval"],
+    "evidence": {"latency_p99_ms": 480, "revision": 7},
+    "rule": "require-approval",
+}
+
+
+def test_generic_payload_from_a_decision() -> None:
+    payload = notify.build_payload("generic", namespace="shop", name="checkout", decision=DECISION)
+    assert payload["source"] == "zerotouch.selfheal" and payload["type"] == "escalation"
+    assert payload["summary"] == (
+        "Approval needed: rollback on shop/checkout: p99 latency 480ms > 250ms since the rollout at 13:58"
+    )
+    assert payload["service"] == {"namespace": "shop", "name": "checkout"}
+    assert payload["decision"] == {"action": "escalate", "params": {}, "rule": "require-approval"}
+    assert payload["reasons"] == DECISION["reasons"]
+    assert payload["evidence"] == DECISION["evidence"]
+    assert payload["proposed"] == {"action": "rollback", "params": {"to_revision": 6}}
+    assert payload["approval_required"] is True
+    assert len(payload["dedup_key"]) == 32
+
+
+def test_explicit_fields_win_over_the_decision() -> None:
+    payload = notify.build_escalation(
+        decision=DECISION, reasons=["db down"], evidence={}, proposed={"action": "restart"}, summary="look"
+    )
+    assert payload["summary"] == "look"
+    assert payload["reasons"] == ["db down"]
+    assert payload["evidence"] == {}
+    assert payload["proposed"] == {"action": "restart", "params": {}}
+
+
+def test_without_proposed_action() -> None:
+    payload = notify.build_escalation(namespace="shop", name="checkout", reasons=["payments-db is unhealthy"])
+    assert payload["summary"] == "shop/checkout needs a human: payments-db is unhealthy"
+    assert payload["proposed"] is None and payload["approval_required"] is False
+
+
+def test_dedup_key_depends_on_what_not_on_evidence_values() -> None:
+    one = notify.build_escalation(name="checkout", decision=DECISION)
+    same = notify.build_escalation(name="checkout", decision=dict(DECISION, evidence={"latency_p99_ms": 510}))
+    other = notify.build_escalation(name="checkout", decision=dict(DECISION, proposed="restart"))
+    assert one["dedup_key"] == same["dedup_key"] != other["dedup_key"]
+
+
+def test_slack_message() -> None:
+    message = notify.build_payload("slack", namespace="shop", name="checkout", decision=DECISION)
+    assert message["text"].startswith("Approval needed: rollback on shop/checkout")
+    texts = [b["text"]["text"] for b in message["blocks"] if b["type"] == "section"]
+    assert texts[0] == f"*{message['text']}*"
+    assert "• rollback needs approval" in texts[1]
+    assert texts[2].startswith('*Proposed action (awaiting approval)*\n`rollback` {"to_revision": 6}')
+    assert texts[3].startswith("*Evidence*\n```")
+    assert message["blocks"][-1]["type"] == "context"
+
+
+def test_slack_sections_stay_within_slack_limits() -> None:
+    message = notify.build_payload("slack", name="checkout", reasons=["x"], evidence={"blob": "y" * 10000})
+    for block in message["blocks"]:
+        if block["type"] == "section":
+            assert len(block["text"]["text"]) <= 3000
+    evidence = message["blocks"][2]["text"]["text"]
+    assert evidence.endswith("…```")
+
+
+@pytest.mark.parametrize(
+    ("proposed", "expected"),
+    [
+        (None, None),
+        ("", None),
+        ("scale_up", {"action": "scale_up", "params": {}}),
+        ({"action": "scale_up", "params": {"replicas": 6}}, {"action": "scale_up", "params": {"replicas": 6}}),
+    ],
+)
+def test_normalize_proposed(proposed: Any, expected: Any) -> None:
+    assert notify.normalize_proposed(proposed) == expected
+
+
+@pytest.mark.parametrize("proposed", [42, {"params": {}}, ["rollback"]])
+def test_bad_proposed(proposed: Any) -> None:
+    with pytest.raises(ValidationError, match="proposed"):
+        notify.normalize_proposed(proposed)
+
+
+def test_unknown_format() -> None:
+    with pytest.raises(ValidationError, match="format: must be one of generic, slack"):
+        notify.build_payload("teams", reasons=["x"])
