@@ -120,7 +120,11 @@ def up_detached(run_dir: Path, webhook_url: str | None, timeout: float = 60) -> 
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as out:
         proc = subprocess.Popen(
-            argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+            argv,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
             cwd=Path(__file__).resolve().parent.parent,
         )
     deadline = time.monotonic() + timeout
@@ -194,7 +198,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if state else 1
     if args.command == "inject":
         state = client.load_state(run_dir)
-        fields = {k: getattr(args, k) for k in ("namespace", "service", "node", "tenant", "dependency", "image", "factor")}
+        fields = {
+            k: getattr(args, k) for k in ("namespace", "service", "node", "tenant", "dependency", "image", "factor")
+        }
         print(json.dumps(client.inject(state, args.fault, **fields), indent=2))
         return 0
     if args.command == "clear":

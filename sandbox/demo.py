@@ -44,12 +44,16 @@ def run(run_dir: Path, keep: bool = False) -> int:
     state = cli.up_detached(run_dir, webhook_url=None)
     try:
         tl.say(f"sandbox up (Prometheus {state['prometheus_url']}, Alertmanager {state['alertmanager_url']})")
-        err = "100 * sum(rate(http_requests_total{service='checkout',code=~'5..'}[10s])) / " \
-              "sum(rate(http_requests_total{service='checkout'}[10s]))"
+        err = (
+            "100 * sum(rate(http_requests_total{service='checkout',code=~'5..'}[10s])) / "
+            "sum(rate(http_requests_total{service='checkout'}[10s]))"
+        )
         wait_for("Prometheus to scrape the workloads", lambda: client.scalar(state, err) is not None, 60)
         tl.say(f"shop/checkout is healthy: 5xx rate {client.scalar(state, err):.2f}%")
         fault = client.inject(state, "bad-rollout", namespace="shop", service="checkout")
-        tl.say(f"fault injected: bad-rollout (shop/checkout now runs {fault.get('undo', {}).get('image', 'a bad image')})")
+        tl.say(
+            f"fault injected: bad-rollout (shop/checkout now runs {fault.get('undo', {}).get('image', 'a bad image')})"
+        )
         wait_for("the error rate to rise", lambda: (client.scalar(state, err) or 0) > 1, 60)
         tl.say(f"Prometheus sees the regression: 5xx rate {client.scalar(state, err):.2f}%")
         alert = wait_for(

@@ -72,9 +72,7 @@ def start_prometheus(run_dir: Path, scrape_target: str, alertmanager_url: str) -
     cfg = {
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s", "scrape_timeout": "900ms"},
         "rule_files": [str(base / "alerts.yml")],
-        "alerting": {
-            "alertmanagers": [{"static_configs": [{"targets": [alertmanager_url.removeprefix("http://")]}]}]
-        },
+        "alerting": {"alertmanagers": [{"static_configs": [{"targets": [alertmanager_url.removeprefix("http://")]}]}]},
         "scrape_configs": [{"job_name": "workloads", "static_configs": [{"targets": [scrape_target]}]}],
     }
     (base / "prometheus.yml").write_text(yaml.safe_dump(cfg, sort_keys=False))

@@ -193,7 +193,7 @@ class Simulator:
             await asyncio.sleep(self.tick)
             try:
                 await self.refresh()
-            except (aiohttp.ClientError, asyncio.TimeoutError):
+            except (TimeoutError, aiohttp.ClientError):
                 continue  # the API is briefly unavailable: keep the last state, try again next tick
 
     # --- Kubernetes API ------------------------------------------------------------------------------------------
@@ -292,7 +292,8 @@ class Simulator:
         pods = [
             p
             for p in self.cluster.get("pods", [])
-            if p["metadata"].get("namespace") == ns and _matches(selector, p["metadata"].get("labels") or {})
+            if p["metadata"].get("namespace") == ns
+            and _matches(selector, p["metadata"].get("labels") or {})
             and not p["metadata"].get("deletionTimestamp")
         ]
         containers = (spec.get("template", {}).get("spec") or {}).get("containers") or [{}]
@@ -368,9 +369,7 @@ class Simulator:
             for p in serving:
                 self._observe(counters, p, per_pod * dt, pod_latency[p["metadata"]["name"]] / 1000.0)
 
-        cpu_request = _quantity(
-            ((containers[0].get("resources") or {}).get("requests") or {}).get("cpu"), default=0.1
-        )
+        cpu_request = _quantity(((containers[0].get("resources") or {}).get("requests") or {}).get("cpu"), default=0.1)
         mem_limit = _quantity(((containers[0].get("resources") or {}).get("limits") or {}).get("memory"), 512 * 2**20)
         leaks = self._faults(ns, svc, "memory-leak")
         for p in pods:
@@ -428,12 +427,8 @@ class Simulator:
         node = pod.get("spec", {}).get("nodeName") or ""
         gauges["container_cpu_usage_seconds_total"].append((lbl, state.cpu_seconds))
         gauges["container_memory_working_set_bytes"].append((lbl, state.memory_ratio * mem_limit))
-        gauges["kube_pod_container_resource_requests"].append(
-            ({**lbl, "resource": "cpu", "unit": "core"}, cpu_request)
-        )
-        gauges["kube_pod_container_resource_limits"].append(
-            ({**lbl, "resource": "memory", "unit": "byte"}, mem_limit)
-        )
+        gauges["kube_pod_container_resource_requests"].append(({**lbl, "resource": "cpu", "unit": "core"}, cpu_request))
+        gauges["kube_pod_container_resource_limits"].append(({**lbl, "resource": "memory", "unit": "byte"}, mem_limit))
         ready = _pod_ready(pod)
         for cond in ("true", "false"):
             gauges["kube_pod_status_ready"].append(
@@ -522,8 +517,9 @@ class Simulator:
             ports = svc["spec"]["ports"]
             fault.undo = {"ports": ports}
             drifted = [{**ports[0], "targetPort": int(request.get("port") or 9090)}, *ports[1:]]
-            await self._patch(f"/api/v1/namespaces/{fault.namespace}/services/{fault.service}",
-                              {"spec": {"ports": drifted}})
+            await self._patch(
+                f"/api/v1/namespaces/{fault.namespace}/services/{fault.service}", {"spec": {"ports": drifted}}
+            )
         elif kind == "scale-to-zero":
             fault.undo = {"replicas": dep["spec"].get("replicas", 1)}
             await self._patch(base + "/scale", {"spec": {"replicas": 0}})
@@ -559,8 +555,9 @@ class Simulator:
                     }
                 ],
             }
-            await self._patch(f"/api/v1/namespaces/{pod['metadata']['namespace']}/pods/{name}/status",
-                              {"status": status})
+            await self._patch(
+                f"/api/v1/namespaces/{pod['metadata']['namespace']}/pods/{name}/status", {"status": status}
+            )
             names.append(name)
         return names
 

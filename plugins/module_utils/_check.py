@@ -184,7 +184,7 @@ def decide_and_record(
     as_dict = snapshot_to_dict(snapshot)
     decision_id = None
     if journal is not None:
-        block = alert_block(alert) if alert else data.get("alert") or {}
+        block = (alert_block(alert) if alert else data.get("alert")) or {}
         labels = block.get("labels") or {}
         intent = data.get("intent") or {}
         decision_id = journal.record_decision(
@@ -207,9 +207,9 @@ def check(params: dict[str, Any], kube_factory: Any, check_mode: bool) -> dict[s
         journal = Journal(params["journal"])  # read the history, write nothing
     try:
         if params.get("snapshot") is not None:
-            data, source = load_snapshot(params["snapshot"])
+            replay, source = load_snapshot(params["snapshot"])
             decision, snapshot, decision_id = decide_and_record(
-                data, source, journal if params.get("record") and not check_mode else None
+                replay, source, journal if params.get("record") and not check_mode else None
             )
             return _result(decision, snapshot, decision_id, [])
 
@@ -219,8 +219,9 @@ def check(params: dict[str, Any], kube_factory: Any, check_mode: bool) -> dict[s
         policy = policy_for(policy_from(params.get("policy")), namespace, service)
         now = parse_datetime(params["now"]) if params.get("now") else datetime.now(UTC)
         warnings: list[str] = []
+        data: dict[str, Any]
         if intent is None:
-            data: dict[str, Any] = {
+            data = {
                 "id": f"{namespace}/{service}@{format_datetime(now)}",
                 "now": format_datetime(now),
                 "intent": None,

@@ -10,7 +10,7 @@ nobody reported is None or absent, never 0.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
@@ -76,7 +76,7 @@ def observed_workload(
     meta = deployment.get("metadata") or {}
     uid, name = meta.get("uid"), meta.get("name", "")
     spec, status = deployment.get("spec") or {}, deployment.get("status") or {}
-    revisions = []
+    revisions: list[dict[str, Any]] = []
     for rs in replicasets:
         rev = _revision(rs)
         if rev is None or not _owned_by(rs, "Deployment", uid, name):
@@ -88,13 +88,13 @@ def observed_workload(
                 "image": _first_image((rs.get("spec") or {}).get("template") or {}),
             }
         )
-    revisions.sort(key=lambda r: r["revision"])
+    revisions.sort(key=lambda r: int(r["revision"]))
     failing = []
     for pod in pods:
         reason, ready = pod_failure(pod)
         if ready and reason is None:
             continue
-        pname = (pod.get("metadata") or {}).get("name")
+        pname = str((pod.get("metadata") or {}).get("name"))
         restarts = (restarts_15m or {}).get(pname)
         entry: dict[str, Any] = {
             "name": pname,
@@ -124,7 +124,7 @@ def observed_nodes(
     serving = {(p.get("spec") or {}).get("nodeName") for p in pods} | set(node_latency_ms)
     out: dict[str, dict[str, Any]] = {}
     for node in nodes:
-        nname = (node.get("metadata") or {}).get("name")
+        nname = str((node.get("metadata") or {}).get("name"))
         if nname not in serving:
             continue
         entry: dict[str, Any] = {
@@ -166,4 +166,4 @@ def observed_dependencies(indicators: dict[str, Any]) -> dict[str, dict[str, Any
 
 
 def iso(ts: datetime) -> str:
-    return ts.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -78,6 +78,7 @@ KINDS: dict[tuple[str, str], tuple[str, bool]] = {
 
 REQUEST_TIMEOUT = 30  # seconds, per API call
 POLL_INTERVAL = 0.5  # seconds between two looks at a rollout or a refused eviction
+CONFLICT_ATTEMPTS = 3  # read-plan-write rounds when another writer changed the object in between
 
 
 def now() -> datetime:
@@ -265,9 +266,35 @@ class Kube:
             (apply or self.apply_all)(plan)
         return result_of(plan, check_mode, diff)
 
-    def apply_all(self, plan: actions.Plan) -> None:
+    def converge(
+        self, make_plan: Callable[[], actions.Plan], check_mode: bool, diff: bool, apply: Any = None
+    ) -> dict[str, Any]:
+        """Read, plan and apply; when a write loses a race (409: the object changed since it was read), do it again.
+
+        Writes are guarded by the resourceVersion read, so a controller updating the object in between makes
+        the write fail rather than undo its update; a fresh read and plan then either write again or find that
+        nothing is left to do.
+        """
+        done: list[actions.Change] = []
+        for attempt in range(CONFLICT_ATTEMPTS):
+            plan = make_plan()
+            if not plan.changes or check_mode:
+                break
+            try:
+                (apply or self.apply_all)(plan, done)
+                break
+            except ApiError as exc:
+                if getattr(exc.__cause__, "status", None) != 409 or attempt == CONFLICT_ATTEMPTS - 1:
+                    raise
+        result = result_of(plan, check_mode, diff)
+        result["changed"] = plan.changed or bool(done)
+        return result
+
+    def apply_all(self, plan: actions.Plan, done: list[actions.Change] | None = None) -> None:
         for change in plan.changes:
             self.apply(change)
+            if done is not None:
+                done.append(change)
 
 
 def result_of(plan: actions.Plan, check_mode: bool, diff: bool) -> dict[str, Any]:
@@ -286,13 +313,15 @@ def _deployment(kube: Kube, params: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_restart(kube: Kube, params: dict[str, Any], check_mode: bool, diff: bool) -> dict[str, Any]:
-    deployment = _deployment(kube, params)
-    if params.get("pods") is not None or params.get("only_failing"):
-        pods = kube.list("v1", "Pod", params["namespace"])
-        plan = actions.plan_delete_pods(deployment, pods, params.get("pods"), bool(params.get("only_failing")), now())
-    else:
-        plan = actions.plan_restart(deployment, now(), params.get("restart_id"))
-    return kube.execute(plan, check_mode, diff)
+    def plan() -> actions.Plan:
+        deployment = _deployment(kube, params)
+        if params.get("pods") is not None or params.get("only_failing"):
+            pods = kube.list("v1", "Pod", params["namespace"])
+            names, only_failing = params.get("pods"), bool(params.get("only_failing"))
+            return actions.plan_delete_pods(deployment, pods, names, only_failing, now())
+        return actions.plan_restart(deployment, now(), params.get("restart_id"))
+
+    return kube.converge(plan, check_mode, diff)
 
 
 def run_scale(kube: Kube, params: dict[str, Any], check_mode: bool, diff: bool) -> dict[str, Any]:
@@ -322,16 +351,19 @@ def wait_for_replicas(kube: Kube, params: dict[str, Any], replicas: int, timeout
 
 
 def run_rollback(kube: Kube, params: dict[str, Any], check_mode: bool, diff: bool) -> dict[str, Any]:
-    deployment = _deployment(kube, params)
-    replicasets = kube.list("apps/v1", "ReplicaSet", params["namespace"])
-    plan = actions.plan_rollback(deployment, replicasets, params.get("revision"))
-    return kube.execute(plan, check_mode, diff)
+    def plan() -> actions.Plan:
+        deployment = _deployment(kube, params)
+        replicasets = kube.list("apps/v1", "ReplicaSet", params["namespace"])
+        return actions.plan_rollback(deployment, replicasets, params.get("revision"))
+
+    return kube.converge(plan, check_mode, diff)
 
 
 def run_image(kube: Kube, params: dict[str, Any], check_mode: bool, diff: bool) -> dict[str, Any]:
-    deployment = _deployment(kube, params)
-    plan = actions.plan_image(deployment, params["image"], params.get("container"))
-    return kube.execute(plan, check_mode, diff)
+    def plan() -> actions.Plan:
+        return actions.plan_image(_deployment(kube, params), params["image"], params.get("container"))
+
+    return kube.converge(plan, check_mode, diff)
 
 
 def run_drain(kube: Kube, params: dict[str, Any], check_mode: bool, diff: bool) -> dict[str, Any]:
@@ -379,11 +411,12 @@ def _drain(kube: Kube, plan: actions.Plan, timeout: float) -> None:
 def run_tenant_limit(kube: Kube, params: dict[str, Any], check_mode: bool, diff: bool) -> dict[str, Any]:
     namespace, service = params["namespace"], params["name"]
     cm_name = params.get("configmap") or actions.tenant_limits_name(service)
-    configmap = kube.get("v1", "ConfigMap", namespace, cm_name, missing_ok=True)
-    if params.get("state") == "absent":
-        plan = actions.plan_tenant_unlimit(configmap, namespace, service, now(), params.get("tenant"), cm_name)
-    else:
-        plan = actions.plan_tenant_limit(
+
+    def plan() -> actions.Plan:
+        configmap = kube.get("v1", "ConfigMap", namespace, cm_name, missing_ok=True)
+        if params.get("state") == "absent":
+            return actions.plan_tenant_unlimit(configmap, namespace, service, now(), params.get("tenant"), cm_name)
+        return actions.plan_tenant_limit(
             configmap,
             namespace,
             service,
@@ -393,7 +426,8 @@ def run_tenant_limit(kube: Kube, params: dict[str, Any], check_mode: bool, diff:
             params.get("ttl_minutes"),
             cm_name,
         )
-    return kube.execute(plan, check_mode, diff)
+
+    return kube.converge(plan, check_mode, diff)
 
 
 def read_manifests(src: str) -> list[dict[str, Any]]:
@@ -465,7 +499,7 @@ def run_reconcile(kube: Kube, params: dict[str, Any], check_mode: bool, diff: bo
         declared = _declared(read_manifests(params["src"]), params.get("namespace"), params["src"])
     else:
         declared = _declared(list(params.get("manifests") or []), params.get("namespace"), "manifests")
-    return kube.execute(actions.plan_reconcile(_with_live(kube, declared)), check_mode, diff)
+    return kube.converge(lambda: actions.plan_reconcile(_with_live(kube, declared)), check_mode, diff)
 
 
 def run_lock(kube: Kube, params: dict[str, Any], check_mode: bool, diff: bool) -> dict[str, Any]:

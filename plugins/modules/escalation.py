@@ -79,8 +79,8 @@ options:
         the decision's C(proposed) and C(proposed_params) when not set.
     type: raw
 notes:
-  - Uses the collection's HTTP client of ansible-core (no C(requests)); proxies follow the usual environment
-    variables.
+  - Posts with ansible-core's own HTTP client (C(ansible.module_utils.urls)), so it needs no extra Python library;
+    proxies follow the usual C(http_proxy)/C(https_proxy) environment variables.
 extends_documentation_fragment:
   - zerotouch.selfheal.attributes.notify
 """

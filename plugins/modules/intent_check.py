@@ -98,7 +98,9 @@ decision:
   type: dict
   contains:
     action:
-      description: One of none, restart, scale_up, scale_down, rollback, reroute, isolate_tenant, patch, reconcile, escalate.
+      description:
+        - One of none, restart, scale_up, scale_down, rollback, reroute, isolate_tenant, patch, reconcile,
+          escalate.
       type: str
       sample: rollback
     params:
@@ -142,7 +144,6 @@ gather_warnings:
 """
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib  # noqa: E402
-
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._argspec import intent_check_spec  # noqa: E402
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._check import check  # noqa: E402
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import (  # noqa: E402

@@ -372,3 +372,44 @@ def test_drift_for_the_gatherer_reads_manifests_and_live_objects(
         {"object": "Service/checkout", "field": "spec.ports[0].targetPort", "declared": 8080, "live": 9090},
         {"object": "ConfigMap/settings", "field": "(object)", "declared": "present", "live": "absent"},
     ]
+
+
+MODIFIED = status_body(
+    409,
+    'Operation cannot be fulfilled on deployments.apps "checkout": the object has been modified; '
+    "please apply your changes to the latest version and try again",
+    "Conflict",
+)
+
+
+def test_a_write_that_loses_a_race_is_planned_again_from_a_fresh_read(server: FakeServer, kube: _k8s.Kube) -> None:
+    server.on(
+        "GET",
+        DEPLOY_PATH,
+        (200, deployment()),
+        (200, dict(deployment(), metadata={**deployment()["metadata"], "resourceVersion": "4"})),
+    )
+    server.on("PUT", DEPLOY_PATH, (409, MODIFIED), (200, {}))
+    result = _k8s.run_image(kube, dict(PARAMS, image="i:2", container=None), False, False)
+    assert result["changed"] is True
+    puts = [c for c in server.calls if c["method"] == "PUT"]
+    assert [p["body"]["metadata"]["resourceVersion"] for p in puts] == ["3", "4"]  # the retry used the fresh read
+
+
+def test_a_persistent_conflict_fails_clearly(server: FakeServer, kube: _k8s.Kube) -> None:
+    server.on("GET", DEPLOY_PATH, (200, deployment()))
+    server.on("PUT", DEPLOY_PATH, (409, MODIFIED))
+    with pytest.raises(ApiError, match="^cannot set the image of shop/checkout: Operation cannot be fulfilled"):
+        _k8s.run_image(kube, dict(PARAMS, image="i:2", container=None), False, False)
+    assert len([c for c in server.calls if c["method"] == "PUT"]) == _k8s.CONFLICT_ATTEMPTS
+
+
+def test_a_race_lost_to_a_writer_that_did_the_same_change_reports_no_change(
+    server: FakeServer, kube: _k8s.Kube
+) -> None:
+    patched = deployment()
+    patched["spec"]["template"]["spec"]["containers"][0]["image"] = "i:2"
+    server.on("GET", DEPLOY_PATH, (200, deployment()), (200, patched))
+    server.on("PUT", DEPLOY_PATH, (409, MODIFIED))
+    result = _k8s.run_image(kube, dict(PARAMS, image="i:2", container=None), False, False)
+    assert result["changed"] is False and result["msg"] == "container c of shop/checkout already runs i:2"

@@ -51,8 +51,14 @@ def test_workload_lists_revisions_oldest_first_and_only_failing_pods() -> None:
     assert out["revisions"][-1] == {"revision": 8, "created": "2026-03-04T14:55:00Z", "image": "shop/checkout:1.42"}
     assert (out["replicas"], out["ready_replicas"], out["revision"]) == (4, 3, 8)
     assert out["pods"] == [
-        {"name": "b", "node": "node-b", "phase": "Running", "ready": False, "reason": "CrashLoopBackOff",
-         "restarts_15m": 6}
+        {
+            "name": "b",
+            "node": "node-b",
+            "phase": "Running",
+            "ready": False,
+            "reason": "CrashLoopBackOff",
+            "restarts_15m": 6,
+        }
     ]
 
 
@@ -66,8 +72,11 @@ def test_unschedulable_pending_pod_reports_the_scheduler_reason() -> None:
 def test_nodes_only_those_serving_with_latency_when_known() -> None:
     nodes = [
         {"metadata": {"name": "node-a"}, "spec": {}, "status": {"conditions": [{"type": "Ready", "status": "True"}]}},
-        {"metadata": {"name": "node-b"}, "spec": {"unschedulable": True},
-         "status": {"conditions": [{"type": "Ready", "status": "False"}]}},
+        {
+            "metadata": {"name": "node-b"},
+            "spec": {"unschedulable": True},
+            "status": {"conditions": [{"type": "Ready", "status": "False"}]},
+        },
         {"metadata": {"name": "node-z"}, "spec": {}, "status": {}},
     ]
     pods = [pod("a", "node-a", True), pod("b", "node-b", True)]
@@ -84,8 +93,11 @@ def test_metrics_leave_unknown_out_instead_of_zero() -> None:
 
 
 def test_tenants_and_dependencies() -> None:
-    ind = {"tenant_share": {"acme": 0.71234, "globex": 0.2}, "dependency_up": {"db": 0.0},
-           "dependency_latency_p99_ms": {"db": 900.0, "cache": 2.0}}
+    ind = {
+        "tenant_share": {"acme": 0.71234, "globex": 0.2},
+        "dependency_up": {"db": 0.0},
+        "dependency_latency_p99_ms": {"db": 900.0, "cache": 2.0},
+    }
     assert _gather.observed_tenants(ind) == {"acme": {"share": 0.7123}, "globex": {"share": 0.2}}
     assert _gather.observed_dependencies(ind) == {
         "cache": {"latency_p99_ms": 2.0},

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from ansible_collections.zerotouch.selfheal.plugins.module_utils import _prom
 
 
