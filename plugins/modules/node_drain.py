@@ -74,7 +74,7 @@ msg:
   description: What was done, or would be done in check mode, or why nothing had to be.
   returned: always
   type: str
-  sample: "cordoned node node-b and evicted 1 pods of shop/checkout from node node-b (shop/checkout-6d4b9-x2x7q)"
+  sample: "cordoned node node-b and evicted 1 pod of shop/checkout from node node-b (shop/checkout-6d4b9-x2x7q)"
 node:
   description: The node.
   returned: always

@@ -64,7 +64,7 @@ msg:
   description: What was done, or would be done in check mode, or why nothing had to be.
   returned: always
   type: str
-  sample: "reconciled 1 drifted field(s) in 1 object(s): Service/checkout spec.ports[0].targetPort: 9090 -> 8080"
+  sample: "reconciled 1 drifted field in 1 object: Service/checkout spec.ports[0].targetPort: 9090 -> 8080"
 drift:
   description:
     - The fields that differed from their declared value (before the run).
