@@ -304,7 +304,7 @@ def _judge_workload(facts: _Facts) -> None:
     if facts.failing_pods:
         facts.workload_failed = True
         facts.evidence["failing_pods"] = len(facts.failing_pods)
-        facts.reasons.append(f"pods not running cleanly: {'; '.join(_pod_text(p) for p, _ in facts.failing_pods)}")
+        facts.reasons.append(f"pods not running cleanly: {'; '.join(_pod_text(p) for p, _why in facts.failing_pods)}")
     ready, desired = workload.ready_replicas, workload.replicas
     if ready is not None and desired is not None and ready < desired:
         facts.evidence["ready_replicas"] = ready
@@ -453,7 +453,7 @@ def _reroute(facts: _Facts) -> _Candidate | None:
     if limit is None or "max_latency_ms" not in facts.breached or down:
         return None
     latencies = [(node.name, node.latency_p99_ms) for node in nodes]
-    if any(value is None for _, value in latencies):
+    if any(value is None for _node, value in latencies):
         return None  # cannot tell the breach is local without every node's latency
     slow = [(name, value) for name, value in latencies if value is not None and value > limit]
     if len(slow) != 1:

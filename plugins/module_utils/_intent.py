@@ -14,6 +14,7 @@ typed :class:`Intent` the decision engine reads.
 from __future__ import annotations
 
 import copy
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import ValidationError
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._prom import DEFAULT_QUERIES
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._schema import (
     DURATION_PATTERN,
     NAME_PATTERN,
@@ -44,21 +46,9 @@ RECOVERY_DEFAULTS: dict[str, Any] = {
     "target_cpu_utilization": 60,
 }
 
-# Indicators whose PromQL an intent may override: the names the Prometheus adapter (_prom.DEFAULT_QUERIES) queries,
-# so that an override cannot silently miss (a unit test keeps the two lists equal).
-INDICATORS = (
-    "latency_p99_ms",
-    "error_rate",
-    "availability",
-    "requests_per_second",
-    "cpu_utilization",
-    "memory_utilization",
-    "node_latency_p99_ms",
-    "tenant_share",
-    "dependency_up",
-    "dependency_latency_p99_ms",
-    "pod_restarts_15m",
-)
+# Indicators whose PromQL an intent may override: exactly those the Prometheus adapter queries, so an override
+# can never silently miss.
+INDICATORS = tuple(DEFAULT_QUERIES)
 
 _PROMQL = {"type": "string", "minLength": 1}
 _OPTIONAL_PROMQL = {"type": ["string", "null"], "minLength": 1}  # null: not set, the gatherer's default
@@ -330,7 +320,12 @@ def load_intent_file(path: str | Path) -> list[dict[str, Any]]:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise ValidationError(source, "", f"cannot be read: {exc.strerror or exc}") from exc
-    return intents_from_document(load_yaml(text, source), source)
+    intents = intents_from_document(load_yaml(text, source), source)
+    # A relative manifests directory means "next to this intent file", wherever the check runs from.
+    for intent in intents:
+        if intent.get("manifests") and not Path(intent["manifests"]).is_absolute():
+            intent["manifests"] = os.path.normpath(Path(path).resolve().parent / intent["manifests"])
+    return intents
 
 
 def intent_files(path: str | Path) -> list[Path]:
@@ -352,7 +347,7 @@ def load_intents_with_sources(path: str | Path) -> list[tuple[str, dict[str, Any
 
 def load_intents(path: str | Path) -> list[dict[str, Any]]:
     """Load every intent in a file or a directory; the same namespace/service twice is an error."""
-    return [intent for _, intent in load_intents_with_sources(path)]
+    return [intent for _source, intent in load_intents_with_sources(path)]
 
 
 def find_intent(intents: list[dict[str, Any]], namespace: str, service: str) -> dict[str, Any] | None:

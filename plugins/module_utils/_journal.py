@@ -351,11 +351,9 @@ class Journal:
         """Decisions matching every given filter, newest first, each with its ``actions``."""
         filters = [("namespace = ?", namespace), ("service = ?", service), ("action = ?", action)]
         filters += [("time >= ?", _stamp(since) if since else None), ("time <= ?", _stamp(until) if until else None)]
-        used = [(clause, value) for clause, value in filters if value is not None]
-        where = " AND ".join(clause for clause, _ in used) or "1 = 1"
+        where, args = _where(filters)
         rows = self._read(
-            f"SELECT * FROM decisions WHERE {where} ORDER BY time DESC, id DESC LIMIT ?",
-            (*(value for _, value in used), max(0, int(limit))),
+            f"SELECT * FROM decisions WHERE {where} ORDER BY time DESC, id DESC LIMIT ?", (*args, max(0, int(limit)))
         )
         actions = self._actions_of([int(row["id"]) for row in rows])
         return [self._decision_row(row, actions.get(int(row["id"]), []), include_snapshot) for row in rows]
@@ -364,7 +362,7 @@ class Journal:
         found: dict[int, list[dict[str, Any]]] = {}
         if not decision_ids:
             return found
-        marks = ", ".join("?" for _ in decision_ids)
+        marks = ", ".join("?" * len(decision_ids))
         for row in self._read(f"SELECT * FROM actions WHERE decision_id IN ({marks}) ORDER BY id", tuple(decision_ids)):
             found.setdefault(int(row["decision_id"]), []).append(
                 {
@@ -404,12 +402,11 @@ class Journal:
     ) -> list[dict[str, Any]]:
         """Incidents matching every given filter, newest first, with the number of decisions in each."""
         filters = [("i.namespace = ?", namespace), ("i.service = ?", service), ("i.status = ?", status)]
-        used = [(clause, value) for clause, value in filters if value is not None]
-        where = " AND ".join(clause for clause, _ in used) or "1 = 1"
+        where, args = _where(filters)
         rows = self._read(
             "SELECT i.*, COUNT(d.id) AS decisions FROM incidents i LEFT JOIN decisions d ON d.incident_id = i.id"
             f" WHERE {where} GROUP BY i.id ORDER BY i.opened DESC, i.id DESC LIMIT ?",
-            (*(value for _, value in used), max(0, int(limit))),
+            (*args, max(0, int(limit))),
         )
         return [
             {
@@ -424,6 +421,12 @@ class Journal:
             }
             for row in rows
         ]
+
+
+def _where(filters: list[tuple[str, Any]]) -> tuple[str, tuple[Any, ...]]:
+    """An SQL condition from (clause, value) pairs; a None value means "no filter" (clauses are constants)."""
+    used = [(clause, value) for clause, value in filters if value is not None]
+    return " AND ".join(clause for clause, _value in used) or "1 = 1", tuple(value for _clause, value in used)
 
 
 def query_journal(params: Mapping[str, Any]) -> list[dict[str, Any]]:

@@ -26,7 +26,6 @@ from datetime import UTC, datetime, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import (
     MissingLibraryError,
     ValidationError,
@@ -102,16 +101,43 @@ def get_zone(name: str) -> tzinfo:
 # --- YAML --------------------------------------------------------------------------------------------------------
 
 
-class _Loader(yaml.SafeLoader):  # type: ignore[misc,unused-ignore]  # PyYAML ships no type hints
-    """SafeLoader without YAML 1.1's sexagesimal numbers and timestamps, refusing duplicate keys."""
+@functools.cache
+def _loader() -> Any:
+    """SafeLoader without YAML 1.1's sexagesimal numbers and timestamps, refusing duplicate keys.
+
+    Built on first use: PyYAML is imported here, so a host without it gets MissingLibraryError, not an ImportError
+    while the module loads.
+    """
+    try:
+        import yaml
+    except ImportError as exc:  # pragma: no cover - exercised by Ansible's import sanity test
+        raise MissingLibraryError("PyYAML", traceback.format_exc()) from exc
+
+    class Loader(yaml.SafeLoader):  # type: ignore[misc,unused-ignore]  # PyYAML ships no type hints
+        pass
+
+    def construct_mapping(loader: Any, node: Any) -> dict[Any, Any]:
+        loader.flatten_mapping(node)
+        mapping: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = loader.construct_object(key_node, deep=True)
+            if key in mapping:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} in one mapping", key_node.start_mark
+                )
+            mapping[key] = loader.construct_object(value_node, deep=True)
+        return mapping
+
+    Loader.yaml_implicit_resolvers = _plain_resolvers(yaml.SafeLoader.yaml_implicit_resolvers)
+    Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping)
+    return Loader
 
 
-def _plain_resolvers() -> dict[Any, list[tuple[str, re.Pattern[str]]]]:
+def _plain_resolvers(base: Mapping[Any, list[tuple[str, re.Pattern[str]]]]) -> dict[Any, list[tuple[str, Any]]]:
     # Drop the int/float/timestamp resolvers, then re-add int and float without their base-60 forms.
     dropped = {"tag:yaml.org,2002:int", "tag:yaml.org,2002:float", "tag:yaml.org,2002:timestamp"}
     resolvers = {
-        first: [(tag, regexp) for tag, regexp in entries if tag not in dropped]
-        for first, entries in yaml.SafeLoader.yaml_implicit_resolvers.items()
+        first: [(tag, regexp) for tag, regexp in entries if tag not in dropped] for first, entries in base.items()
     }
     int_re = re.compile(r"^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+)$")
     float_re = re.compile(
@@ -127,29 +153,13 @@ def _plain_resolvers() -> dict[Any, list[tuple[str, re.Pattern[str]]]]:
     return resolvers
 
 
-_Loader.yaml_implicit_resolvers = _plain_resolvers()
-
-
-def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> dict[Any, Any]:
-    loader.flatten_mapping(node)
-    mapping: dict[Any, Any] = {}
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        if key in mapping:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r} in one mapping", key_node.start_mark
-            )
-        mapping[key] = loader.construct_object(value_node, deep=True)
-    return mapping
-
-
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
 def load_yaml(text: str, source: str) -> Any:
     """Parse one YAML document; a syntax error becomes a ValidationError naming the file and line."""
+    loader = _loader()
+    import yaml  # present: _loader() succeeded
+
     try:
-        return yaml.load(text, Loader=_Loader)  # _Loader derives from SafeLoader
+        return yaml.load(text, Loader=loader)  # noqa: S506 - the loader derives from SafeLoader
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -265,7 +275,12 @@ def _problems(error: Any) -> list[tuple[list[str | int], str]]:
     problem = f"must be {expected(schema)}, got {render(instance)}"
     if kind == "format" and error.cause is not None:
         problem = f"{problem} ({error.cause})"
-    if kind == "type" and schema.get("pattern") in (TIME_PATTERN, END_TIME_PATTERN) and type(instance) is int:
+    if (
+        kind == "type"
+        and schema.get("pattern") in (TIME_PATTERN, END_TIME_PATTERN)
+        and isinstance(instance, int)
+        and not isinstance(instance, bool)
+    ):
         # YAML 1.1 reads an unquoted 18:00 as 18*60+0; say how to write it.
         problem = f'{problem}: quote times in YAML ("{instance // 60:02d}:{instance % 60:02d}")'
     return [(parts, problem)]
@@ -329,7 +344,7 @@ class Schema:
                     seen.add((path, problem))
                     found.append((_sort_key(error, instance, parts, problem), priority, path, problem))
         found.sort(key=lambda item: item[:2])
-        return [(path, problem) for _, _, path, problem in found]
+        return [(path, problem) for _order, _rank, path, problem in found]
 
     def validate(self, instance: Any, source: str, prefix: str = "") -> None:
         """Raise ValidationError for the first problem (all of them in ``problems``)."""

@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import SelfHealError, ValidationError
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._intent import (
-    INDICATORS,
     INTENT_SCHEMA,
     RECOVERY_DEFAULTS,
     find_intent,
@@ -242,13 +241,23 @@ def test_validation_error_is_a_selfheal_error() -> None:
 def test_unquoted_times_and_dates_stay_text(in_tmp: Path) -> None:
     # PyYAML alone reads 18:00 as 1080 and a bare date as a date; intents keep what the author wrote.
     intent = load_intents(write(in_tmp, "shop.yml", "service: a\nnamespace: x\nmanifests: 2026-03-01\n"))[0]
-    assert intent["manifests"] == "2026-03-01"
+    # Text, resolved next to the intent file like any relative manifests directory.
+    assert intent["manifests"] == str(in_tmp.resolve() / "2026-03-01")
 
 
-def test_indicator_names_match_the_prometheus_adapter() -> None:
+def test_absolute_manifests_directory_is_kept(in_tmp: Path) -> None:
+    intent = load_intents(write(in_tmp, "shop.yml", "service: a\nnamespace: x\nmanifests: /srv/declared\n"))[0]
+    assert intent["manifests"] == "/srv/declared"
+
+
+def test_every_indicator_the_adapter_queries_can_be_overridden_and_no_other() -> None:
     prom: Any = pytest.importorskip("ansible_collections.zerotouch.selfheal.plugins.module_utils._prom")
-    # An override under a name the adapter does not query would be silently ignored.
-    assert set(INDICATORS) == set(prom.DEFAULT_QUERIES)
+    overrides = {name: f"my_{name}" for name in prom.DEFAULT_QUERIES}
+    intent = validate_intent({"service": "a", "namespace": "x", "indicators": overrides}, "i.yml")
+    assert prom.indicator_queries("x", "a", "a", overrides=intent["indicators"]) == overrides
+    # An override under a name the adapter does not query would be silently ignored: refuse it.
+    with pytest.raises(ValidationError, match=r"a.indicators: unknown key 'latency_p50' \(did you mean"):
+        validate_intent({"service": "a", "namespace": "x", "indicators": {"latency_p50": "up"}}, "i.yml")
 
 
 def test_intent_with_defaults_does_not_alias_its_input() -> None:
