@@ -14,6 +14,7 @@ rather than through the generated models, so fields the models do not know survi
 
 from __future__ import annotations
 
+import builtins  # Kube.list shadows the builtin inside the class body
 import json
 import os
 import time
@@ -275,7 +276,7 @@ class Kube:
         the write fail rather than undo its update; a fresh read and plan then either write again or find that
         nothing is left to do.
         """
-        done: list[actions.Change] = []
+        done: builtins.list[actions.Change] = []
         for attempt in range(CONFLICT_ATTEMPTS):
             plan = make_plan()
             if not plan.changes or check_mode:
@@ -290,7 +291,7 @@ class Kube:
         result["changed"] = plan.changed or bool(done)
         return result
 
-    def apply_all(self, plan: actions.Plan, done: list[actions.Change] | None = None) -> None:
+    def apply_all(self, plan: actions.Plan, done: builtins.list[actions.Change] | None = None) -> None:
         for change in plan.changes:
             self.apply(change)
             if done is not None:
