@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import SelfHealError, ValidationError
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._schema import format_datetime
 
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 RESTART_ID = "selfheal.zerotouch.io/restart-id"
@@ -117,10 +118,6 @@ def ref(obj: dict[str, Any]) -> str:
     """``namespace/name`` of a namespaced object, ``name`` of a cluster-scoped one."""
     m = meta(obj)
     return f"{m['namespace']}/{m['name']}" if m.get("namespace") else str(m.get("name"))
-
-
-def iso(ts: datetime) -> str:
-    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def micro_time(ts: datetime) -> str:
@@ -250,7 +247,7 @@ def plan_restart(deployment: dict[str, Any], now: datetime, restart_id: str | No
             _template_diff(before),
             **result,
         )
-    stamp = iso(now)
+    stamp = format_datetime(now.replace(microsecond=0))
     body = copy.deepcopy(deployment)
     tmeta = body.setdefault("spec", {}).setdefault("template", {}).setdefault("metadata", {})
     tmeta["annotations"] = dict(tmeta.get("annotations") or {})
@@ -681,7 +678,9 @@ def plan_tenant_limit(
         in_force = same_rate and key not in notes
     else:
         in_force = same_rate and recorded is not None and recorded > now
-    expires = iso(now + timedelta(minutes=ttl_minutes)) if ttl_minutes is not None else None
+    expires = None
+    if ttl_minutes is not None:
+        expires = format_datetime((now + timedelta(minutes=ttl_minutes)).replace(microsecond=0))
     result = {
         "configmap": cm_name,
         "tenant": tenant,

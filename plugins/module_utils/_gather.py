@@ -10,13 +10,11 @@ nobody reported is None or absent, never 0.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._actions import failing_reason
+
 REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
-FAILING_REASONS = frozenset(
-    {"CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "OOMKilled", "CreateContainerConfigError", "Error"}
-)
 
 
 def _revision(obj: dict[str, Any]) -> int | None:
@@ -47,18 +45,20 @@ def _condition(obj: dict[str, Any], kind: str) -> str | None:
 
 
 def pod_failure(pod: dict[str, Any]) -> tuple[str | None, bool]:
-    """(reason, ready) of a pod: the waiting/terminated reason of its first failing container."""
+    """(reason, ready) of a pod, for the snapshot: why it does not serve, when the pod says why.
+
+    A failing container is judged by the one definition the remediation modules use (``_actions.failing_reason``);
+    on top of it the snapshot wants to know of a pod the scheduler cannot place and of an OOM kill that a restart
+    has already hidden, because the decision engine treats those differently.
+    """
+    reason = failing_reason(pod)
+    if reason == "NotReady":
+        reason = None  # the ready flag says it; the snapshot's reason is for an explanation
     status = pod.get("status") or {}
-    reason = None
-    for cs in status.get("containerStatuses") or []:
-        state = cs.get("state") or {}
-        for phase in ("waiting", "terminated"):
-            why = (state.get(phase) or {}).get("reason")
-            if why and why != "Completed":
-                reason = reason or str(why)
-        last = ((cs.get("lastState") or {}).get("terminated") or {}).get("reason")
-        if last == "OOMKilled":
-            reason = reason or "OOMKilled"
+    if reason is None:
+        for cs in status.get("containerStatuses") or []:
+            if ((cs.get("lastState") or {}).get("terminated") or {}).get("reason") == "OOMKilled":
+                reason = "OOMKilled"
     if reason is None and status.get("phase") == "Pending":
         for cond in status.get("conditions") or []:
             if cond.get("type") == "PodScheduled" and cond.get("status") == "False":
@@ -163,7 +163,3 @@ def observed_dependencies(indicators: dict[str, Any]) -> dict[str, dict[str, Any
             entry["latency_p99_ms"] = round(latency[dep], 1)
         out[dep] = entry
     return out
-
-
-def iso(ts: datetime) -> str:
-    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

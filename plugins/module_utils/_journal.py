@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -142,7 +143,7 @@ class Journal:
     def _configure(self, timeout: float) -> None:
         try:
             self._conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
-            mode = self._conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            mode = self._switch_to_wal(timeout)
             self._conn.execute("PRAGMA synchronous = FULL")
             self._conn.execute("PRAGMA foreign_keys = ON")
         except sqlite3.Error as exc:
@@ -150,6 +151,20 @@ class Journal:
         if str(mode).lower() != "wal":
             # WAL needs shared memory, which some network filesystems lack; concurrent use would then be unsafe.
             raise JournalError(f"the journal {self.path} cannot use WAL mode (got {mode!r}): put it on a local disk")
+
+    def _switch_to_wal(self, timeout: float) -> str:
+        # SQLite does not apply the busy timeout to a change of journal mode: when several processes open a new
+        # journal at once, all but one get "database is locked" at once. Retry within the same timeout instead.
+        deadline = time.monotonic() + timeout
+        delay = 0.005
+        while True:
+            try:
+                return str(self._conn.execute("PRAGMA journal_mode = WAL").fetchone()[0])
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() + delay > deadline:
+                    raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.2)
 
     def _migrate(self) -> None:
         with self._write() as conn:

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from ansible_collections.zerotouch.selfheal.plugins.module_utils import _actions as actions
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import SelfHealError, ValidationError
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._schema import format_datetime
 
 NOW = datetime(2026, 3, 2, 14, 5, tzinfo=UTC)
 
@@ -134,7 +135,7 @@ def test_a_pod_not_ready_counts_as_failing_only_after_a_grace_period(
     not_ready_for: timedelta, expected: str | None
 ) -> None:
     starting = pod("p", ready=False)
-    starting["status"]["conditions"][0]["lastTransitionTime"] = actions.iso(NOW - not_ready_for)
+    starting["status"]["conditions"][0]["lastTransitionTime"] = format_datetime(NOW - not_ready_for)
     assert actions.failing_reason(starting, NOW) == expected
     assert actions.failing_reason(starting) == "NotReady"  # without a clock: any not-ready pod
 
