@@ -180,3 +180,37 @@ def journal_info_spec() -> dict[str, Any]:
         "limit": {"type": "int", "default": 100},
         "include_snapshot": {"type": "bool", "default": False},
     }
+
+
+def journal_action_spec() -> dict[str, Any]:
+    return {
+        **journal_spec(),
+        "state": {"type": "str", "required": True, "choices": ["started", "finished", "skipped"]},
+        "decision_id": {"type": "int"},
+        "action_id": {"type": "int"},
+        "action": {"type": "str"},
+        "params": {"type": "dict", "default": {}},
+        "outcome": {"type": "str", "choices": ["recovered", "not_recovered", "failed", "pending"]},
+        "changed": {"type": "bool"},
+        "detail": {"type": "str"},
+        "namespace": {"type": "str"},
+        "service": {"type": "str"},
+        "reason": {"type": "str"},
+    }
+
+
+JOURNAL_ACTION_REQUIRED_IF = [("state", "finished", ("outcome",))]
+JOURNAL_ACTION_REQUIRED_TOGETHER = [("namespace", "service")]
+
+
+def intent_verify_spec() -> dict[str, Any]:
+    return {
+        **k8s_auth_spec(),
+        **intent_sources_spec(),
+        "namespace": {"type": "str", "required": True},
+        "service": {"type": "str", "required": True},
+        "settle_seconds": {"type": "int", "default": 30},
+        "interval": {"type": "int", "default": 15},
+        "window_seconds": {"type": "int", "default": 120},
+        "timeout_seconds": {"type": "int", "default": 600},
+    }

@@ -263,3 +263,85 @@ def _result(
         "decision_id": decision_id,
         "gather_warnings": warnings,
     }
+
+
+# --- journal_action: what was done about a decision ----------------------------------------------------------------
+
+MANUAL_RULE = "manual"
+
+
+def journal_action(params: dict[str, Any], check_mode: bool) -> dict[str, Any]:
+    """The ``journal_action`` module: journal that an action starts, how it ended, or that it was skipped.
+
+    ``started`` opens an action (outcome ``pending``) and returns its id; ``finished`` closes it with an outcome
+    (or, without ``action_id``, journals a whole action in one go); ``skipped`` journals an action that did not
+    run. An action without ``decision_id`` is a manual one: a decision with rule ``manual`` is journaled for it
+    first (``namespace``/``service`` required), so the guardrails count it like any other. Check mode writes
+    nothing and returns null ids.
+    """
+    state = params["state"]
+    opens = state != "finished" or not params.get("action_id")
+    if opens:
+        if not params.get("action"):
+            raise ValidationError("options", "action", f"is required with state={state} (and no action_id)")
+        if not params.get("decision_id") and not (params.get("namespace") and params.get("service")):
+            raise ValidationError(
+                "options", "decision_id", "or namespace and service (for a manual action) are required"
+            )
+    outcome = {"started": "pending", "skipped": "skipped"}.get(state) or params["outcome"]
+    what = f"{params.get('action') or 'action'} {outcome}"
+    if check_mode:
+        return {
+            "changed": True,
+            "action_id": None,
+            "decision_id": params.get("decision_id"),
+            "outcome": outcome,
+            "msg": f"would journal {what}",
+        }
+    with Journal(params.get("journal") or None) as journal:
+        if not opens:
+            journal.finish_action(
+                params["action_id"], outcome=outcome, changed=params.get("changed"), detail=params.get("detail")
+            )
+            return {
+                "changed": True,
+                "action_id": params["action_id"],
+                "decision_id": params.get("decision_id"),
+                "outcome": outcome,
+                "msg": f"journaled action {params['action_id']}: {outcome}",
+            }
+        decision_id = params.get("decision_id") or _manual_decision(journal, params)
+        ended = None if state == "started" else datetime.now(UTC)
+        action_id = journal.record_action(
+            decision_id,
+            params["action"],
+            params.get("params") or {},
+            outcome=outcome,
+            changed=params.get("changed"),
+            detail=params.get("detail"),
+            ended=ended,
+        )
+    return {
+        "changed": True,
+        "action_id": action_id,
+        "decision_id": decision_id,
+        "outcome": outcome,
+        "msg": f"journaled action {action_id} of decision {decision_id}: {what}",
+    }
+
+
+def _manual_decision(journal: Journal, params: dict[str, Any]) -> int:
+    """Journal the decision a person took by running an action by hand."""
+    namespace, service, now = params["namespace"], params["service"], datetime.now(UTC)
+    reason = params.get("reason") or f"{params['action']} run by hand"
+    decision = {
+        "action": params["action"],
+        "params": params.get("params") or {},
+        "proposed": None,
+        "proposed_params": {},
+        "reasons": [reason],
+        "evidence": {},
+        "rule": MANUAL_RULE,
+    }
+    snapshot = {"id": f"{namespace}/{service}@{format_datetime(now)}", "now": format_datetime(now)}
+    return journal.record_decision(namespace=namespace, service=service, snapshot=snapshot, decision=decision, at=now)

@@ -742,3 +742,54 @@ def decide(snapshot: Snapshot) -> Decision:
         )
         return _decision(facts, "escalate", "blind")
     return _quiet(facts)
+
+
+# --- verification: does a snapshot meet its intent? ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Assessment:
+    """Whether one snapshot meets its intent, why (``reasons``) and on which numbers (``evidence``)."""
+
+    met: bool
+    reasons: tuple[str, ...]
+    evidence: Mapping[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"met": self.met, "reasons": list(self.reasons), "evidence": dict(self.evidence)}
+
+
+def assess(snapshot: Snapshot) -> Assessment:
+    """Does the service meet its intent now? The judge of verification after an action.
+
+    Met means: every declared objective is known and met (the same checks :func:`decide` applies), and the
+    workload is healthy - desired replicas above zero, exactly that many ready, and no pod failing. Unlike
+    :func:`decide`, a rollout in progress does not excuse replicas that are not ready yet: a remediation is
+    verified only once its rollout is complete.
+    """
+    if not isinstance(snapshot, Snapshot):
+        raise DecisionError(f"assess() needs a parsed Snapshot, got {type(snapshot).__name__}")
+    if snapshot.intent is None:
+        raise DecisionError("assess() needs a snapshot with an intent: there is nothing to verify against")
+    facts = _facts(snapshot, snapshot.intent)
+    ready, desired = facts.workload.ready_replicas, facts.workload.replicas
+    facts.evidence.update(replicas=desired, ready_replicas=ready)
+    if desired is None or ready is None:
+        facts.reasons.append("the workload's desired or ready replica count is unknown")
+    elif ready > desired:
+        facts.reasons.append(f"{ready} replicas ready for {desired} desired: the rollout is not complete")
+    healthy = bool(desired) and ready == desired and not facts.failing_pods
+    met = healthy and not facts.breached and not facts.unknown
+    if met:
+        judged = [
+            f"{label} {_num(value)}{unit}"
+            for indicator, label, unit in (
+                ("latency_p99_ms", "p99 latency", " ms"),
+                ("error_rate", "error rate", "%"),
+                ("availability", "availability", "%"),
+            )
+            if (value := facts.evidence.get(indicator)) is not None
+        ]
+        objectives = f"every declared objective is met ({', '.join(judged)})" if judged else "no objective is declared"
+        facts.reasons.insert(0, f"{objectives} and {ready} of {desired} replicas are ready with no pod failing")
+    return Assessment(met=met, reasons=tuple(facts.reasons), evidence=dict(facts.evidence))

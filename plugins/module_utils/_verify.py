@@ -1,0 +1,190 @@
+# This file is private to the zerotouch.selfheal collection: it is not a public API and may change without notice.
+# It is shipped to modules by AnsiballZ; import it only from this collection.
+"""Verification after an action: did the service recover, and does it stay recovered?
+
+The "verify" step of the loop. After an action, wait ``settle_seconds``; then look at the service every
+``interval`` seconds - with the same gatherer the decision used (:func:`._check.gather`), judged by
+:func:`._decide.assess` - until its intent has been met at every look for ``window_seconds`` (``recovered``), or
+``timeout_seconds`` have passed since verification began (``not_recovered``).
+
+:func:`watch` is that loop, pure: the look, the clock and the sleep are handed in, so it is tested without a
+cluster or real time. :func:`run` is the ``intent_verify`` module's orchestration around it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from ansible_collections.zerotouch.selfheal.plugins.module_utils import _check, _prom
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._decide import Assessment, assess
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import SelfHealError, ValidationError
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._intent import find_intent
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._policy import policy_for
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._snapshot import parse_snapshot
+
+RECOVERED = "recovered"
+NOT_RECOVERED = "not_recovered"
+OPTIONS = "options"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """How long to wait and watch; every value in seconds."""
+
+    settle_seconds: float
+    interval: float
+    window_seconds: float
+    timeout_seconds: float
+
+    def __post_init__(self) -> None:
+        for name in ("settle_seconds", "window_seconds", "timeout_seconds"):
+            if getattr(self, name) < 0:
+                raise ValidationError(OPTIONS, name, f"must be 0 or more, got {getattr(self, name):g}")
+        if self.interval <= 0:
+            raise ValidationError(OPTIONS, "interval", f"must be more than 0, got {self.interval:g}")
+        if self.settle_seconds + self.window_seconds > self.timeout_seconds:
+            raise ValidationError(
+                OPTIONS,
+                "timeout_seconds",
+                f"{self.timeout_seconds:g} leaves no time to settle ({self.settle_seconds:g}s) and then "
+                f"hold the objectives for window_seconds ({self.window_seconds:g}s)",
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class Look:
+    """One look at the service, ``at`` seconds after verification began."""
+
+    at: float
+    met: bool
+    reasons: tuple[str, ...]
+    evidence: Mapping[str, Any] = field(default_factory=dict)
+    extra: Mapping[str, Any] = field(default_factory=dict)  # what the caller wants to keep (metrics, warnings)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"at": round(self.at, 1), "met": self.met, "reasons": list(self.reasons)}
+
+
+@dataclass(frozen=True, slots=True)
+class Verification:
+    """The outcome, every look (oldest first), and for how long the intent was met at the end."""
+
+    outcome: str
+    looks: tuple[Look, ...]
+    met_for: float
+    elapsed: float
+
+    @property
+    def last(self) -> Look:
+        return self.looks[-1]
+
+    def summary(self, settings: Settings) -> str:
+        last = self.last
+        if self.outcome == RECOVERED:
+            return (
+                f"recovered: the intent held for {round(self.met_for, 1):g}s (window_seconds "
+                f"{settings.window_seconds:g}) after {len(self.looks)} look(s) in {round(self.elapsed, 1):g}s"
+            )
+        why = "; ".join(last.reasons) or "the intent is not met"
+        held = f", met for the last {round(self.met_for, 1):g}s only" if last.met else ""
+        return f"not recovered after {round(self.elapsed, 1):g}s (timeout_seconds): {why}{held}"
+
+
+def watch(
+    look: Callable[[], tuple[Assessment, Mapping[str, Any]]],
+    settings: Settings,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Verification:
+    """Settle, then look every ``interval`` until the intent is met for ``window_seconds`` or the time is up.
+
+    ``look()`` returns the assessment of one fresh snapshot and anything to keep with it. The window counts
+    from the first of the uninterrupted run of looks that met the intent, so one bad look starts it over. The
+    timeout counts from the start, settling included; the last look is taken at the deadline, never after.
+    """
+    start = clock()
+    if settings.settle_seconds > 0:
+        sleep(settings.settle_seconds)
+    looks: list[Look] = []
+    met_since: float | None = None
+    while True:
+        assessment, extra = look()
+        at = clock() - start
+        looks.append(Look(at, assessment.met, assessment.reasons, assessment.evidence, extra))
+        if not assessment.met:
+            met_since = None
+        elif met_since is None:
+            met_since = at
+        met_for = at - met_since if met_since is not None else 0.0
+        if met_since is not None and met_for >= settings.window_seconds:
+            return Verification(RECOVERED, tuple(looks), met_for, at)
+        remaining = settings.timeout_seconds - at
+        if remaining <= 0:
+            return Verification(NOT_RECOVERED, tuple(looks), met_for, at)
+        sleep(min(settings.interval, remaining))
+
+
+def settings_from(params: Mapping[str, Any]) -> Settings:
+    """The module's options (defaults in ``_argspec.intent_verify_spec``) as validated settings."""
+    names = ("settle_seconds", "interval", "window_seconds", "timeout_seconds")
+    return Settings(*(float(params[name]) for name in names))
+
+
+def run(
+    params: Mapping[str, Any],
+    kube_factory: Callable[[], Any],
+    check_mode: bool,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> dict[str, Any]:
+    """The ``intent_verify`` module: gather and judge until recovered or out of time (one look in check mode).
+
+    Reads only. The first look must succeed (a missing intent or Deployment fails at once); a later look that
+    cannot gather counts as a look that does not meet the intent, so a brief API outage does not abort.
+    """
+    settings = settings_from(params)
+    namespace, service = params["namespace"], params["service"]
+    intent = find_intent(_check.intents_from(params.get("intents")), namespace, service)
+    if intent is None:
+        raise ValidationError(OPTIONS, "intents", f"no intent for service {namespace}/{service}: nothing to verify")
+    policy = policy_for(_check.policy_from(params.get("policy")), namespace, service)
+    prom = _prom.PromClient(params["prometheus_url"]) if params.get("prometheus_url") else None
+    kube = kube_factory()
+    looked = False
+
+    def look() -> tuple[Assessment, Mapping[str, Any]]:
+        nonlocal looked
+        try:
+            data, warnings = _check.gather(intent, policy, None, datetime.now(UTC), kube, prom, None)
+        except SelfHealError as exc:
+            if not looked:
+                raise
+            return Assessment(False, (f"cannot gather: {exc}",), {}), {"metrics": {}, "warnings": [str(exc)]}
+        looked = True
+        snapshot = parse_snapshot(data, f"{namespace}/{service}")
+        return assess(snapshot), {"metrics": data["observed"]["metrics"], "warnings": warnings}
+
+    if check_mode:  # nothing was changed, so there is nothing to wait for: report one look
+        settings = Settings(0, settings.interval, 0, 0)
+    verification = watch(look, settings, clock, sleep)
+    last = verification.last
+    msg = verification.summary(settings)
+    if check_mode:
+        msg = "check mode, one look without waiting: " + ("the intent is met" if last.met else msg)
+    return {
+        "changed": False,
+        "outcome": verification.outcome,
+        "recovered": verification.outcome == RECOVERED,
+        "msg": msg,
+        "reasons": list(last.reasons),
+        "evidence": dict(last.evidence),
+        "metrics": dict(last.extra.get("metrics") or {}),
+        "gather_warnings": list(last.extra.get("warnings") or []),
+        "looks": [item.to_dict() for item in verification.looks],
+        "met_for_seconds": round(verification.met_for, 1),
+        "elapsed_seconds": round(verification.elapsed, 1),
+    }

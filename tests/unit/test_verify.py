@@ -1,0 +1,282 @@
+"""Verification: the judge (``_decide.assess``), the watch loop and its settings (``_verify``), table-driven."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._decide import Assessment, assess, decide
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import DecisionError, ValidationError
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._snapshot import parse_snapshot
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._verify import (
+    NOT_RECOVERED,
+    RECOVERED,
+    Settings,
+    settings_from,
+    watch,
+)
+from ansible_collections.zerotouch.selfheal.tests.unit.selfheal_factory import (
+    DELETE,
+    crashing,
+    edited,
+    rollout,
+    snapshot,
+)
+
+# --- the judge: does one snapshot meet its intent? ----------------------------------------------------------------
+
+
+def test_a_healthy_snapshot_meets_its_intent_and_says_on_which_numbers() -> None:
+    result = assess(snapshot())
+    assert result.met is True
+    assert result.reasons == (
+        "every declared objective is met (p99 latency 120 ms, error rate 0.1%, availability 99.98%) "
+        "and 4 of 4 replicas are ready with no pod failing",
+    )
+    assert result.evidence == {
+        "max_latency_ms": 250,
+        "latency_p99_ms": 120,
+        "max_error_rate": 0.5,
+        "error_rate": 0.1,
+        "availability": 99.98,
+        "replicas": 4,
+        "ready_replicas": 4,
+    }
+
+
+@pytest.mark.parametrize(
+    ("edits", "reason"),
+    [
+        pytest.param({"observed.metrics.latency_p99_ms": 480}, "p99 latency 480 ms breaches max_latency_ms 250", id="latency"),
+        pytest.param({"observed.metrics.error_rate": 0.6}, "error rate 0.6% breaches max_error_rate 0.5%", id="errors"),
+        pytest.param(
+            {"observed.metrics.availability": 99.8},
+            "availability 99.8% is below the availability objective 99.9%",
+            id="availability",
+        ),
+        pytest.param(
+            {"observed.metrics.latency_p99_ms": None},
+            "p99 latency is unknown, so max_latency_ms 250 cannot be judged",
+            id="unknown-metric",
+        ),
+        pytest.param({"observed.workload.ready_replicas": 3}, "only 3 of 4 replicas are ready", id="not-ready"),
+        pytest.param(
+            {"observed.workload.replicas": 0, "observed.workload.ready_replicas": 0},
+            "desired replicas is 0: nothing serves the service",
+            id="scaled-to-zero",
+        ),
+        pytest.param(
+            crashing("checkout-1"),
+            "pods not running cleanly: checkout-1 on node-a (CrashLoopBackOff, 6 restarts in 15 min)",
+            id="crash-loop",
+        ),
+        pytest.param(
+            {**crashing("checkout-1"), "observed.workload.ready_replicas": 4},
+            "pods not running cleanly: checkout-1 on node-a (CrashLoopBackOff, 6 restarts in 15 min)",
+            id="failing-pod-while-ready-equals-desired",
+        ),
+        pytest.param(
+            {**rollout(2), "observed.workload.ready_replicas": 3},
+            "3 of 4 replicas ready while the rollout of revision 8 progresses",
+            id="rollout-in-progress-is-not-done",
+        ),
+        pytest.param(
+            {"observed.workload.ready_replicas": 5},
+            "5 replicas ready for 4 desired: the rollout is not complete",
+            id="surge-pods-still-there",
+        ),
+        pytest.param(
+            {"observed.workload.ready_replicas": None},
+            "the workload's desired or ready replica count is unknown",
+            id="ready-unknown",
+        ),
+    ],
+)
+def test_a_snapshot_that_misses_anything_is_not_met_and_says_why(edits: dict[str, Any], reason: str) -> None:
+    result = assess(snapshot(edits))
+    assert result.met is False
+    assert reason in result.reasons
+
+
+def test_the_judge_is_the_decision_engines_objective_check() -> None:
+    # The same breach reads the same in a decision and in a verification: one implementation of the checks.
+    edits = {"observed.metrics.latency_p99_ms": 480, "observed.metrics.error_rate": 0.9}
+    decision, assessment = decide(snapshot(edits)), assess(snapshot(edits))
+    breaches = [r for r in decision.reasons if "breaches" in r]
+    assert breaches and all(r in assessment.reasons for r in breaches)
+
+
+@pytest.mark.parametrize(
+    ("objectives", "met"),
+    [
+        pytest.param({"max_latency_ms": 250}, True, id="only-latency-declared-other-metrics-unknown"),
+        pytest.param({}, True, id="no-objective-declared"),
+    ],
+)
+def test_only_declared_objectives_need_to_be_known(objectives: dict[str, Any], met: bool) -> None:
+    edits = {
+        "intent.objectives": objectives,
+        "observed.metrics.error_rate": None,
+        "observed.metrics.availability": None,
+    }
+    result = assess(snapshot(edits))
+    assert result.met is met, result.reasons
+    if not objectives:
+        assert result.reasons[0].startswith("no objective is declared and 4 of 4 replicas are ready")
+
+
+def test_a_resolved_alert_or_a_recent_rollout_does_not_change_the_verdict() -> None:
+    assert assess(snapshot({"alert.status": "resolved", **rollout(1)})).met is True
+
+
+def test_without_an_intent_there_is_nothing_to_verify_against() -> None:
+    with pytest.raises(DecisionError, match="nothing to verify against"):
+        assess(parse_snapshot(edited({"intent": None}), "test"))
+    with pytest.raises(DecisionError, match="needs a parsed Snapshot"):
+        assess(edited())  # type: ignore[arg-type]
+
+
+def test_an_unknown_workload_is_not_met() -> None:
+    result = assess(snapshot({"observed.workload": DELETE}))
+    assert result.met is False
+    assert "the workload's desired or ready replica count is unknown" in result.reasons
+
+
+# --- the watch loop, on a fake clock --------------------------------------------------------------------------------
+
+MET = Assessment(True, ("every declared objective is met",), {"latency_p99_ms": 120})
+BREACH = Assessment(False, ("p99 latency 480 ms breaches max_latency_ms 250",), {"latency_p99_ms": 480})
+
+
+class FakeTime:
+    """A clock that only moves when slept on, and a look that plays a script of verdicts by time."""
+
+    def __init__(self, verdict: Callable[[float], Assessment], look_cost: float = 0.0) -> None:
+        self.now = 1000.0
+        self.start = self.now
+        self.verdict = verdict
+        self.look_cost = look_cost
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+    def look(self) -> tuple[Assessment, dict[str, Any]]:
+        self.now += self.look_cost
+        at = self.now - self.start
+        return self.verdict(at), {"at": at}
+
+
+def met_from(t: float) -> Callable[[float], Assessment]:
+    return lambda at: MET if at >= t else BREACH
+
+
+def settings(settle: float = 10, interval: float = 5, window: float = 20, timeout: float = 120) -> Settings:
+    return Settings(settle, interval, window, timeout)
+
+
+@pytest.mark.parametrize(
+    ("verdict", "config", "outcome", "looks", "elapsed"),
+    [
+        # Met from the first look after settling: recovered once the window has been held.
+        pytest.param(met_from(0), settings(), RECOVERED, [10, 15, 20, 25, 30], 30, id="met-at-once"),
+        # Window 0: the first look that meets the intent is enough.
+        pytest.param(met_from(0), settings(window=0), RECOVERED, [10], 10, id="window-zero"),
+        # Recovers later: the window counts from the first met look.
+        pytest.param(met_from(22), settings(), RECOVERED, [10, 15, 20, 25, 30, 35, 40, 45], 45, id="recovers-late"),
+        # Never met: looks until the deadline, the last look exactly at it.
+        pytest.param(met_from(1e9), settings(timeout=40), NOT_RECOVERED, [10, 15, 20, 25, 30, 35, 40], 40, id="never"),
+        # Met, but too late to hold the window before the deadline.
+        pytest.param(met_from(31), settings(timeout=40), NOT_RECOVERED, [10, 15, 20, 25, 30, 35, 40], 40, id="too-late"),
+        # No settling: the first look is at once.
+        pytest.param(met_from(0), settings(settle=0, window=5), RECOVERED, [0, 5], 5, id="no-settle"),
+    ],
+)
+def test_watch_settles_then_looks_every_interval(
+    verdict: Callable[[float], Assessment],
+    config: Settings,
+    outcome: str,
+    looks: list[float],
+    elapsed: float,
+) -> None:
+    fake = FakeTime(verdict)
+    result = watch(fake.look, config, fake.clock, fake.sleep)
+    assert result.outcome == outcome
+    assert [look.at for look in result.looks] == looks
+    assert result.elapsed == elapsed
+    if config.settle_seconds:
+        assert fake.sleeps[0] == config.settle_seconds
+
+
+def test_one_bad_look_starts_the_window_over() -> None:
+    # Met at 10 and 15, a relapse at 20, met again from 25: recovered only 20s after 25.
+    fake = FakeTime(lambda at: BREACH if 18 <= at < 22 else MET)
+    result = watch(fake.look, settings(), fake.clock, fake.sleep)
+    assert result.outcome == RECOVERED
+    assert [look.met for look in result.looks] == [True, True, False, True, True, True, True, True]
+    assert result.elapsed == 45 and result.met_for == 20
+
+
+def test_the_last_look_is_never_after_the_deadline_even_when_the_interval_does_not_divide_it() -> None:
+    fake = FakeTime(met_from(1e9))
+    result = watch(fake.look, settings(settle=0, interval=7, window=0, timeout=20), fake.clock, fake.sleep)
+    assert [look.at for look in result.looks] == [0, 7, 14, 20]
+    assert result.outcome == NOT_RECOVERED
+
+
+def test_slow_looks_count_against_the_timeout() -> None:
+    # Each look takes 4s of the budget; the loop still ends at the deadline, not a full interval later.
+    fake = FakeTime(met_from(1e9), look_cost=4)
+    result = watch(fake.look, settings(settle=0, interval=5, window=0, timeout=20), fake.clock, fake.sleep)
+    assert result.looks[-1].at <= 20 + 4
+    assert result.outcome == NOT_RECOVERED
+
+
+def test_the_result_keeps_the_last_looks_reasons_evidence_and_extra() -> None:
+    fake = FakeTime(met_from(1e9))
+    result = watch(fake.look, settings(timeout=30), fake.clock, fake.sleep)
+    assert result.last.reasons == BREACH.reasons
+    assert result.last.evidence == {"latency_p99_ms": 480}
+    assert result.last.extra == {"at": 30}
+    assert result.summary(settings(timeout=30)) == (
+        "not recovered after 30s (timeout_seconds): p99 latency 480 ms breaches max_latency_ms 250"
+    )
+
+
+def test_the_summary_of_a_recovery_names_the_window() -> None:
+    fake = FakeTime(met_from(0))
+    result = watch(fake.look, settings(), fake.clock, fake.sleep)
+    assert result.summary(settings()) == "recovered: the intent held for 20s (window_seconds 20) after 5 look(s) in 30s"
+
+
+# --- settings ------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        pytest.param((-1, 5, 20, 120), "options: settle_seconds: must be 0 or more, got -1", id="negative-settle"),
+        pytest.param((0, 0, 20, 120), "options: interval: must be more than 0, got 0", id="zero-interval"),
+        pytest.param((0, 5, -2, 120), "options: window_seconds: must be 0 or more, got -2", id="negative-window"),
+        pytest.param(
+            (30, 5, 100, 120),
+            "options: timeout_seconds: 120 leaves no time to settle (30s) and then hold the objectives for "
+            "window_seconds (100s)",
+            id="timeout-too-short",
+        ),
+    ],
+)
+def test_settings_that_cannot_work_are_refused_naming_the_option(values: tuple[float, ...], message: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        Settings(*values)
+    assert str(caught.value) == message
+
+
+def test_settings_from_module_options() -> None:
+    params = {"settle_seconds": 5, "interval": 2, "window_seconds": 10, "timeout_seconds": 60, "other": "x"}
+    assert settings_from(params) == Settings(5.0, 2.0, 10.0, 60.0)
