@@ -48,7 +48,9 @@ def test_a_healthy_snapshot_meets_its_intent_and_says_on_which_numbers() -> None
 @pytest.mark.parametrize(
     ("edits", "reason"),
     [
-        pytest.param({"observed.metrics.latency_p99_ms": 480}, "p99 latency 480 ms breaches max_latency_ms 250", id="latency"),
+        pytest.param(
+            {"observed.metrics.latency_p99_ms": 480}, "p99 latency 480 ms breaches max_latency_ms 250", id="latency"
+        ),
         pytest.param({"observed.metrics.error_rate": 0.6}, "error rate 0.6% breaches max_error_rate 0.5%", id="errors"),
         pytest.param(
             {"observed.metrics.availability": 99.8},
@@ -192,7 +194,9 @@ def settings(settle: float = 10, interval: float = 5, window: float = 20, timeou
         # Never met: looks until the deadline, the last look exactly at it.
         pytest.param(met_from(1e9), settings(timeout=40), NOT_RECOVERED, [10, 15, 20, 25, 30, 35, 40], 40, id="never"),
         # Met, but too late to hold the window before the deadline.
-        pytest.param(met_from(31), settings(timeout=40), NOT_RECOVERED, [10, 15, 20, 25, 30, 35, 40], 40, id="too-late"),
+        pytest.param(
+            met_from(31), settings(timeout=40), NOT_RECOVERED, [10, 15, 20, 25, 30, 35, 40], 40, id="too-late"
+        ),
         # No settling: the first look is at once.
         pytest.param(met_from(0), settings(settle=0, window=5), RECOVERED, [0, 5], 5, id="no-settle"),
     ],
