@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from sandbox import cli, client
+from sandbox.wait import wait_until
 
 
 class Timeline:
@@ -16,16 +16,6 @@ class Timeline:
 
     def say(self, text: str) -> None:
         print(f"[{time.monotonic() - self.t0:6.1f}s] {text}", flush=True)
-
-
-def wait_for(what: str, check: Callable[[], Any], timeout: float, interval: float = 0.25) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(interval)
-    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
 def delivered(state: dict[str, Any], alertname: str, status: str, service: str) -> dict[str, Any] | None:
@@ -48,27 +38,21 @@ def run(run_dir: Path, keep: bool = False) -> int:
             "100 * sum(rate(http_requests_total{service='checkout',code=~'5..'}[10s])) / "
             "sum(rate(http_requests_total{service='checkout'}[10s]))"
         )
-        wait_for("Prometheus to scrape the workloads", lambda: client.scalar(state, err) is not None, 60)
+        wait_until(lambda: client.scalar(state, err) is not None, 60, "Prometheus to scrape the workloads")
         tl.say(f"shop/checkout is healthy: 5xx rate {client.scalar(state, err):.2f}%")
         fault = client.inject(state, "bad-rollout", namespace="shop", service="checkout")
         tl.say(
             f"fault injected: bad-rollout (shop/checkout now runs {fault.get('undo', {}).get('image', 'a bad image')})"
         )
-        wait_for("the error rate to rise", lambda: (client.scalar(state, err) or 0) > 1, 60)
+        wait_until(lambda: (client.scalar(state, err) or 0) > 1, 60, "the error rate to rise")
         tl.say(f"Prometheus sees the regression: 5xx rate {client.scalar(state, err):.2f}%")
-        alert = wait_for(
-            "HighErrorRate to reach the webhook",
-            lambda: delivered(state, "HighErrorRate", "firing", "checkout"),
-            90,
+        alert = wait_until(
+            lambda: delivered(state, "HighErrorRate", "firing", "checkout"), 90, "HighErrorRate to reach the webhook"
         )
         tl.say(f"Alertmanager delivered HighErrorRate (firing) to the webhook: {alert['annotations'].get('summary')}")
         client.clear(state, fault["id"])
         tl.say("fault cleared (the release is fixed)")
-        wait_for(
-            "HighErrorRate to resolve",
-            lambda: delivered(state, "HighErrorRate", "resolved", "checkout"),
-            120,
-        )
+        wait_until(lambda: delivered(state, "HighErrorRate", "resolved", "checkout"), 120, "HighErrorRate to resolve")
         tl.say("Alertmanager delivered HighErrorRate (resolved): the loop from fault to alert works end to end")
         return 0
     finally:

@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from sandbox.wait import wait_until
+
 from .conftest import COLLECTIONS, TOKEN, alert, free_port, notification
 
 BIN = Path(sys.executable).parent
@@ -149,15 +151,6 @@ def post(port: int, body: dict, token: str = TOKEN) -> int:
         return exc.code
 
 
-def wait_for(what: str, check: Callable[[], bool], output: Callable[[], str], timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.3)
-    pytest.fail(f"timed out waiting for {what}; ansible-rulebook said:\n{output()[-4000:]}")
-
-
 def test_rulebook_runs_one_playbook_per_alert_with_the_text_verbatim(
     rulebook_run: tuple[int, Path, Callable[[], str]],
 ) -> None:
@@ -172,8 +165,13 @@ def test_rulebook_runs_one_playbook_per_alert_with_the_text_verbatim(
     assert post(port, resolved) == 200
 
     # Actions run one after the other, so once the resolved event is printed a duplicate would have run too.
-    wait_for("the playbook's output", (out / "event.json").exists, output)
-    wait_for("the resolved event", lambda: "'status': 'resolved'" in output(), output)  # print_event's repr
+    def tail() -> str:
+        return output()[-4000:]
+
+    wait_until((out / "event.json").exists, 120, "the playbook's output", interval=0.3, detail=tail)
+    wait_until(
+        lambda: "'status': 'resolved'" in output(), 120, "the resolved event", interval=0.3, detail=tail
+    )  # print_event's repr
     assert len((out / "runs.log").read_text().splitlines()) == 1
     assert (out / "label.txt").read_text() == evil
     assert not target.exists(), "the alert's label ran a command on the controller"

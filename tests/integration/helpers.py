@@ -13,7 +13,6 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -22,6 +21,8 @@ import yaml
 from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
+
+from sandbox.wait import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 COLLECTION = "zerotouch.selfheal"
@@ -159,17 +160,6 @@ class Kube:
 def kube_client(sandbox: dict[str, Any]) -> Kube:
     api = k8s_config.new_client_from_config(config_file=sandbox["kubeconfig"])
     return Kube(k8s_client.CoreV1Api(api), k8s_client.AppsV1Api(api), k8s_client.CoordinationV1Api(api), api)
-
-
-def wait_until(probe: Callable[[], T], timeout: float = 15.0, what: str = "condition") -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}; last value: {value!r}")
-        time.sleep(0.1)
 
 
 def create_namespace(kube: Kube, name: str) -> None:

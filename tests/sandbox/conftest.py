@@ -4,8 +4,8 @@ blocking ``kubernetes`` client can call it over real HTTP from the test thread."
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
-import time
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +15,7 @@ import kubernetes
 import pytest
 
 from sandbox.kube import KubeSandbox, write_kubeconfig
+from sandbox.wait import wait_until
 
 T = TypeVar("T")
 NODE_NAMES = ("node-a", "node-b", "node-c")
@@ -31,18 +32,6 @@ class RunningKube:
 
     def apply(self, manifest: dict[str, Any]) -> dict[str, Any]:
         return self.run(self.sandbox.apply(manifest))
-
-
-def wait_until(probe: Callable[[], T], timeout: float = 5.0, what: str = "condition") -> T:
-    """Poll until ``probe()`` is truthy and return its value; fail the test if it never is."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}; last value: {value!r}")
-        time.sleep(0.02)
 
 
 @pytest.fixture(scope="session")
@@ -87,7 +76,8 @@ def kube_apps(kube_api: kubernetes.client.ApiClient) -> kubernetes.client.AppsV1
 
 @pytest.fixture
 def kube_wait() -> Callable[..., Any]:
-    return wait_until
+    # The stand-in answers in milliseconds: poll often, give up soon.
+    return functools.partial(wait_until, timeout=5.0, interval=0.02)
 
 
 @pytest.fixture
