@@ -30,6 +30,9 @@ from typing import Any
 import aiohttp
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from sandbox import payloads  # noqa: E402
+
 OURS = (
     ROOT
     / "build/collections/ansible_collections/zerotouch/selfheal/extensions/eda/plugins/event_source/alertmanager.py"
@@ -135,35 +138,13 @@ class Receiver:
 
 
 def alert(service: int, index: int) -> dict[str, Any]:
-    return {
-        "status": "firing",
-        "labels": {
-            "alertname": "HighLatency",
-            "namespace": "shop",
-            "service": f"svc-{service:02d}",
-            "pod": f"p{index}",
-        },
-        "annotations": {"summary": f"svc-{service:02d} p99 latency is high on pod p{index}"},
-        "startsAt": "2026-03-01T10:00:00Z",
-        "endsAt": "0001-01-01T00:00:00Z",
-        "generatorURL": "http://prometheus:9090/graph?g0.expr=x",
-        "fingerprint": f"{service:04x}{index:012x}",
-    }
-
-
-def notification(service: int, alerts: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
-        "version": "4",
-        "groupKey": f'{{}}:{{service="svc-{service:02d}"}}',
-        "status": "firing",
-        "receiver": "selfheal",
-        "groupLabels": {"service": f"svc-{service:02d}"},
-        "commonLabels": {},
-        "commonAnnotations": {},
-        "externalURL": "http://alertmanager:9093",
-        "truncatedAlerts": 0,
-        "alerts": alerts,
-    }
+    name = f"svc-{service:02d}"
+    return payloads.alert(
+        fingerprint=f"{service:04x}{index:012x}",
+        service=name,
+        summary=f"{name} p99 latency is high on pod p{index}",
+        pod=f"p{index}",
+    )
 
 
 @dataclass
@@ -199,7 +180,7 @@ def session() -> aiohttp.ClientSession:
 
 async def throughput(url: str) -> tuple[float, Sent]:
     bodies = [
-        notification(i % 20, [alert(i % 20, i * GROUP_SIZE + j) for j in range(GROUP_SIZE)])
+        payloads.notification(*[alert(i % 20, i * GROUP_SIZE + j) for j in range(GROUP_SIZE)])
         for i in range(THROUGHPUT_ALERTS // GROUP_SIZE)
     ]
     sent = Sent()
@@ -239,7 +220,7 @@ async def storm(url: str) -> tuple[Sent, float]:
             await asyncio.sleep(max(0.0, next_flush - time.monotonic()))
             next_flush = time.monotonic() + GROUP_INTERVAL
             snapshot = list(firing[service])
-            while not await send(http, url, notification(service, snapshot), sent):
+            while not await send(http, url, payloads.notification(*snapshot), sent):
                 if time.monotonic() + RETRY_BACKOFF > deadline:
                     return
                 await asyncio.sleep(RETRY_BACKOFF)

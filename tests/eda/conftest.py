@@ -33,35 +33,6 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def alert(
-    name: str = "HighLatency", status: str = "firing", fingerprint: str = "f000000000000001", **labels: str
-) -> dict:
-    return {
-        "status": status,
-        "labels": {"alertname": name, "namespace": "shop", "service": "checkout", **labels},
-        "annotations": {"summary": f"{name} on checkout"},
-        "startsAt": "2026-03-01T10:00:00Z",
-        "endsAt": "0001-01-01T00:00:00Z" if status == "firing" else "2026-03-01T10:05:00Z",
-        "generatorURL": "http://prometheus:9090/graph",
-        "fingerprint": fingerprint,
-    }
-
-
-def notification(*alerts: dict) -> dict:
-    return {
-        "version": "4",
-        "groupKey": '{}:{service="checkout"}',
-        "truncatedAlerts": 0,
-        "status": "firing",
-        "receiver": "selfheal",
-        "groupLabels": {"service": "checkout"},
-        "commonLabels": {},
-        "commonAnnotations": {},
-        "externalURL": "http://alertmanager:9093",
-        "alerts": list(alerts),
-    }
-
-
 @dataclass
 class Running:
     """A live source: its base URL, the rulebook-like queue it feeds, its task and an HTTP session."""

@@ -16,9 +16,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from sandbox.payloads import alert, notification
 from sandbox.wait import wait_until
 
-from .conftest import COLLECTIONS, TOKEN, alert, free_port, notification
+from .conftest import COLLECTIONS, TOKEN, free_port
 
 BIN = Path(sys.executable).parent
 JAVA_HOME = os.environ.get("JAVA_HOME", "/usr/lib/jvm/java-17-openjdk-amd64")

@@ -20,7 +20,9 @@ import aiohttp
 import pytest
 import yaml
 
-from .conftest import ROOT, SOURCE_FILE, TOKEN, StartSource, alert, notification
+from sandbox.payloads import alert, notification
+
+from .conftest import ROOT, SOURCE_FILE, TOKEN, StartSource
 
 # --- pure helpers -------------------------------------------------------------------------------------------------
 
@@ -435,7 +437,7 @@ async def test_tls_with_client_certificates(start: StartSource, pki: Path) -> No
     tls = {"certfile": str(pki / "server.pem"), "keyfile": str(pki / "server.key"), "cafile": str(pki / "ca.pem")}
     src = await start(scheme="https", client_ssl=with_cert, **tls)
     assert (await src.post(notification(alert()))).status == 200
-    assert (await src.take(1))[0]["fingerprint"] == "f000000000000001"
+    assert (await src.take(1))[0]["fingerprint"] == "c0ffee0000000001"
 
     without_cert = ssl.create_default_context(cafile=str(pki / "ca.pem"))
     async with aiohttp.ClientSession() as anonymous:

@@ -18,7 +18,7 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
-from .conftest import alert, notification
+from sandbox.payloads import alert, notification
 
 RUNNER = Path(sys.executable).with_name("ansible-runner")
 

@@ -9,33 +9,8 @@ import pytest
 from ansible_collections.zerotouch.selfheal.plugins.module_utils import _alerts
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import ValidationError
 
-
-def alert(status: str = "firing", **labels: str) -> dict[str, Any]:
-    return {
-        "status": status,
-        "labels": {"alertname": "HighLatency", "namespace": "shop", "service": "checkout", **labels},
-        "annotations": {"summary": "checkout p99 latency is 900 ms"},
-        "startsAt": "2026-03-01T10:00:00.000Z",
-        "endsAt": "0001-01-01T00:00:00Z" if status == "firing" else "2026-03-01T10:05:00.000Z",
-        "generatorURL": "http://prometheus:9090/graph?g0.expr=x",
-        "fingerprint": "c0ffee0000000001",
-    }
-
-
-def payload(*alerts: dict[str, Any], **fields: Any) -> dict[str, Any]:
-    return {
-        "version": "4",
-        "groupKey": '{}:{service="checkout"}',
-        "truncatedAlerts": 0,
-        "status": "firing",
-        "receiver": "selfheal",
-        "groupLabels": {"service": "checkout"},
-        "commonLabels": {},
-        "commonAnnotations": {},
-        "externalURL": "http://alertmanager:9093",
-        "alerts": list(alerts),
-        **fields,
-    }
+from sandbox.payloads import alert
+from sandbox.payloads import notification as payload
 
 
 def test_a_firing_alert_becomes_one_event_with_every_field() -> None:
@@ -48,7 +23,7 @@ def test_a_firing_alert_becomes_one_event_with_every_field() -> None:
         "namespace": "shop",
         "incident": "shop/checkout/HighLatency",
         "labels": {"alertname": "HighLatency", "namespace": "shop", "service": "checkout"},
-        "annotations": {"summary": "checkout p99 latency is 900 ms"},
+        "annotations": {"summary": "HighLatency on checkout"},
         "startsAt": "2026-03-01T10:00:00.000Z",
         "endsAt": None,  # Go's zero time means "not set"
         "generatorURL": "http://prometheus:9090/graph?g0.expr=x",
@@ -62,7 +37,7 @@ def test_a_firing_alert_becomes_one_event_with_every_field() -> None:
 
 
 def test_several_alerts_keep_their_order_and_status() -> None:
-    resolved = alert("resolved", pod="checkout-1") | {"fingerprint": "c0ffee0000000002"}
+    resolved = alert(status="resolved", pod="checkout-1") | {"fingerprint": "c0ffee0000000002"}
     events = _alerts.normalize(payload(alert(), resolved, status="resolved"))
     assert [(e["status"], e["fingerprint"], e["endsAt"]) for e in events] == [
         ("firing", "c0ffee0000000001", None),
