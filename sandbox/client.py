@@ -70,3 +70,19 @@ def prometheus_alerts(state: dict[str, Any]) -> list[dict[str, Any]]:
 def received(state: dict[str, Any]) -> list[dict[str, Any]]:
     """Everything the built-in webhook recorder has received so far."""
     return _request(state["webhook_url"].rsplit("/", 1)[0] + "/received")  # type: ignore[no-any-return]
+
+
+def query_range(
+    state: dict[str, Any], promql: str, start: float, end: float, step: float = 1.0
+) -> list[tuple[float, float]]:
+    """A range query of one series: [(unix time, value)], empty when Prometheus has no sample."""
+    args = {"query": promql, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step:g}"}
+    result = _request(state["prometheus_url"] + "/api/v1/query_range?" + urllib.parse.urlencode(args))["data"]["result"]
+    return [(float(t), float(v)) for t, v in result[0]["values"]] if result else []
+
+
+def active_alerts(state: dict[str, Any], **labels: str) -> list[dict[str, Any]]:
+    """The alerts Alertmanager holds active now, filtered by exact label values."""
+    filters = [("filter", f'{name}="{value}"') for name, value in labels.items()]
+    url = state["alertmanager_url"] + "/api/v2/alerts?" + urllib.parse.urlencode([("active", "true"), *filters])
+    return _request(url)  # type: ignore[no-any-return]
