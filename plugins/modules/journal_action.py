@@ -44,7 +44,7 @@ options:
     type: str
   params:
     description:
-      - The action's parameters, for example C({to_revision: 6}).
+      - "The action's parameters, for example C({to_revision: 6})."
     type: dict
     default: {}
   outcome:

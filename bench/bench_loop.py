@@ -1,0 +1,417 @@
+"""The closed loop's figures, in the sandbox with the real ansible-rulebook, Prometheus and Alertmanager.
+
+1. latency: an Alertmanager webhook posted to the remediate rulebook -> the remediation's first write to the
+   Kubernetes API (a rollback of a bad release), p50/p99 over LATENCY_ALERTS alerts, one incident at a time. The
+   peer-equivalent (bench/peer_receiver.py, run by the same ansible-rulebook with one run_playbook per alert, as the
+   native peer is used) is timed from the same webhook to its playbook's first task. Ours includes the intent
+   check (Prometheus and cluster gathered, decision journaled) and the lock before its first write.
+2. storm: STORM_ALERTS alerts over STORM_SERVICES broken services in 10 s, sent the way Alertmanager does
+   (cumulative group notifications, retried on timeouts and 5xx: bench_intake's sender) to the remediate
+   rulebook. Counts remediations per service (at most one each), duplicates, and alerts lost (not accounted for
+   by the source's counters: every alert must be accepted once or deduplicated).
+3. MTTR: per fault, the whole chain (Prometheus -> Alertmanager -> ansible-rulebook -> remediation -> verify):
+   fault injected -> objectives met again, against the detection floor (scrape + rule evaluation + group_wait).
+
+Prints figures only; `.venv/bin/python bench/bench_loop.py [latency] [storm] [mttr]` (all three by default).
+Takes 10-15 minutes on 2 cores. Set LATENCY_ALERTS=10 in the environment for a quick look.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import statistics
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "build" / "collections"), str(Path(__file__).resolve().parent)]
+
+import bench_intake  # noqa: E402
+from ansible_collections.zerotouch.selfheal.plugins.module_utils import _journal, _prom  # noqa: E402
+
+from sandbox import cli, client, cluster, payloads  # noqa: E402
+from sandbox.rulebook import Rulebook, route_alerts  # noqa: E402
+from sandbox.wait import wait_until  # noqa: E402
+
+LATENCY_ALERTS = int(os.environ.get("LATENCY_ALERTS", "50"))
+STORM_ALERTS, STORM_SERVICES = bench_intake.STORM_ALERTS, bench_intake.STORM_SERVICES
+WINDOW = "10s"  # the intents' indicator window: the sandbox scrapes every second
+OBJECTIVES = {"availability": 99.0, "max_latency_ms": 300, "max_error_rate": 1.0}
+# Verification as a team would tune it for fast-moving services: settle, then the intent must hold for 10 s.
+VERIFY = {"verify_settle_seconds": 3, "verify_interval": 2, "verify_window_seconds": 10, "verify_timeout_seconds": 180}
+POLICY = {"cooldown_minutes": 10, "max_actions_per_hour": 3, "protected_namespaces": ["kube-system"]}
+DETECTION_FLOOR_S = 1 + 1 + 0  # scrape_interval + evaluation_interval + group_wait (sandbox/prom.py)
+# MTTR scenarios: (fault, extra fault fields, the action expected to fix it).
+SCENARIOS = [
+    ("bad-rollout", {}, "rollback"),
+    ("traffic-surge", {"factor": 3.0}, "scale_up"),
+    ("crashloop", {}, "restart"),
+    ("slow-node", {"node": "node-b"}, "reroute"),
+    ("noisy-tenant", {"tenant": "acme", "factor": 6.0}, "isolate_tenant"),
+]
+
+
+def intent(namespace: str, service: str, **recovery: Any) -> dict[str, Any]:
+    return {
+        "service": service,
+        "namespace": namespace,
+        "target": {"kind": "Deployment", "name": service},
+        "objectives": OBJECTIVES,
+        "recovery": {"min_replicas": 2, "max_replicas": 8, **recovery},
+        "indicators": {"window": WINDOW},
+    }
+
+
+def percentile(values: list[float], q: int) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 else values[0]
+
+
+def _unix(stamp: str | None) -> float | None:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp() if stamp else None
+
+
+def actions_of(journal: Path, namespace: str, service: str) -> list[dict[str, Any]]:
+    rows = _journal.query_journal({"journal": str(journal), "namespace": namespace, "service": service})
+    return [a for row in rows for a in row["actions"]]
+
+
+def post(url: str, token: str, body: dict[str, Any]) -> None:
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers=headers)
+    with urllib.request.urlopen(request, timeout=10) as resp:
+        resp.read()
+
+
+@contextmanager
+def sandbox(tmp: Path) -> Iterator[dict[str, Any]]:
+    state = cli.up_detached(tmp / "sandbox", webhook_url=None)
+    try:
+        yield state
+    finally:
+        cli.down(tmp / "sandbox")
+
+
+def deploy(state: dict[str, Any], namespace: str, names: list[str]) -> cluster.Kube:
+    kube = cluster.kube_client(state)
+    cluster.create_namespace(kube, namespace)
+    for name in names:
+        kube.apps.create_namespaced_deployment(
+            namespace, cluster.deployment_manifest(namespace, name, image=f"bench/{name}:1.0")
+        )
+    for name in names:
+        wait_until(lambda n=name: cluster.rolled_out(kube, namespace, n), 60, f"{namespace}/{name} to roll out")
+    return kube
+
+
+def write_config(tmp: Path, intents: list[dict[str, Any]]) -> tuple[Path, Path]:
+    intents_file, policy_file = tmp / "intents.yml", tmp / "policy.yml"
+    intents_file.write_text(yaml.safe_dump({"intents": intents}))
+    policy_file.write_text(yaml.safe_dump(POLICY))
+    return intents_file, policy_file
+
+
+def breached(state: dict[str, Any], namespace: str, prefix: str) -> int:
+    """How many services named prefix* breach the error-rate objective now."""
+    match = f'namespace="{namespace}",service=~"{prefix}.*"'
+    q = (
+        f'100 * sum by (service) (rate(http_requests_total{{{match},code=~"5.."}}[{WINDOW}]))'
+        f" / sum by (service) (rate(http_requests_total{{{match}}}[{WINDOW}])) > {OBJECTIVES['max_error_rate']}"
+    )
+    return len(client.query(state, q))
+
+
+# --- 1. latency -----------------------------------------------------------------------------------------------
+
+
+def latency_ours(state: dict[str, Any], tmp: Path) -> list[float]:
+    names = [f"lat-{i:02d}" for i in range(LATENCY_ALERTS)]
+    kube = deploy(state, "bench", names)
+    intents_file, policy_file = write_config(tmp, [intent("bench", n, rollback_on_regression=True) for n in names])
+    for name in names:
+        client.inject(state, "bad-rollout", namespace="bench", service=name)
+    wait_until(lambda: breached(state, "bench", "lat-") == len(names), 120, "every service to breach", interval=1)
+    results = []
+    with Rulebook(state, run_dir=tmp / "ours", intents=intents_file, policy=policy_file, extra_vars=VERIFY) as rb:
+        for index, name in enumerate(names):
+            generation = kube.deployment("bench", name)["metadata"]["generation"]
+            body = payloads.notification(
+                payloads.alert("HighErrorRate", fingerprint=f"1a7e{index:012x}", namespace="bench", service=name)
+            )
+            began = time.time()
+            post(rb.url, rb.token or "", body)
+            wait_until(
+                lambda n=name, g=generation: kube.deployment("bench", n)["metadata"]["generation"] > g,
+                120,
+                f"the rollback of bench/{name}",
+                interval=0.005,
+                detail=rb.output,
+            )
+            results.append(time.time() - began)
+            # One incident at a time: let the run finish (verified) before the next alert.
+            wait_until(
+                lambda n=name: any(a["outcome"] != "pending" for a in actions_of(rb.journal, "bench", n)),
+                240,
+                f"the remediation of bench/{name} to finish",
+                interval=0.5,
+                detail=rb.output,
+            )
+    return results
+
+
+PEER_PLAYBOOK = """- name: The peer's remediation playbook
+  hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: First task
+      ansible.builtin.shell: date +%s.%N >> {{ stamps }}
+      changed_when: true
+"""
+
+
+def latency_peer(state: dict[str, Any], tmp: Path) -> list[float]:
+    work = tmp / "peer"
+    (work / "playbook").mkdir(parents=True)
+    playbook = work / "playbook" / "remediate.yml"
+    playbook.write_text(PEER_PLAYBOOK)
+    stamps = work / "stamps.txt"
+    stamps.touch()
+    rulebook = work / "peer.yml"
+    rules = [
+        {
+            "name": "Peer-equivalent: one playbook per alert",
+            "hosts": "all",
+            "sources": [{"peer_receiver": {"host": "127.0.0.1", "port": "{{ port }}"}}],
+            "rules": [
+                {
+                    "name": "Remediate",
+                    "condition": "event.alert is defined",
+                    "action": {"run_playbook": {"name": str(playbook), "extra_vars": {"stamps": str(stamps)}}},
+                }
+            ],
+        }
+    ]
+    rulebook.write_text(yaml.safe_dump(rules, sort_keys=False))
+    results = []
+    rb = Rulebook(
+        state,
+        run_dir=work,
+        intents=tmp / "intents.yml",
+        rulebook=str(rulebook),
+        source_dir=ROOT / "bench",
+        health_path="/",
+    )
+    with rb:
+        for index in range(LATENCY_ALERTS):
+            lines = len(stamps.read_text().splitlines())
+            body = payloads.notification(
+                payloads.alert(
+                    "HighErrorRate", fingerprint=f"9ee2{index:012x}", namespace="bench", service=f"lat-{index:02d}"
+                )
+            )
+            began = time.time()
+            post(rb.url, "", body)
+            wait_until(
+                lambda seen=lines: len(stamps.read_text().splitlines()) > seen,
+                120,
+                "the peer's first task",
+                interval=0.005,
+                detail=rb.output,
+            )
+            results.append(float(stamps.read_text().splitlines()[-1]) - began)
+            time.sleep(1.5)  # let ansible-runner finish before the next one, as ours does
+    return results
+
+
+# --- 2. storm -------------------------------------------------------------------------------------------------
+
+
+def storm(state: dict[str, Any], tmp: Path) -> dict[str, Any]:
+    names = [f"svc-{i:02d}" for i in range(STORM_SERVICES)]  # bench_intake's alert() names them so, in shop
+    deploy(state, "shop", names)
+    intents_file, policy_file = write_config(tmp, [intent("shop", n, rollback_on_regression=True) for n in names])
+    for name in names:
+        client.inject(state, "bad-rollout", namespace="shop", service=name)
+    wait_until(lambda: breached(state, "shop", "svc-") == len(names), 120, "every service to breach", interval=1)
+    rb = Rulebook(
+        state,
+        run_dir=tmp / "storm",
+        intents=intents_file,
+        policy=policy_file,
+        extra_vars=VERIFY,
+        token=bench_intake.TOKEN,
+    )
+    with rb:
+        sent, elapsed = asyncio.run(bench_intake.storm(rb.url))
+        counters = source_counters(rb.url)
+        done = lambda: all(  # noqa: E731
+            any(a["outcome"] != "pending" for a in actions_of(rb.journal, "shop", n)) for n in names
+        )
+        began = time.time()
+        wait_until(done, 900, "every service's remediation to finish", interval=2, detail=rb.output)
+        settled = time.time() - began
+        time.sleep(5)  # anything still queued behind would show up now
+        per_service = {n: [a for a in actions_of(rb.journal, "shop", n) if a["outcome"] != "skipped"] for n in names}
+    return {
+        "sent_s": elapsed,
+        "requests": len(sent.latencies),
+        "timeouts": sent.timeouts,
+        "refused": sent.refused,
+        "counters": counters,
+        "remediations": sum(len(v) for v in per_service.values()),
+        "duplicates": sum(max(0, len(v) - 1) for v in per_service.values()),
+        "recovered": sum(any(a["outcome"] == "recovered" for a in v) for v in per_service.values()),
+        "drain_s": settled,
+    }
+
+
+def source_counters(url: str) -> dict[str, float]:
+    with urllib.request.urlopen(url.rsplit("/", 1)[0] + "/metrics", timeout=10) as resp:
+        text = resp.read().decode()
+    found = {}
+    for name in ("alerts_received_total", "alerts_deduplicated_total", 'events_accepted_total{kind="alert"}'):
+        match = re.search(r"^\S*" + re.escape(name) + r"\s+(\S+)$", text, re.M)
+        found[name.split("{")[0]] = float(match.group(1)) if match else float("nan")
+    return found
+
+
+# --- 3. MTTR --------------------------------------------------------------------------------------------------
+
+
+def mttr(state: dict[str, Any], tmp: Path) -> list[dict[str, Any]]:
+    names = [f"mttr-{fault}" for fault, _fields, _action in SCENARIOS]
+    deploy(state, "mttr", names)
+    recovery = {
+        "rollback_on_regression": True,
+        "allow_autoscale": True,
+        "allow_restart": True,
+        "allow_reroute": True,
+        "allow_tenant_isolation": True,
+    }
+    intents_file, policy_file = write_config(tmp, [intent("mttr", n, **recovery) for n in names])
+    rows = []
+    with Rulebook(state, run_dir=tmp / "mttr", intents=intents_file, policy=policy_file, extra_vars=VERIFY) as rb:
+        route_alerts(state, rb.url, rb.token)
+        for (fault, fields, expected), name in zip(SCENARIOS, names, strict=True):
+            queries = _prom.indicator_queries("mttr", name, name, WINDOW)
+            met = objectives_met(state, queries)
+            wait_until(lambda m=met: m() is True, 60, f"mttr/{name} to be healthy", interval=1)
+            injected = client.inject(state, fault, namespace="mttr", service=name, **fields)
+            began = time.time()
+            wait_until(lambda m=met: m() is False, 120, f"mttr/{name} to breach", interval=0.5)
+            breach = time.time()
+            try:
+                wait_until(
+                    lambda n=name: [a for a in actions_of(rb.journal, "mttr", n) if a["outcome"] != "pending"],
+                    300,
+                    f"the remediation of mttr/{name}",
+                    interval=1,
+                    detail=rb.output,
+                )
+                wait_until(lambda m=met: m() is True, 300, f"mttr/{name} to meet its objectives", interval=0.5)
+                restored = time.time()
+            except TimeoutError as exc:
+                rows.append({"fault": fault, "expected": expected, "error": str(exc).splitlines()[0]})
+                continue
+            finally:
+                client.clear(state, injected["id"])
+            decisions = _journal.query_journal({"journal": str(rb.journal), "namespace": "mttr", "service": name})
+            acted = [d for d in decisions if d["action"] != "none"]
+            first = min(acted, key=lambda d: d["id"]) if acted else None
+            action = first["actions"][0] if first and first["actions"] else {}
+            rows.append(
+                {
+                    "fault": fault,
+                    "expected": expected,
+                    "action": first["action"] if first else "none",
+                    "breach_s": breach - began,
+                    "decided_s": (_unix(first["time"]) or began) - began if first else None,
+                    "acted_s": (_unix(action.get("started")) or began) - began if action else None,
+                    "mttr_s": restored - began,
+                    "outcome": action.get("outcome"),
+                }
+            )
+    return rows
+
+
+def objectives_met(state: dict[str, Any], queries: dict[str, str]) -> Callable[[], bool | None]:
+    def probe() -> bool | None:
+        values = {k: client.scalar(state, queries[k]) for k in ("latency_p99_ms", "error_rate", "availability")}
+        if None in values.values():
+            return None
+        return bool(
+            values["latency_p99_ms"] <= OBJECTIVES["max_latency_ms"]  # type: ignore[operator]
+            and values["error_rate"] <= OBJECTIVES["max_error_rate"]  # type: ignore[operator]
+            and values["availability"] >= OBJECTIVES["availability"]  # type: ignore[operator]
+        )
+
+    return probe
+
+
+# --- figures --------------------------------------------------------------------------------------------------
+
+
+def main(argv: list[str]) -> int:
+    parts = argv or ["latency", "storm", "mttr"]
+    with tempfile.TemporaryDirectory(prefix="selfheal-bench-") as tmpdir:
+        tmp = Path(tmpdir)
+        with sandbox(tmp) as state:
+            if "latency" in parts:
+                print(f"1. latency over {LATENCY_ALERTS} alerts, one incident at a time (webhook posted directly)")
+                ours = latency_ours(state, tmp)
+                peer = latency_peer(state, tmp)
+                print(f"{'':34}{'p50 s':>8}{'p99 s':>8}{'max s':>8}")
+                for label, values in (
+                    ("ours: webhook -> rollback API call", ours),
+                    ("peer: webhook -> first task", peer),
+                ):
+                    print(f"{label:34}{percentile(values, 50):8.2f}{percentile(values, 99):8.2f}{max(values):8.2f}")
+                ratio = percentile(ours, 50) / percentile(peer, 50)
+                print(f"p50 ours / peer: {ratio:.2f} (target <= 1; ours includes the intent check and the lock)\n")
+            if "storm" in parts:
+                print(
+                    f"2. storm: {STORM_ALERTS} alerts, {STORM_SERVICES} broken services, 10 s, through ansible-rulebook"
+                )
+                r = storm(state, tmp)
+                c = r["counters"]
+                lost = STORM_ALERTS - c["events_accepted_total"]
+                print(
+                    f"sender: {r['requests']} requests in {r['sent_s']:.1f} s, "
+                    f"{r['timeouts']} timeouts, {r['refused']} 5xx"
+                )
+                print(
+                    f"source: {c['alerts_received_total']:.0f} alerts received, "
+                    f"{c['events_accepted_total']:.0f} accepted once, "
+                    f"{c['alerts_deduplicated_total']:.0f} re-sends deduplicated; lost: {lost:.0f}"
+                )
+                print(
+                    f"remediations: {r['remediations']} for {STORM_SERVICES} services (duplicates: {r['duplicates']}), "
+                    f"{r['recovered']} verified recovered; queue drained {r['drain_s']:.0f} s after the storm\n"
+                )
+            if "mttr" in parts:
+                print(f"3. MTTR, Prometheus -> Alertmanager -> ansible-rulebook; detection floor {DETECTION_FLOOR_S} s")
+                print(f"{'fault':15}{'action':16}{'breach s':>9}{'decided s':>10}{'acted s':>9}{'MTTR s':>8}  outcome")
+                for row in mttr(state, tmp):
+                    if "error" in row:
+                        print(f"{row['fault']:15}{row['expected']:16}  failed: {row['error']}")
+                        continue
+                    print(
+                        f"{row['fault']:15}{row['action']:16}{row['breach_s']:9.1f}{row['decided_s'] or 0:10.1f}"
+                        f"{row['acted_s'] or 0:9.1f}{row['mttr_s']:8.1f}  {row['outcome']}"
+                    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
