@@ -68,8 +68,12 @@ def svg_plot(
             f'<line x1="{x(mark.at):.1f}" y1="{top}" x2="{x(mark.at):.1f}" y2="{height - bottom}" stroke="#06c" '
             f'stroke-dasharray="2,3"/>'
         )
+        # A label in the right half reads leftwards from its line, so it never runs off the plot.
+        right_half = x(mark.at) > (left + width - right) / 2
+        anchor, dx = ("end", -4) if right_half else ("start", 4)
         parts.append(
-            f'<text x="{x(mark.at) + 4:.1f}" y="{top + 14 + 14 * (i % 3)}" fill="#06c">{html.escape(mark.label)}</text>'
+            f'<text x="{x(mark.at) + dx:.1f}" y="{top + 14 + 14 * (i % 3)}" text-anchor="{anchor}" fill="#06c">'
+            f"{html.escape(mark.label)}</text>"
         )
     parts.append(f'<polyline fill="none" stroke="#222" stroke-width="2" points="{points}"/>')
     parts.append("</svg>")

@@ -21,7 +21,9 @@ def ansible_doc(*args: str) -> dict:
         **os.environ,
         "ANSIBLE_COLLECTIONS_PATH": os.environ.get("ANSIBLE_COLLECTIONS_PATH", str(ROOT / ".collections")),
     }
-    proc = subprocess.run([str(BIN / "ansible-doc"), "--json", *args], capture_output=True, text=True, env=env)
+    proc = subprocess.run(
+        [str(BIN / "ansible-doc"), "--json", *args], capture_output=True, text=True, env=env, check=False
+    )
     assert proc.returncode == 0, proc.stderr
     assert "[ERROR]" not in proc.stderr, proc.stderr
     return json.loads(proc.stdout)
