@@ -25,6 +25,7 @@ import re
 import statistics
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -252,7 +253,7 @@ def storm(state: dict[str, Any], tmp: Path) -> dict[str, Any]:
         extra_vars=VERIFY,
         token=bench_intake.TOKEN,
     )
-    with rb:
+    with rb, GroupRss(rb.pid) as rss:
         sent, elapsed = asyncio.run(bench_intake.storm(rb.url))
         counters = source_counters(rb.url)
         done = lambda: all(  # noqa: E731
@@ -273,7 +274,37 @@ def storm(state: dict[str, Any], tmp: Path) -> dict[str, Any]:
         "duplicates": sum(max(0, len(v) - 1) for v in per_service.values()),
         "recovered": sum(any(a["outcome"] == "recovered" for a in v) for v in per_service.values()),
         "drain_s": settled,
+        "rss_mb": rss.peak / 2**20,
     }
+
+
+class GroupRss:
+    """The peak resident memory of a process group (ansible-rulebook, its JVM and every playbook it runs)."""
+
+    def __init__(self, pgid: int) -> None:
+        self.pgid, self.peak, self._stop = pgid, 0, threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> GroupRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _sample(self) -> None:
+        page = os.sysconf("SC_PAGE_SIZE")
+        while not self._stop.wait(0.2):
+            total = 0
+            for stat in Path("/proc").glob("[0-9]*/stat"):
+                try:
+                    fields = stat.read_text().rsplit(")", 1)[1].split()
+                    if int(fields[2]) == self.pgid:  # the fifth field of stat: process group
+                        total += int((stat.parent / "statm").read_text().split()[1]) * page
+                except (OSError, IndexError, ValueError):
+                    continue  # the process ended while we looked
+            self.peak = max(self.peak, total)
 
 
 def source_counters(url: str) -> dict[str, float]:
@@ -397,7 +428,8 @@ def main(argv: list[str]) -> int:
                 )
                 print(
                     f"remediations: {r['remediations']} for {STORM_SERVICES} services (duplicates: {r['duplicates']}), "
-                    f"{r['recovered']} verified recovered; queue drained {r['drain_s']:.0f} s after the storm\n"
+                    f"{r['recovered']} verified recovered; queue drained {r['drain_s']:.0f} s after the storm; "
+                    f"rulebook RSS peak {r['rss_mb']:.0f} MiB (ansible-rulebook, its JVM and its playbooks)\n"
                 )
             if "mttr" in parts:
                 print(f"3. MTTR, Prometheus -> Alertmanager -> ansible-rulebook; detection floor {DETECTION_FLOOR_S} s")

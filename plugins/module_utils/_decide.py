@@ -793,3 +793,35 @@ def assess(snapshot: Snapshot) -> Assessment:
         objectives = f"every declared objective is met ({', '.join(judged)})" if judged else "no objective is declared"
         facts.reasons.insert(0, f"{objectives} and {ready} of {desired} replicas are ready with no pod failing")
     return Assessment(met=met, reasons=tuple(facts.reasons), evidence=dict(facts.evidence))
+
+
+# --- the objectives alone: the intent watch -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectivesCheck:
+    """Which declared objectives a snapshot's metrics breach and which cannot be judged, why, on which numbers."""
+
+    breached: tuple[str, ...]
+    unknown: tuple[str, ...]
+    reasons: tuple[str, ...]
+    evidence: Mapping[str, Any]
+
+    @property
+    def met(self) -> bool:
+        """Every declared objective is known and met (vacuously true when none is declared)."""
+        return not self.breached and not self.unknown
+
+
+def check_objectives(snapshot: Snapshot) -> ObjectivesCheck:
+    """Judge the intent's objectives on the snapshot's metrics alone, exactly as :func:`decide` does (principle 1).
+
+    For watchers that read Prometheus only: the workload, the history and the alert are not looked at.
+    """
+    if not isinstance(snapshot, Snapshot) or snapshot.intent is None:
+        raise DecisionError("check_objectives() needs a parsed Snapshot with an intent")
+    facts = _Facts(
+        snapshot=snapshot, intent=snapshot.intent, policy=snapshot.policy, now=snapshot.now, workload=Workload()
+    )
+    _judge_objectives(facts)
+    return ObjectivesCheck(tuple(facts.breached), tuple(facts.unknown), tuple(facts.reasons), dict(facts.evidence))
