@@ -154,7 +154,8 @@ class Simulator:
     # --- lifecycle ---------------------------------------------------------------------------------------------
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5))
+        # Generous: on a loaded 2-core machine the stand-in can take seconds, and a fault must not fail for that.
+        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
         app = aiohttp.web.Application()
         app.add_routes(
             [
