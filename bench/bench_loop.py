@@ -211,7 +211,7 @@ def latency_peer(state: dict[str, Any], tmp: Path) -> list[float]:
         intents=tmp / "intents.yml",
         rulebook=str(rulebook),
         source_dir=ROOT / "bench",
-        health_path="/",
+        health_path=None,
     )
     with rb:
         for index in range(LATENCY_ALERTS):

@@ -86,3 +86,13 @@ def active_alerts(state: dict[str, Any], **labels: str) -> list[dict[str, Any]]:
     filters = [("filter", f'{name}="{value}"') for name, value in labels.items()]
     url = state["alertmanager_url"] + "/api/v2/alerts?" + urllib.parse.urlencode([("active", "true"), *filters])
     return _request(url)  # type: ignore[no-any-return]
+
+
+def delivered(state: dict[str, Any], alertname: str, status: str, service: str) -> dict[str, Any] | None:
+    """The first alert of that name and status the webhook recorder received for the service, if any."""
+    for record in received(state):
+        for alert in record["payload"].get("alerts", []):
+            labels = alert.get("labels", {})
+            if (labels.get("alertname"), alert.get("status"), labels.get("service")) == (alertname, status, service):
+                return {"received_at": record["received_at"], **alert}
+    return None

@@ -63,11 +63,12 @@ class Rulebook:
         token: str | None = None,
         extra_vars: dict[str, Any] | None = None,
         source_dir: Path | None = None,
-        health_path: str = "/healthz",
+        health_path: str | None = "/healthz",
     ) -> None:
         """``rulebook`` names one of the collection's rulebooks (``remediate.yml``, ``watch.yml``) or is a path to
         a rulebook file; ``source_dir`` adds a directory of event sources (``ansible-rulebook -S``) and
-        ``health_path`` is what :meth:`start` polls on the source's port until it answers 200."""
+        ``health_path`` is what :meth:`start` polls on the source's port until it answers 200 (None: until ``/``
+        answers at all, for sources without a health endpoint)."""
         self.state = state
         self.run_dir = Path(run_dir)
         self.intents = Path(intents)
@@ -78,7 +79,8 @@ class Rulebook:
         self.token = token if token is not None else secrets.token_urlsafe(24)
         self.extra_vars = dict(extra_vars or {})
         self.url = f"http://127.0.0.1:{self.port}/alerts"
-        self.health_url = f"http://127.0.0.1:{self.port}{health_path}"
+        self.health_url = f"http://127.0.0.1:{self.port}{health_path or '/'}"
+        self.any_answer = health_path is None
         self.source_dir = source_dir
         self.log = self.run_dir / f"rulebook-{Path(rulebook).stem}.log"
         self._proc: subprocess.Popen[bytes] | None = None
@@ -209,6 +211,9 @@ class Rulebook:
                 with urllib.request.urlopen(self.health_url, timeout=2) as resp:
                     if resp.status == 200:
                         return
+            except urllib.error.HTTPError:
+                if self.any_answer:
+                    return
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 pass
             if time.monotonic() > deadline:

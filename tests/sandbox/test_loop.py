@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from sandbox import client
-from sandbox.demo import delivered, wait_for
+from sandbox.wait import wait_until
 
 pytestmark = pytest.mark.sandbox
 
@@ -22,26 +22,26 @@ FIRE_BOUND_S = 40.0
 
 
 def test_prometheus_scrapes_the_simulator(sandbox: dict[str, Any]) -> None:
-    wait_for("a scrape", lambda: client.scalar(sandbox, "sum(up{job='workloads'})") == 1.0, 60)
+    wait_until(lambda: client.scalar(sandbox, "sum(up{job='workloads'})") == 1.0, 60, "a scrape")
     rate = "sum(rate(http_requests_total{namespace='shop',service='checkout'}[10s]))"
     # The seeded checkout service takes 400 requests/s (sandbox/config/workloads.yml). A rate over a window that
     # is not yet full of samples reads low, so wait for the steady state rather than taking the first value.
-    rps = wait_for("a steady request rate", lambda: 380 < (client.scalar(sandbox, rate) or 0) < 420, 60)
+    rps = wait_until(lambda: 380 < (client.scalar(sandbox, rate) or 0) < 420, 60, "a steady request rate")
     assert rps
     assert 380 < client.scalar(sandbox, rate) < 420
 
 
 def test_bad_rollout_fires_high_error_rate_and_clearing_resolves_it(sandbox: dict[str, Any], faults: Any) -> None:
-    wait_for("checkout metrics", lambda: client.scalar(sandbox, ERR.format(svc="checkout")) is not None, 60)
+    wait_until(lambda: client.scalar(sandbox, ERR.format(svc="checkout")) is not None, 60, "checkout metrics")
     assert client.scalar(sandbox, ERR.format(svc="checkout")) < 1.0, "checkout must start healthy"
-    assert delivered(sandbox, "HighErrorRate", "firing", "checkout") is None
+    assert client.delivered(sandbox, "HighErrorRate", "firing", "checkout") is None
 
     injected_at = time.time()
     fault = faults("bad-rollout", namespace="shop", service="checkout")
-    alert = wait_for(
-        "HighErrorRate firing at the webhook",
-        lambda: delivered(sandbox, "HighErrorRate", "firing", "checkout"),
+    alert = wait_until(
+        lambda: client.delivered(sandbox, "HighErrorRate", "firing", "checkout"),
         FIRE_BOUND_S,
+        "HighErrorRate firing at the webhook",
     )
     assert alert["received_at"] - injected_at < FIRE_BOUND_S
     assert alert["labels"]["namespace"] == "shop"
@@ -51,10 +51,8 @@ def test_bad_rollout_fires_high_error_rate_and_clearing_resolves_it(sandbox: dic
     assert fault["undo"]["image"] == "shop/checkout:1.42"
 
     client.clear(sandbox, fault["id"])
-    resolved = wait_for(
-        "HighErrorRate resolved at the webhook",
-        lambda: delivered(sandbox, "HighErrorRate", "resolved", "checkout"),
-        90,
+    resolved = wait_until(
+        lambda: client.delivered(sandbox, "HighErrorRate", "resolved", "checkout"), 90, "HighErrorRate resolved"
     )
     assert resolved["fingerprint"] == alert["fingerprint"]
     assert client.scalar(sandbox, ERR.format(svc="checkout")) < 1.0
