@@ -67,9 +67,11 @@ def prometheus_alerts(state: dict[str, Any]) -> list[dict[str, Any]]:
     return _request(state["prometheus_url"] + "/api/v1/alerts")["data"]["alerts"]  # type: ignore[no-any-return]
 
 
-def received(state: dict[str, Any]) -> list[dict[str, Any]]:
-    """Everything the built-in webhook recorder has received so far."""
-    return _request(state["webhook_url"].rsplit("/", 1)[0] + "/received")  # type: ignore[no-any-return]
+def received(state: dict[str, Any], **filters: str) -> list[dict[str, Any]]:
+    """What the built-in webhook recorder has received so far, filtered by ``path`` or by alert (``alertname``,
+    ``status``, ``service``: notifications that carry a matching alert)."""
+    url = state["webhook_url"].rsplit("/", 1)[0] + "/received"
+    return _request(url + ("?" + urllib.parse.urlencode(filters) if filters else ""))  # type: ignore[no-any-return]
 
 
 def query_range(
@@ -90,7 +92,7 @@ def active_alerts(state: dict[str, Any], **labels: str) -> list[dict[str, Any]]:
 
 def delivered(state: dict[str, Any], alertname: str, status: str, service: str) -> dict[str, Any] | None:
     """The first alert of that name and status the webhook recorder received for the service, if any."""
-    for record in received(state):
+    for record in received(state, alertname=alertname, status=status, service=service):
         for alert in record["payload"].get("alerts", []):
             labels = alert.get("labels", {})
             if (labels.get("alertname"), alert.get("status"), labels.get("service")) == (alertname, status, service):

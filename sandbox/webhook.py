@@ -44,4 +44,26 @@ class WebhookRecorder:
         return aiohttp.web.json_response({"ok": True})
 
     async def _list(self, request: aiohttp.web.Request) -> aiohttp.web.Response:
-        return aiohttp.web.json_response(self.received)
+        """What was received, optionally only posts to ``path`` and notifications with a matching alert.
+
+        A test polls this while the whole session's notifications pile up: filtering here keeps the answer small.
+        """
+        query = request.query
+        path = query.get("path")
+        wanted = {k: query[k] for k in ("alertname", "status", "service") if k in query}
+        return aiohttp.web.json_response(
+            [r for r in self.received if (path is None or r["path"] == path) and _matches(r["payload"], wanted)]
+        )
+
+
+def _matches(payload: Any, wanted: dict[str, str]) -> bool:
+    """Whether a notification carries an alert with every wanted alertname, status and service."""
+    if not wanted:
+        return True
+    alerts = payload.get("alerts") if isinstance(payload, dict) else None
+    for alert in alerts if isinstance(alerts, list) else []:
+        labels = alert.get("labels") or {}
+        have = {"alertname": labels.get("alertname"), "status": alert.get("status"), "service": labels.get("service")}
+        if all(have[k] == v for k, v in wanted.items()):
+            return True
+    return False

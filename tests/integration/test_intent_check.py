@@ -52,8 +52,10 @@ def workloads(sandbox: dict[str, Any]) -> dict[str, Any]:
         create_namespace(kube, namespace)
         create_deployment(kube, namespace, "web", replicas=replicas, image="acme/web:2.0")
     # The default workload profile serves 100 requests/s each; a window that is not yet full reads low.
-    rate = f"min(sum by (namespace) (rate(http_requests_total{{service='web',code='200'}}[{WINDOW}])))"
-    count = f"count(sum by (namespace) (rate(http_requests_total{{service='web',code='200'}}[{WINDOW}])) > 90)"
+    # Only this module's namespaces: other tests leave Deployments named web behind, some deliberately broken.
+    series = f"http_requests_total{{namespace=~'ic-.*',service='web',code='200'}}[{WINDOW}]"
+    rate = f"min(sum by (namespace) (rate({series})))"
+    count = f"count(sum by (namespace) (rate({series})) > 90)"
     wait_until(lambda: (client.scalar(sandbox, count) or 0) >= len(NAMESPACES), timeout=90, what="metrics")
     assert (client.scalar(sandbox, rate) or 0) > 90
     return sandbox

@@ -25,7 +25,7 @@ DECISION = {
 
 
 def recorded(sandbox: dict[str, Any], path: str) -> list[dict[str, Any]]:
-    return [r for r in client.received(sandbox) if r["path"] == path]
+    return client.received(sandbox, path=path)
 
 
 def test_escalation_posts_the_decision(sandbox: dict[str, Any], tmp_path: Path) -> None:
