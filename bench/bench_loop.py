@@ -48,7 +48,7 @@ from sandbox.wait import wait_until  # noqa: E402
 
 LATENCY_ALERTS = int(os.environ.get("LATENCY_ALERTS", "50"))
 STORM_ALERTS, STORM_SERVICES = bench_intake.STORM_ALERTS, bench_intake.STORM_SERVICES
-WINDOW = "10s"  # the intents' indicator window: the sandbox scrapes every second
+WINDOW = "5s"  # the intents' indicator window: short, so a flood dominates the tenant shares when the loop decides
 OBJECTIVES = {"availability": 99.0, "max_latency_ms": 300, "max_error_rate": 1.0}
 # Verification as a team would tune it for fast-moving services: settle, then the intent must hold for 10 s.
 VERIFY = {"verify_settle_seconds": 3, "verify_interval": 2, "verify_window_seconds": 10, "verify_timeout_seconds": 180}

@@ -64,7 +64,11 @@ SCENARIOS = {
     "surge": Scenario("cl-surge", 2, {"kind": "traffic-surge", "factor": 3.0}),
     # A Deployment created minutes ago is a recent change: only the recent-change rule would stop a restart.
     "crash": Scenario("cl-crash", 2, {"kind": "crashloop"}, policy={"recent_change_minutes": 0}),
-    "noisy": Scenario("cl-noisy", 2, {"kind": "noisy-tenant", "tenant": "bulk"}),
+    # A short window: the flood must dominate the window-averaged tenant shares by the time the loop decides (with
+    # 15 s, the steady tenant still reads as the majority for the first 3 s of the flood, and would be isolated).
+    "noisy": Scenario(
+        "cl-noisy", 2, {"kind": "noisy-tenant", "tenant": "bulk"}, intent={"indicators": {"window": "5s"}}
+    ),
     "drift": Scenario("cl-drift", 2, {"kind": "drift"}, service_object=True, intent={"manifests": "manifests"}),
     "approval": Scenario("cl-approval", 3, {"kind": "bad-rollout"}, policy={"require_approval": ["rollback"]}),
     # 180 requests/s over two pods of 100 requests/s capacity: CPU 90 % of requests, latency still well met.
@@ -353,7 +357,7 @@ def test_noisy_tenant_is_isolated(loop: Loop, faults: Any) -> None:
     # An existing tenant turns noisy: first a little traffic of its own, long enough to fill a rate window
     # (a tenant share read from a series younger than the window is not trustworthy), then the flood.
     loop.inject(faults, "noisy", factor=0.2)
-    share = f"sum(rate(http_requests_total{{namespace='{namespace}',tenant='bulk'}}[{WINDOW}]))"
+    share = f"sum(rate(http_requests_total{{namespace='{namespace}',tenant='bulk'}}[5s]))"
     wait_until(lambda: (client.scalar(loop.state, share) or 0) > 18, 60, "the bulk tenant's 20 requests/s", 1)
     loop.inject(faults, "noisy")
     decision, entry = wait_for_remediation(loop, "noisy", "isolate_tenant")
