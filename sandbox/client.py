@@ -38,14 +38,19 @@ def _request(url: str, method: str = "GET", body: Any = None, timeout: float = 1
         raise RuntimeError(f"{method} {url} failed with {exc.code}: {detail}") from None
 
 
+# Injecting or clearing a fault reads the cluster and writes to it through the stand-in, each call allowed the
+# simulator's own 30 s on a loaded machine: a fault must not fail because the stand-in is busy.
+FAULT_TIMEOUT_S = 100
+
+
 def inject(state: dict[str, Any], fault: str, **fields: Any) -> dict[str, Any]:
     body = {"fault": fault, **{k: v for k, v in fields.items() if v is not None}}
-    return _request(state["simulator_url"] + "/faults", "POST", body)  # type: ignore[no-any-return]
+    return _request(state["simulator_url"] + "/faults", "POST", body, FAULT_TIMEOUT_S)  # type: ignore[no-any-return]
 
 
 def clear(state: dict[str, Any], fault_id: str | None = None) -> Any:
     suffix = f"/faults/{fault_id}" if fault_id else "/faults"
-    return _request(state["simulator_url"] + suffix, "DELETE")
+    return _request(state["simulator_url"] + suffix, "DELETE", timeout=FAULT_TIMEOUT_S)
 
 
 def faults(state: dict[str, Any]) -> list[dict[str, Any]]:

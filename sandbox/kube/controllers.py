@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import functools
 import hashlib
 import json
 import logging
@@ -70,19 +71,19 @@ class GarbageCollector:
         kind = resources.by_kind(str(ref.get("apiVersion", "")), str(ref.get("kind", "")))
         if kind is None:
             return True  # an owner of a kind this server does not serve: leave the dependent alone
-        owner = self.store.find(kind, namespace if kind.namespaced else None, str(ref.get("name", "")))
+        owner = self.store.peek(kind, namespace if kind.namespaced else None, str(ref.get("name", "")))
         return owner is not None and meta.uid_of(owner) == ref.get("uid")
 
     def _orphaned(self, kind: Kind, obj: Obj) -> bool:
         namespace = meta.namespace_of(obj)
-        if kind.namespaced and self.store.find(NAMESPACES, None, namespace or "") is None:
+        if kind.namespaced and self.store.peek(NAMESPACES, None, namespace or "") is None:
             return True
         refs = obj["metadata"].get("ownerReferences") or []
         return bool(refs) and not any(self._owner_alive(ref, namespace) for ref in refs)
 
     async def reconcile(self) -> None:
         for kind in KINDS:
-            for obj in self.store.list(kind):
+            for obj in self.store.scan(kind):
                 if self._orphaned(kind, obj):
                     await _delete_quietly(self.store, kind, obj)
         self.injected.intersection_update(meta.uid_of(pod) for pod in self.store.items(PODS))
@@ -94,17 +95,22 @@ class ReplicaSetController:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    def _pods(self, rs: Obj) -> list[Obj]:
-        uid = meta.uid_of(rs)
-        pods = self.store.items(PODS, meta.namespace_of(rs))
-        return [pod for pod in pods if meta.controller_uid(pod) == uid and meta.pod_active(pod)]
+    def _active_pods(self) -> dict[str | None, list[Obj]]:
+        """Active pods by the uid of their controller, in one scan: a scan per ReplicaSet grows as their product."""
+        owned: dict[str | None, list[Obj]] = {}
+        for pod in self.store.items(PODS):
+            if meta.pod_active(pod):
+                owned.setdefault(meta.controller_uid(pod), []).append(pod)
+        return owned
 
     async def reconcile(self) -> None:
-        for listed in self.store.list(REPLICASETS):
+        # A pass works from one look at the pods; a change made meanwhile wakes the next pass.
+        owned = self._active_pods()
+        for listed in self.store.scan(REPLICASETS):
             rs = self.store.find(REPLICASETS, meta.namespace_of(listed), meta.name_of(listed))  # fresh after awaits
             if rs is None or rs["metadata"].get("deletionTimestamp"):
                 continue
-            pods = self._pods(rs)
+            pods = owned.get(meta.uid_of(rs), [])
             missing = int(rs["spec"].get("replicas", 1)) - len(pods)
             for _ in range(missing):
                 await self._create_pod(rs)
@@ -129,11 +135,13 @@ class ReplicaSetController:
             log.warning("cannot create a pod for replicaset %s: %s", meta.name_of(rs), exc.message)
 
     async def update_status(self) -> None:
-        for rs in self.store.list(REPLICASETS):
-            await self.store.mutate(REPLICASETS, meta.namespace_of(rs), meta.name_of(rs), self._refresh_status)
+        owned = self._active_pods()
+        for rs in self.store.scan(REPLICASETS):
+            refresh = functools.partial(self._refresh_status, owned=owned)
+            await self.store.mutate(REPLICASETS, meta.namespace_of(rs), meta.name_of(rs), refresh)
 
-    def _refresh_status(self, rs: Obj) -> None:
-        pods = self._pods(rs)
+    def _refresh_status(self, rs: Obj, owned: dict[str | None, list[Obj]]) -> None:
+        pods = owned.get(meta.uid_of(rs), [])
         labels = selectors.from_object({"matchLabels": rs["spec"]["template"]["metadata"].get("labels") or {}})
         ready = sum(1 for pod in pods if meta.pod_ready(pod))
         status = {
@@ -204,7 +212,7 @@ class DeploymentController:
         return next((rs for rs in owned if _without_hash(rs["spec"]["template"]) == template), None)
 
     async def reconcile(self) -> None:
-        for listed in self.store.list(DEPLOYMENTS):
+        for listed in self.store.scan(DEPLOYMENTS):
             deployment = self.store.find(DEPLOYMENTS, meta.namespace_of(listed), meta.name_of(listed))
             if deployment is None or deployment["metadata"].get("deletionTimestamp"):
                 continue
@@ -298,7 +306,7 @@ class DeploymentController:
             await _delete_quietly(self.store, REPLICASETS, rs)
 
     async def update_status(self) -> None:
-        deployments = self.store.list(DEPLOYMENTS)
+        deployments = self.store.scan(DEPLOYMENTS)
         live = {meta.uid_of(deployment) for deployment in deployments}
         self._progress = {uid: seen for uid, seen in self._progress.items() if uid in live}
         self._observed = {uid: generation for uid, generation in self._observed.items() if uid in live}

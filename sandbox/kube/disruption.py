@@ -123,7 +123,7 @@ class DisruptionController:
         self.store = store
 
     async def reconcile(self) -> None:
-        for pdb in self.store.list(PDBS):
+        for pdb in self.store.scan(PDBS):
             found = budget(self.store, pdb)
             change = functools.partial(_write_status, found=found)
             await self.store.mutate(PDBS, meta.namespace_of(pdb), meta.name_of(pdb), change)

@@ -73,8 +73,8 @@ class Scheduler:
         self.store = store
 
     async def reconcile(self) -> None:
-        nodes = self.store.list(NODES)
-        pods = self.store.list(PODS)
+        nodes = self.store.scan(NODES)
+        pods = self.store.scan(PODS)
         load = Counter(p["spec"].get("nodeName") for p in pods if p["spec"].get("nodeName") and meta.pod_active(p))
         for pod in pods:
             if pod["spec"].get("nodeName") or not meta.pod_active(pod):
@@ -122,9 +122,9 @@ class Kubelet:
         return min(pending, default=None)
 
     async def reconcile(self) -> None:
-        nodes = {meta.name_of(node): node for node in self.store.list(NODES)}
+        nodes = {meta.name_of(node): node for node in self.store.scan(NODES)}
         live: set[str] = set()
-        for pod in self.store.list(PODS):
+        for pod in self.store.scan(PODS):
             live.add(meta.uid_of(pod))
             node_name = pod["spec"].get("nodeName")
             if node_name and meta.pod_active(pod) and meta.uid_of(pod) not in self.injected:

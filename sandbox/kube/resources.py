@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import kmock
 
@@ -39,7 +40,9 @@ class Kind:
     def api_version(self) -> str:
         return f"{self.group}/{self.version}" if self.group else self.version
 
-    @property
+    # Built once: kmock's resource constructor type-checks against runtime protocols, which is slow enough to
+    # dominate every scan of the store when it runs per object.
+    @cached_property
     def resource(self) -> kmock.resource:
         return kmock.resource(self.group, self.version, self.plural)
 

@@ -34,6 +34,8 @@ class Store:
     def __init__(self, objects: kmock.ObjectsArray, buses: Mapping[kmock.resource, Bus[Any]]) -> None:
         self._objects = objects
         self._buses = buses
+        # The keys of each resource's objects: a scan of one kind must not walk every object of every kind.
+        self._keys: dict[kmock.resource, dict[tuple[Any, ...], None]] = {kind.resource: {} for kind in KINDS}
         self._revision = 0
         self._hooks: list[ChangeHook] = []
         self.allocator = strategies.Allocator()
@@ -47,11 +49,16 @@ class Store:
 
     # Reads
 
-    def find(self, kind: Kind, namespace: str | None, name: str) -> Obj | None:
+    def peek(self, kind: Kind, namespace: str | None, name: str) -> Obj | None:
+        """The live object, not a copy: for read-only checks that must stay cheap (it must not be changed)."""
         key = (kind.resource, namespace if kind.namespaced else None, name)
         if key not in self._objects or self._objects[key].deleted:
             return None
-        return copy.deepcopy(self._objects[key].raw)
+        return self._objects[key].raw  # type: ignore[no-any-return]
+
+    def find(self, kind: Kind, namespace: str | None, name: str) -> Obj | None:
+        obj = self.peek(kind, namespace, name)
+        return None if obj is None else copy.deepcopy(obj)
 
     def get(self, kind: Kind, namespace: str | None, name: str) -> Obj:
         obj = self.find(kind, namespace, name)
@@ -61,9 +68,18 @@ class Store:
 
     def items(self, kind: Kind, namespace: str | None = None) -> Iterator[Obj]:
         """Live (not copied) objects of a kind, for read-only scans by controllers."""
-        for (resource, obj_namespace, _), obj in self._objects.items():
-            if resource == kind.resource and not obj.deleted and namespace in (None, obj_namespace):
-                yield obj.last.raw
+        for key in list(self._keys[kind.resource]):  # a copy: the caller may write between two objects
+            if namespace in (None, key[1]) and key in self._objects:
+                obj = self._objects[key]
+                if not obj.deleted:
+                    yield obj.last.raw
+
+    def scan(self, kind: Kind, namespace: str | None = None) -> list[Obj]:
+        """Live objects of a kind in list order, for controllers' read-only passes: a write replaces an object
+        instead of changing it, so what a pass holds stays whole while it writes (it must not change them)."""
+        found = list(self.items(kind, namespace))
+        found.sort(key=lambda obj: (obj["metadata"].get("namespace", ""), obj["metadata"]["name"]))
+        return found
 
     def list(
         self,
@@ -74,10 +90,9 @@ class Store:
     ) -> list[Obj]:
         found = [
             obj
-            for obj in self.items(kind, namespace)
+            for obj in self.scan(kind, namespace)
             if selectors.matches(labels, obj["metadata"].get("labels")) and all(field.matches(obj) for field in fields)
         ]
-        found.sort(key=lambda obj: (obj["metadata"].get("namespace", ""), obj["metadata"]["name"]))
         return copy.deepcopy(found)
 
     # Writes
@@ -144,14 +159,14 @@ class Store:
 
     async def mutate(self, kind: Kind, namespace: str | None, name: str, change: Callable[[Obj], None]) -> Obj | None:
         """A controller's write: change the latest version in place, commit only if something changed."""
-        old = self.find(kind, namespace, name)
+        old = self.peek(kind, namespace, name)
         if old is None:
             return None
         new = copy.deepcopy(old)
         change(new)
         new = strategies.normalize(new)
         if new == old:
-            return old
+            return new
         strategies.bump_generation(kind, old, new)
         return await self._commit(kind, new, "MODIFIED")
 
@@ -252,12 +267,14 @@ class Store:
         key = (kind.resource, obj["metadata"].get("namespace"), obj["metadata"]["name"])
         if event == "DELETED":
             del self._objects[key]  # hard delete: kmock's soft delete keeps every dead pod's history forever
+            self._keys[kind.resource].pop(key, None)
         elif key in self._objects and not self._objects[key].deleted:
             history = self._objects[key].history
             history.append(obj)
             del history[:-HISTORY_LIMIT]
         else:
             self._objects[key] = obj
+            self._keys[kind.resource][key] = None
         for hook in self._hooks:
             hook(kind, obj, event)
         await self._buses[kind.resource].put({"type": event, "object": copy.deepcopy(obj)})
