@@ -38,8 +38,8 @@ def _request(url: str, method: str = "GET", body: Any = None, timeout: float = 1
         raise RuntimeError(f"{method} {url} failed with {exc.code}: {detail}") from None
 
 
-# Injecting or clearing a fault reads the cluster and writes to it through the stand-in, each call allowed the
-# simulator's own 30 s on a loaded machine: a fault must not fail because the stand-in is busy.
+# Injecting a fault reads the cluster, writes to it and reads it again through the stand-in, each call allowed
+# the simulator's own 30 s on a loaded machine: a fault must not fail because the stand-in is busy.
 FAULT_TIMEOUT_S = 100
 
 

@@ -255,7 +255,7 @@ class Store:
                 del obj["metadata"]["ownerReferences"]
 
         for kind in KINDS:
-            for dependent in self.list(kind):
+            for dependent in self.scan(kind):
                 if any(ref.get("uid") == owner_uid for ref in dependent["metadata"].get("ownerReferences") or []):
                     meta = dependent["metadata"]
                     await self.mutate(kind, meta.get("namespace"), meta["name"], release)
