@@ -66,6 +66,11 @@ def _unschedulable(pod: Obj, message: str) -> None:
     meta.set_condition(pod.setdefault("status", {}), "PodScheduled", "False", "Unschedulable", message)
 
 
+def _spread_group(pod: Obj) -> tuple[str, str]:
+    """The pods spread across nodes together: those of one owner (a ReplicaSet's replicas) in one namespace."""
+    return meta.namespace_of(pod) or "", meta.controller_uid(pod) or meta.name_of(pod)
+
+
 class Scheduler:
     """Binds pending pods to Ready, schedulable, fitting nodes — the least loaded first."""
 
@@ -75,14 +80,29 @@ class Scheduler:
     async def reconcile(self) -> None:
         nodes = self.store.scan(NODES)
         pods = self.store.scan(PODS)
-        load = Counter(p["spec"].get("nodeName") for p in pods if p["spec"].get("nodeName") and meta.pod_active(p))
+        bound = [p for p in pods if p["spec"].get("nodeName") and meta.pod_active(p)]
+        load = Counter(p["spec"]["nodeName"] for p in bound)
+        # Like the default topology spread: a workload's replicas go to different nodes before the busiest
+        # node is even considered, whatever else the cluster runs.
+        siblings = Counter((_spread_group(p), p["spec"]["nodeName"]) for p in bound)
         for pod in pods:
             if pod["spec"].get("nodeName") or not meta.pod_active(pod):
                 continue
             fitting = [node for node in nodes if _unfit_reason(pod, node) is None]
             if fitting:
-                target = meta.name_of(min(fitting, key=lambda node: (load[meta.name_of(node)], meta.name_of(node))))
+                group = _spread_group(pod)
+                target = meta.name_of(
+                    min(
+                        fitting,
+                        key=lambda node: (
+                            siblings[group, meta.name_of(node)],
+                            load[meta.name_of(node)],
+                            meta.name_of(node),
+                        ),
+                    )
+                )
                 load[target] += 1
+                siblings[group, target] += 1
                 change: Callable[[Obj], None] = functools.partial(_bind, node=target)
             else:
                 change = functools.partial(_unschedulable, message=self._explain(pod, nodes))

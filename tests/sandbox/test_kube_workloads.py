@@ -320,6 +320,18 @@ def test_pods_stay_pending_when_no_node_is_eligible(kube_core, kube_apps, make_d
     assert pods_of(kube_core)[0].spec.node_name == "node-b"
 
 
+def test_a_workloads_replicas_spread_over_nodes_whatever_else_they_run(kube_core, kube_apps, make_deployment, kube_wait):
+    kube_core.patch_node("node-a", {"spec": {"unschedulable": True}})
+    kube_apps.create_namespaced_deployment("default", make_deployment("ballast", replicas=4))
+    kube_wait(lambda: settled(kube_apps, "ballast"), what="ballast on node-b and node-c")
+    kube_core.patch_node("node-a", {"spec": {"unschedulable": False}})
+
+    # node-a is the least loaded by far; the replicas still go to three different nodes.
+    kube_apps.create_namespaced_deployment("default", make_deployment(replicas=3))
+    kube_wait(lambda: settled(kube_apps), what="rollout")
+    assert sorted(p.spec.node_name for p in pods_of(kube_core)) == ["node-a", "node-b", "node-c"]
+
+
 def test_deleting_a_deployment_cascades(kube_core, kube_apps, make_deployment, kube_wait):
     kube_apps.create_namespaced_deployment("default", make_deployment(replicas=2))
     kube_wait(lambda: settled(kube_apps), what="rollout")
