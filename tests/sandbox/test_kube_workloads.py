@@ -320,7 +320,7 @@ def test_pods_stay_pending_when_no_node_is_eligible(kube_core, kube_apps, make_d
     assert pods_of(kube_core)[0].spec.node_name == "node-b"
 
 
-def test_a_workloads_replicas_spread_over_nodes_whatever_else_they_run(kube_core, kube_apps, make_deployment, kube_wait):
+def test_replicas_spread_over_nodes_whatever_else_they_run(kube_core, kube_apps, make_deployment, kube_wait):
     kube_core.patch_node("node-a", {"spec": {"unschedulable": True}})
     kube_apps.create_namespaced_deployment("default", make_deployment("ballast", replicas=4))
     kube_wait(lambda: settled(kube_apps, "ballast"), what="ballast on node-b and node-c")
