@@ -19,11 +19,14 @@ Takes 10-15 minutes on 2 cores. Set LATENCY_ALERTS=10 in the environment for a q
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import os
 import re
 import statistics
+import subprocess
 import sys
+import tarfile
 import tempfile
 import threading
 import time
@@ -47,6 +50,8 @@ from sandbox.rulebook import Rulebook, route_alerts  # noqa: E402
 from sandbox.wait import wait_until  # noqa: E402
 
 LATENCY_ALERTS = int(os.environ.get("LATENCY_ALERTS", "50"))
+# A git revision (e.g. HEAD~1) whose collection is timed too, before this checkout's, in the same sandbox and run.
+BASELINE = os.environ.get("LATENCY_BASELINE")
 STORM_ALERTS, STORM_SERVICES = bench_intake.STORM_ALERTS, bench_intake.STORM_SERVICES
 WINDOW = "5s"  # the intents' indicator window: short, so a flood dominates the tenant shares when the loop decides
 OBJECTIVES = {"availability": 99.0, "max_latency_ms": 300, "max_error_rate": 1.0}
@@ -139,39 +144,77 @@ def breached(state: dict[str, Any], namespace: str, prefix: str) -> int:
 # --- 1. latency -----------------------------------------------------------------------------------------------
 
 
-def latency_ours(state: dict[str, Any], tmp: Path) -> list[float]:
+def latency_ours(state: dict[str, Any], tmp: Path, namespace: str = "bench") -> list[float]:
     names = [f"lat-{i:02d}" for i in range(LATENCY_ALERTS)]
-    kube = deploy(state, "bench", names)
-    intents_file, policy_file = write_config(tmp, [intent("bench", n, rollback_on_regression=True) for n in names])
+    kube = deploy(state, namespace, names)
+    tmp = tmp / namespace
+    tmp.mkdir()
+    intents_file, policy_file = write_config(tmp, [intent(namespace, n, rollback_on_regression=True) for n in names])
     for name in names:
-        client.inject(state, "bad-rollout", namespace="bench", service=name)
-    wait_until(lambda: breached(state, "bench", "lat-") == len(names), 120, "every service to breach", interval=1)
+        client.inject(state, "bad-rollout", namespace=namespace, service=name)
+    wait_until(lambda: breached(state, namespace, "lat-") == len(names), 120, "every service to breach", interval=1)
     results = []
     with Rulebook(state, run_dir=tmp / "ours", intents=intents_file, policy=policy_file, extra_vars=VERIFY) as rb:
         for index, name in enumerate(names):
-            generation = kube.deployment("bench", name)["metadata"]["generation"]
+            generation = kube.deployment(namespace, name)["metadata"]["generation"]
             body = payloads.notification(
-                payloads.alert("HighErrorRate", fingerprint=f"1a7e{index:012x}", namespace="bench", service=name)
+                payloads.alert(
+                    "HighErrorRate",
+                    fingerprint=f"1a7e{len(namespace):04x}{index:08x}",
+                    namespace=namespace,
+                    service=name,
+                )
             )
             began = time.time()
             post(rb.url, rb.token or "", body)
             wait_until(
-                lambda n=name, g=generation: kube.deployment("bench", n)["metadata"]["generation"] > g,
+                lambda n=name, g=generation: kube.deployment(namespace, n)["metadata"]["generation"] > g,
                 120,
-                f"the rollback of bench/{name}",
+                f"the rollback of {namespace}/{name}",
                 interval=0.005,
                 detail=rb.output,
             )
             results.append(time.time() - began)
             # One incident at a time: let the run finish (verified) before the next alert.
             wait_until(
-                lambda n=name: any(a["outcome"] != "pending" for a in actions_of(rb.journal, "bench", n)),
+                lambda n=name: any(a["outcome"] != "pending" for a in actions_of(rb.journal, namespace, n)),
                 240,
-                f"the remediation of bench/{name} to finish",
+                f"the remediation of {namespace}/{name} to finish",
                 interval=0.5,
                 detail=rb.output,
             )
     return results
+
+
+@contextmanager
+def collection_at(revision: str, tmp: Path) -> Iterator[str]:
+    """The collection as it was at a git revision, built and installed on the side and used by every ansible
+    process started meanwhile: a change is timed against the code before it, in the same run."""
+    src, dist, installed = tmp / "baseline-src", tmp / "baseline-dist", tmp / "baseline-collections"
+    src.mkdir()
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", revision], capture_output=True, check=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(src, filter="data")
+    galaxy = str(Path(sys.executable).with_name("ansible-galaxy"))
+    subprocess.run(
+        [galaxy, "collection", "build", "--output-path", str(dist), str(src)], capture_output=True, check=True
+    )
+    (tarball,) = dist.glob("*.tar.gz")
+    subprocess.run(
+        [galaxy, "collection", "install", "-p", str(installed), str(tarball)], capture_output=True, check=True
+    )
+    commit = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--short", revision], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    before = os.environ.get("ANSIBLE_COLLECTIONS_PATH")
+    os.environ["ANSIBLE_COLLECTIONS_PATH"] = str(installed)
+    try:
+        yield commit
+    finally:
+        if before is None:
+            del os.environ["ANSIBLE_COLLECTIONS_PATH"]
+        else:
+            os.environ["ANSIBLE_COLLECTIONS_PATH"] = before
 
 
 PEER_PLAYBOOK = """- name: The peer's remediation playbook
@@ -211,7 +254,7 @@ def latency_peer(state: dict[str, Any], tmp: Path) -> list[float]:
     rb = Rulebook(
         state,
         run_dir=work,
-        intents=tmp / "intents.yml",
+        intents=tmp / "bench" / "intents.yml",
         rulebook=str(rulebook),
         source_dir=ROOT / "bench",
         health_path=None,
@@ -416,14 +459,20 @@ def main(argv: list[str]) -> int:
         with sandbox(tmp) as state:
             if "latency" in parts:
                 print(f"1. latency over {LATENCY_ALERTS} alerts, one incident at a time (webhook posted directly)")
+                rows = []
+                if BASELINE:
+                    with collection_at(BASELINE, tmp) as commit:
+                        base = latency_ours(state, tmp, "bench-base")
+                    rows.append((f"ours @{commit}: webhook -> rollback", base))
                 ours = latency_ours(state, tmp)
                 peer = latency_peer(state, tmp)
-                print(f"{'':34}{'p50 s':>8}{'p99 s':>8}{'max s':>8}")
-                for label, values in (
-                    ("ours: webhook -> rollback API call", ours),
-                    ("peer: webhook -> first task", peer),
-                ):
-                    print(f"{label:34}{percentile(values, 50):8.2f}{percentile(values, 99):8.2f}{max(values):8.2f}")
+                rows += [("ours: webhook -> rollback API call", ours), ("peer: webhook -> first task", peer)]
+                print(f"{'':38}{'p50 s':>8}{'p99 s':>8}{'max s':>8}")
+                for label, values in rows:
+                    print(f"{label:38}{percentile(values, 50):8.2f}{percentile(values, 99):8.2f}{max(values):8.2f}")
+                if BASELINE:
+                    ratio = percentile(ours, 50) / percentile(base, 50)
+                    print(f"p50 ours / ours @{commit}: {ratio:.2f}")
                 ratio = percentile(ours, 50) / percentile(peer, 50)
                 print(f"p50 ours / peer: {ratio:.2f} (target <= 1; ours includes the intent check and the lock)\n")
             if "storm" in parts:

@@ -166,6 +166,8 @@ def intent_check_spec() -> dict[str, Any]:
         "now": {"type": "str"},
         "patches": {"type": "list", "elements": "dict"},
         "record": {"type": "bool", "default": True},
+        "claim": {"type": "bool", "default": False},
+        "lock_ttl_seconds": {"type": "int", "default": 900},
     }
 
 

@@ -199,7 +199,17 @@ def decide_and_record(
 
 
 def check(params: dict[str, Any], kube_factory: Any, check_mode: bool) -> dict[str, Any]:
-    """The whole intent check for the module: returns the module's result (never changes the cluster)."""
+    """The whole intent check for the module: returns the module's result. Changes nothing in the cluster unless
+    asked to ``claim`` the target (its lock) for the action decided."""
+    if params.get("claim") and (params.get("snapshot") is not None or not params.get("record")):
+        raise ValidationError("options", "claim", "needs a live check that records its decision (no snapshot, record)")
+    connected: list[Any] = []
+
+    def cluster() -> Any:  # one connection for the gather and the claim
+        if not connected:
+            connected.append(kube_factory())
+        return connected[0]
+
     journal = None
     if params.get("record") and not check_mode:
         journal = Journal(params.get("journal") or None)
@@ -232,14 +242,72 @@ def check(params: dict[str, Any], kube_factory: Any, check_mode: bool) -> dict[s
         else:
             prom = _prom.PromClient(params["prometheus_url"]) if params.get("prometheus_url") else None
             data, warnings = gather(
-                intent, policy, alert, now, kube_factory(), prom, journal, params.get("patches"), _drift_reader(intent)
+                intent, policy, alert, now, cluster(), prom, journal, params.get("patches"), _drift_reader(intent)
             )
         writer = journal if params.get("record") and not check_mode else None
         decision, snapshot, decision_id = decide_and_record(data, f"{namespace}/{service}", writer, alert)
-        return _result(decision, snapshot, decision_id, warnings)
+        result = _result(decision, snapshot, decision_id, warnings)
+        if params.get("claim") and intent is not None and decision.action != "none":
+            if journal is not None:
+                journal.close()  # the claim journals through its own connection
+                journal = None
+            result["claim"] = claim(cluster(), params, intent, decision, decision_id, check_mode)
+            result["changed"] = result["claim"].pop("changed")
+        return result
     finally:
         if journal is not None:
             journal.close()
+
+
+CLAIM_HOLDER = "selfheal-remediate"
+
+
+def claim(
+    kube: Any,
+    params: dict[str, Any],
+    intent: dict[str, Any],
+    decision: Decision,
+    decision_id: int | None,
+    check_mode: bool,
+) -> dict[str, Any]:
+    """Take the target's remediation lock for a decision and journal that its action starts - or, when another
+    run holds the lock, that it is skipped. The same lock and journal entries as workload_lock and journal_action,
+    taken in the intent check's own run so that a remediation reaches its first write a module run or two sooner.
+    """
+    from ansible_collections.zerotouch.selfheal.plugins.module_utils._k8s import run_lock
+
+    target = (intent.get("target") or {}).get("name") or intent["service"]
+    holder = f"{CLAIM_HOLDER}/" + (f"decision-{decision_id}" if decision_id is not None else "check-mode")
+    lock = run_lock(
+        kube,
+        {"namespace": intent["namespace"], "name": target, "holder": holder, "ttl_seconds": params["lock_ttl_seconds"]},
+        check_mode,
+        False,
+    )
+    entry = {
+        "journal": params.get("journal"),
+        "decision_id": decision_id,
+        "namespace": intent["namespace"],
+        "service": intent["service"],
+        "action": decision.action,
+        "params": decision.params,
+    }
+    if lock["acquired"]:
+        journaled = journal_action({**entry, "state": "started"}, check_mode)
+    else:
+        journaled = journal_action(
+            {**entry, "state": "skipped", "detail": f"skipped: locked by {lock['held_by']}"}, check_mode
+        )
+    return {
+        "changed": lock["changed"],
+        "acquired": lock["acquired"],
+        "holder": holder,
+        "held_by": lock["held_by"],
+        "expires_at": lock.get("expires_at"),
+        "action_id": journaled["action_id"],
+        "decision_id": journaled["decision_id"],
+        "msg": lock["msg"],
+    }
 
 
 def _drift_reader(intent: dict[str, Any]) -> Any:

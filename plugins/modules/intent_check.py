@@ -13,7 +13,8 @@ description:
   - An alert is a prompt, not an order. The decision follows the intent's objectives, the recovery actions it
     allows and the policy's guardrails (cooldowns, circuit breaker, approvals, freezes, protected namespaces).
   - Records the snapshot and the decision in the journal, from which the guardrails read the history.
-  - Changes nothing in the cluster. With O(snapshot) it replays a recorded snapshot instead of gathering.
+  - Changes nothing in the cluster, unless told to O(claim) the target for the action it decides. With
+    O(snapshot) it replays a recorded snapshot instead of gathering.
   - Alert text is data - labels and annotations are never rendered as templates.
 version_added: 0.1.0
 author: zerotouch.selfheal maintainers (@zerotouch)
@@ -56,13 +57,29 @@ options:
       - Record the snapshot and the decision in the journal. Nothing is recorded in check mode.
     type: bool
     default: true
+  claim:
+    description:
+      - When the decision is to act, take the target Deployment's remediation lock (the Lease
+        M(zerotouch.selfheal.workload_lock) manages, held by C(selfheal-remediate/decision-<id>)) and journal that
+        the action starts, as M(zerotouch.selfheal.journal_action) would - in this same run, so that a remediation
+        playbook reaches its first write without a module run for each.
+      - When another run holds the lock, journals the action as skipped and returns RV(claim.acquired=false).
+      - The caller must give the lock back (M(zerotouch.selfheal.workload_lock) with C(state=released)).
+      - Needs O(record) and a live check (no O(snapshot)). In check mode it only reads the lock and writes nothing.
+    type: bool
+    default: false
+  lock_ttl_seconds:
+    description:
+      - With O(claim), how long the lock lasts if it is never given back.
+    type: int
+    default: 900
 extends_documentation_fragment:
   - zerotouch.selfheal.intent_sources
   - zerotouch.selfheal.journal
   - zerotouch.selfheal.k8s_auth
 attributes:
   check_mode:
-    description: Read-only; in check mode it decides the same way but records nothing in the journal.
+    description: In check mode it decides the same way, records nothing in the journal and takes no lock.
     support: full
   diff_mode:
     description: Changes nothing, so there is nothing to diff.
@@ -76,6 +93,15 @@ EXAMPLES = r"""
     policy: /etc/selfheal/policy.yml
     prometheus_url: http://prometheus:9090
     alert: "{{ ansible_eda.event.alert }}"
+  register: check
+
+- name: Decide, and take the target's lock for the action decided
+  zerotouch.selfheal.intent_check:
+    intents: /etc/selfheal/intents/
+    prometheus_url: http://prometheus:9090
+    namespace: shop
+    service: checkout
+    claim: true
   register: check
 
 - name: Check a service by name, with intents from group vars
@@ -135,6 +161,37 @@ decision_id:
   returned: always
   type: int
   sample: 42
+claim:
+  description: With O(claim), the lock taken for the action and its journal entry.
+  returned: when O(claim=true) and the decision is to act
+  type: dict
+  contains:
+    acquired:
+      description: Whether this run holds the lock; when not, the action was journaled as skipped.
+      type: bool
+      sample: true
+    holder:
+      description: The holder this run took the lock as; give it back under this name.
+      type: str
+      sample: selfheal-remediate/decision-42
+    held_by:
+      description: Who holds the lock now.
+      type: str
+      sample: selfheal-remediate/decision-42
+    expires_at:
+      description: When the holding expires (RFC 3339, UTC).
+      type: str
+    action_id:
+      description: The journal's id of the action started (or skipped); null in check mode.
+      type: int
+      sample: 57
+    decision_id:
+      description: The decision the action belongs to.
+      type: int
+      sample: 42
+    msg:
+      description: What happened to the lock, in words.
+      type: str
 gather_warnings:
   description: What could not be gathered (for example Prometheus unreachable); those indicators are unknown.
   returned: always

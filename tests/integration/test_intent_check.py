@@ -38,7 +38,7 @@ def intent(namespace: str, service: str = "web", **objectives: Any) -> dict[str,
     }
 
 
-NAMESPACES = {"ic-healthy": 3, "ic-journal": 2, "ic-rollout": 3, "ic-slow": 3, "ic-blind": 2}
+NAMESPACES = {"ic-healthy": 3, "ic-journal": 2, "ic-rollout": 3, "ic-slow": 3, "ic-blind": 2, "ic-claim": 2}
 
 
 @pytest.fixture(scope="module")
@@ -162,6 +162,55 @@ def test_prometheus_unreachable_means_unknown_metrics_and_escalation(workloads: 
     metrics = result["snapshot"]["observed"]["metrics"]
     assert metrics and all(value is None for value in metrics.values()), metrics  # unknown, never 0
     assert any("did not answer" in w for w in result["gather_warnings"])
+
+
+def test_claim_locks_the_target_and_journals_the_start_or_the_skip(workloads: dict, tmp_path: Path) -> None:
+    sandbox = workloads
+    kube = kube_client(sandbox)
+    journal = tmp_path / "journal.db"
+    # Prometheus unreachable: the decision is to escalate, an action like any other for the lock.
+    opts = {**common_options(sandbox, journal, "ic-claim"), "prometheus_url": "http://127.0.0.1:9", "claim": True}
+    run = run_tasks(
+        tmp_path,
+        [
+            task("intent_check", check_mode=True, **opts),
+            task("intent_check", **opts),
+            task("intent_check", **opts),
+        ],
+    )
+    dry, first, second = run[0], run[1], run[2]
+    assert dry["claim"]["acquired"] is True and dry["claim"]["action_id"] is None, dry
+    assert first["decision"]["action"] == "escalate" and first["changed"] is True
+    holder = f"selfheal-remediate/decision-{first['decision_id']}"
+    assert first["claim"]["holder"] == first["claim"]["held_by"] == holder
+    assert second["changed"] is False
+    assert second["claim"]["acquired"] is False and second["claim"]["held_by"] == holder
+    lease = kube.coordination.read_namespaced_lease("selfheal-web", "ic-claim")
+    assert lease.spec.holder_identity == holder
+    with sqlite3.connect(journal) as db:
+        rows = db.execute("SELECT id, decision_id, action, outcome, detail FROM actions ORDER BY id").fetchall()
+        assert db.execute("SELECT COUNT(*) FROM decisions").fetchone()[0] == 2  # check mode recorded nothing
+    assert rows == [
+        (first["claim"]["action_id"], first["decision_id"], "escalate", "pending", None),
+        (second["claim"]["action_id"], second["decision_id"], "escalate", "skipped", f"skipped: locked by {holder}"),
+    ]
+    released = run_tasks(
+        tmp_path, [task("workload_lock", namespace="ic-claim", name="web", holder=holder, state="released")]
+    )[0]
+    assert released["changed"] is True and released["held_by"] is None, released
+
+    replay = run_tasks(tmp_path, [task("intent_check", snapshot={"id": "x"}, claim=True)])[0]
+    assert_failed(replay, "claim: needs a live check that records its decision")
+
+
+def common_options(sandbox: dict[str, Any], journal: Path, namespace: str) -> dict[str, Any]:
+    return {
+        "namespace": namespace,
+        "service": "web",
+        "intents": [intent(namespace)],
+        "prometheus_url": sandbox["prometheus_url"],
+        "journal": str(journal),
+    }
 
 
 def test_intents_from_a_directory_and_a_service_without_intent(sandbox: dict, tmp_path: Path) -> None:
