@@ -4,7 +4,10 @@
    Kubernetes API (a rollback of a bad release), p50/p99 over LATENCY_ALERTS alerts, one incident at a time. The
    peer-equivalent (bench/peer_receiver.py, run by the same ansible-rulebook with one run_playbook per alert, as the
    native peer is used) is timed from the same webhook to its playbook's first task. Ours includes the intent
-   check (Prometheus and cluster gathered, decision journaled) and the lock before its first write.
+   check (Prometheus and cluster gathered, decision journaled) and the lock before its first write. The floor is
+   the peer's path with the rollback module as its first task, told what to roll back: what any remediation
+   carried out by an Ansible module costs at least. LATENCY_BASELINE=<git revision> also times that revision's
+   collection first, in the same sandbox, so a change is measured against the code before it.
 2. storm: STORM_ALERTS alerts over STORM_SERVICES broken services in 10 s, sent the way Alertmanager does
    (cumulative group notifications, retried on timeouts and 5xx: bench_intake's sender) to the remediate
    rulebook. Counts remediations per service (at most one each), duplicates, and alerts lost (not accounted for
@@ -227,13 +230,51 @@ PEER_PLAYBOOK = """- name: The peer's remediation playbook
 """
 
 
-def latency_peer(state: dict[str, Any], tmp: Path) -> list[float]:
-    work = tmp / "peer"
+# The floor of any remediation Ansible carries out: the peer's path with the rollback module as the first task,
+# told what to roll back (nothing checked, no lock, no journal). Data from the bench's own alerts only.
+FLOOR_PLAYBOOK = """- name: A rollback decided in advance, as the first task
+  hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Roll the Deployment back
+      zerotouch.selfheal.workload_rollback:
+        namespace: "{{ ansible_eda.event.alert.labels.namespace }}"
+        name: "{{ ansible_eda.event.alert.labels.service }}"
+"""
+
+
+def latency_floor(state: dict[str, Any], tmp: Path, namespace: str = "bench-floor") -> list[float]:
+    names = [f"lat-{i:02d}" for i in range(LATENCY_ALERTS)]
+    kube = deploy(state, namespace, names)
+    for name in names:
+        client.inject(state, "bad-rollout", namespace=namespace, service=name)
+    wait_until(lambda: breached(state, namespace, "lat-") == len(names), 120, "every service to breach", interval=1)
+    results = []
+    with peer_rulebook(state, tmp / "floor", FLOOR_PLAYBOOK, {}) as rb:
+        for index, name in enumerate(names):
+            generation = kube.deployment(namespace, name)["metadata"]["generation"]
+            body = payloads.notification(
+                payloads.alert("HighErrorRate", fingerprint=f"f100{index:012x}", namespace=namespace, service=name)
+            )
+            began = time.time()
+            post(rb.url, "", body)
+            wait_until(
+                lambda n=name, g=generation: kube.deployment(namespace, n)["metadata"]["generation"] > g,
+                120,
+                f"the floor's rollback of {namespace}/{name}",
+                interval=0.005,
+                detail=rb.output,
+            )
+            results.append(time.time() - began)
+            time.sleep(1.5)  # let ansible-runner finish before the next one
+    return results
+
+
+def peer_rulebook(state: dict[str, Any], work: Path, playbook_text: str, extra_vars: dict[str, Any]) -> Rulebook:
+    """ansible-rulebook with the peer-equivalent source and one run_playbook per alert."""
     (work / "playbook").mkdir(parents=True)
     playbook = work / "playbook" / "remediate.yml"
-    playbook.write_text(PEER_PLAYBOOK)
-    stamps = work / "stamps.txt"
-    stamps.touch()
+    playbook.write_text(playbook_text)
     rulebook = work / "peer.yml"
     rules = [
         {
@@ -244,22 +285,28 @@ def latency_peer(state: dict[str, Any], tmp: Path) -> list[float]:
                 {
                     "name": "Remediate",
                     "condition": "event.alert is defined",
-                    "action": {"run_playbook": {"name": str(playbook), "extra_vars": {"stamps": str(stamps)}}},
+                    "action": {"run_playbook": {"name": str(playbook), "extra_vars": extra_vars}},
                 }
             ],
         }
     ]
     rulebook.write_text(yaml.safe_dump(rules, sort_keys=False))
-    results = []
-    rb = Rulebook(
+    return Rulebook(
         state,
         run_dir=work,
-        intents=tmp / "bench" / "intents.yml",
+        intents=work / "playbook" / "remediate.yml",  # unused by the peer's rules
         rulebook=str(rulebook),
         source_dir=ROOT / "bench",
         health_path=None,
     )
-    with rb:
+
+
+def latency_peer(state: dict[str, Any], tmp: Path) -> list[float]:
+    work = tmp / "peer"
+    stamps = tmp / "peer-stamps.txt"
+    stamps.touch()
+    results = []
+    with peer_rulebook(state, work, PEER_PLAYBOOK, {"stamps": str(stamps)}) as rb:
         for index in range(LATENCY_ALERTS):
             lines = len(stamps.read_text().splitlines())
             body = payloads.notification(
@@ -466,7 +513,12 @@ def main(argv: list[str]) -> int:
                     rows.append((f"ours @{commit}: webhook -> rollback", base))
                 ours = latency_ours(state, tmp)
                 peer = latency_peer(state, tmp)
-                rows += [("ours: webhook -> rollback API call", ours), ("peer: webhook -> first task", peer)]
+                floor = latency_floor(state, tmp)
+                rows += [
+                    ("ours: webhook -> rollback API call", ours),
+                    ("peer: webhook -> first task", peer),
+                    ("floor: webhook -> decided rollback", floor),
+                ]
                 print(f"{'':38}{'p50 s':>8}{'p99 s':>8}{'max s':>8}")
                 for label, values in rows:
                     print(f"{label:38}{percentile(values, 50):8.2f}{percentile(values, 99):8.2f}{max(values):8.2f}")
@@ -474,7 +526,9 @@ def main(argv: list[str]) -> int:
                     ratio = percentile(ours, 50) / percentile(base, 50)
                     print(f"p50 ours / ours @{commit}: {ratio:.2f}")
                 ratio = percentile(ours, 50) / percentile(peer, 50)
-                print(f"p50 ours / peer: {ratio:.2f} (target <= 1; ours includes the intent check and the lock)\n")
+                print(f"p50 ours / peer: {ratio:.2f} (target <= 1; ours includes the intent check and the lock)")
+                ratio = percentile(floor, 50) / percentile(peer, 50)
+                print(f"p50 floor / peer: {ratio:.2f} (the rollback module as first task, decided in advance)\n")
             if "storm" in parts:
                 print(
                     f"2. storm: {STORM_ALERTS} alerts, {STORM_SERVICES} broken services, 10 s, through ansible-rulebook"
