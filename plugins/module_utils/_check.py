@@ -26,6 +26,7 @@ from ansible_collections.zerotouch.selfheal.plugins.module_utils._intent import 
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._journal import Journal
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._policy import load_policy, policy_for, validate_policy
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._schema import (
+    duration_seconds,
     format_datetime,
     load_yaml,
     parse_datetime,
@@ -156,10 +157,21 @@ def service_queries(intent: dict[str, Any]) -> dict[str, str]:
     """The PromQL of every indicator of one intent (defaults, the intent's overrides, its dependency queries)."""
     overrides = dict(intent.get("indicators") or {})
     window = overrides.pop("window", None) or "5m"
+    tenant_window = overrides.pop("tenant_window", None) or shorter(window, DEFAULT_TENANT_WINDOW)
     if (intent.get("tenants") or {}).get("query"):
         overrides["tenant_share"] = intent["tenants"]["query"]
     target = (intent.get("target") or {}).get("name") or intent["service"]
-    return _prom.indicator_queries(intent["namespace"], intent["service"], target, window, overrides)
+    return _prom.indicator_queries(intent["namespace"], intent["service"], target, window, overrides, tenant_window)
+
+
+# Who floods a service is a question about now: over the intent's whole window (5m by default) a flood that began
+# a minute ago is still the minority, and the steady tenant would be the one isolated.
+DEFAULT_TENANT_WINDOW = "1m"
+
+
+def shorter(first: str, second: str) -> str:
+    """The shorter of two Prometheus durations."""
+    return first if duration_seconds(first) <= duration_seconds(second) else second
 
 
 def patch_for(deployment: dict[str, Any], patches: list[dict[str, Any]]) -> dict[str, Any] | None:

@@ -103,6 +103,7 @@ INTENT_SCHEMA: dict[str, Any] = {
             "properties": {
                 **{name: _PROMQL for name in INDICATORS},
                 "window": {"type": "string", "pattern": DURATION_PATTERN},
+                "tenant_window": {"type": "string", "pattern": DURATION_PATTERN},
             },
         },
         "manifests": {"type": ["string", "null"], "minLength": 1},

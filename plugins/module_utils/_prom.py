@@ -18,8 +18,8 @@ from typing import Any
 
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import GatherError
 
-# Placeholders: $namespace, $service, $target (the workload name), $window. `$` is free in PromQL except in
-# label_replace replacements like "$1", which Template.safe_substitute leaves alone.
+# Placeholders: $namespace, $service, $target (the workload name), $window, $tenant_window. `$` is free in PromQL
+# except in label_replace replacements like "$1", which Template.safe_substitute leaves alone.
 _REQ = 'namespace="$namespace",service="$service"'
 _POD = 'namespace="$namespace",pod=~"$target-[a-z0-9]+-[a-z0-9]+"'
 DEFAULT_QUERIES: dict[str, str] = {
@@ -51,8 +51,8 @@ DEFAULT_QUERIES: dict[str, str] = {
         "(rate(http_request_duration_seconds_bucket{" + _REQ + "}[$window])))"
     ),
     "tenant_share": (
-        "sum by (tenant) (rate(http_requests_total{" + _REQ + "}[$window]))"
-        " / ignoring (tenant) group_left sum(rate(http_requests_total{" + _REQ + "}[$window]))"
+        "sum by (tenant) (rate(http_requests_total{" + _REQ + "}[$tenant_window]))"
+        " / ignoring (tenant) group_left sum(rate(http_requests_total{" + _REQ + "}[$tenant_window]))"
     ),
     "dependency_up": "max by (dependency) (dependency_up{" + _REQ + "})",
     "dependency_latency_p99_ms": "1000 * max by (dependency) (dependency_latency_p99_seconds{" + _REQ + "})",
@@ -79,10 +79,24 @@ KEY_LABEL = "selfheal_key"
 
 
 def indicator_queries(
-    namespace: str, service: str, target: str, window: str = "5m", overrides: dict[str, str] | None = None
+    namespace: str,
+    service: str,
+    target: str,
+    window: str = "5m",
+    overrides: dict[str, str] | None = None,
+    tenant_window: str | None = None,
 ) -> dict[str, str]:
-    """The PromQL of every indicator for one service, defaults overridden by the intent's `indicators`."""
-    values = {"namespace": namespace, "service": service, "target": target, "window": window}
+    """The PromQL of every indicator for one service, defaults overridden by the intent's `indicators`.
+
+    ``tenant_window`` is the rate window of the tenant shares (``$tenant_window``), ``window`` when not given.
+    """
+    values = {
+        "namespace": namespace,
+        "service": service,
+        "target": target,
+        "window": window,
+        "tenant_window": tenant_window or window,
+    }
     queries = {**DEFAULT_QUERIES, **(overrides or {})}
     return {name: Template(q).safe_substitute(values) for name, q in queries.items()}
 

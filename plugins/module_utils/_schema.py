@@ -47,6 +47,15 @@ SERVICE_KEY_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?/[a-z0-9]([-a-z0-9]*[a-z0-
 TIME_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
 END_TIME_PATTERN = r"^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$"
 DURATION_PATTERN = r"^([0-9]+(ms|s|m|h|d|w|y))+$"
+_DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
+
+
+def duration_seconds(text: str) -> float:
+    """A Prometheus duration (``1h30m``, ``90s``, ``500ms``) in seconds; ValueError if it is not one."""
+    if not re.fullmatch(DURATION_PATTERN, text):
+        raise ValueError(f"not a Prometheus duration: {text!r}")
+    return sum(int(n) * _DURATION_UNITS[unit] for n, unit in re.findall(r"([0-9]+)(ms|s|m|h|d|w|y)", text))
+
 
 PATTERN_HINTS = {
     NAME_PATTERN: "a Kubernetes name (lowercase letters, digits and '-', at most 63 characters)",

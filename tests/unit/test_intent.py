@@ -265,3 +265,10 @@ def test_intent_with_defaults_does_not_alias_its_input() -> None:
     complete = intent_with_defaults(raw)
     complete["dependencies"][0]["name"] = "changed"
     assert raw["dependencies"][0] == {"name": "db"}
+
+
+def test_tenant_window_is_a_duration() -> None:
+    intent = validate_intent({"service": "a", "namespace": "x", "indicators": {"tenant_window": "30s"}}, "i.yml")
+    assert intent["indicators"]["tenant_window"] == "30s"
+    with pytest.raises(ValidationError, match=r"a.indicators.tenant_window: "):
+        validate_intent({"service": "a", "namespace": "x", "indicators": {"tenant_window": "soon"}}, "i.yml")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from ansible_collections.zerotouch.selfheal.plugins.module_utils import _prom
+from ansible_collections.zerotouch.selfheal.plugins.module_utils import _check, _prom, _schema
 
 
 def test_defaults_are_filled_for_the_service() -> None:
@@ -20,6 +20,30 @@ def test_overrides_replace_one_indicator_and_keep_label_replace_groups() -> None
     q = _prom.indicator_queries("shop", "checkout", "checkout", overrides={"latency_p99_ms": override})
     assert q["latency_p99_ms"] == 'label_replace(my_p99{app="checkout"}, "x", "$1", "y", "(.*)")'
     assert q["error_rate"] == _prom.indicator_queries("shop", "checkout", "checkout")["error_rate"]
+
+
+@pytest.mark.parametrize(
+    ("indicators", "window", "tenant_window"),
+    [
+        ({}, "5m", "1m"),  # a flood that began a minute ago is the majority over 1m, not over 5m
+        ({"window": "15s"}, "15s", "15s"),  # never longer than the intent's own window
+        ({"window": "2m", "tenant_window": "30s"}, "2m", "30s"),
+        ({"window": "1h", "tenant_window": "10m"}, "1h", "10m"),
+    ],
+)
+def test_tenant_shares_are_read_over_a_short_window(indicators: dict, window: str, tenant_window: str) -> None:
+    q = _check.service_queries({"service": "checkout", "namespace": "shop", "indicators": indicators})
+    assert f"[{window}]" in q["error_rate"]
+    assert q["tenant_share"].count(f"[{tenant_window}]") == 2, q["tenant_share"]
+
+
+def test_shorter_compares_durations_not_text() -> None:
+    assert _check.shorter("90s", "1m") == "1m"
+    assert _check.shorter("1m", "1h") == "1m"
+    assert _check.shorter("500ms", "1s") == "500ms"
+    assert _schema.duration_seconds("1h30m") == 5400
+    with pytest.raises(ValueError, match="not a Prometheus duration: '5 minutes'"):
+        _schema.duration_seconds("5 minutes")
 
 
 def test_batch_tags_every_query_once() -> None:
