@@ -305,7 +305,18 @@ def claim(
         "params": decision.params,
     }
     if lock["acquired"]:
-        journaled = journal_action({**entry, "state": "started"}, check_mode)
+        try:
+            journaled = journal_action({**entry, "state": "started"}, check_mode)
+        except Exception:
+            # Nothing will act on a start that was not journaled: give the lock back rather than let it expire.
+            if not check_mode:
+                run_lock(
+                    kube,
+                    {"namespace": intent["namespace"], "name": target, "holder": holder, "state": "released"},
+                    False,
+                    False,
+                )
+            raise
     else:
         journaled = journal_action(
             {**entry, "state": "skipped", "detail": f"skipped: locked by {lock['held_by']}"}, check_mode
