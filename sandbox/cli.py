@@ -30,6 +30,8 @@ DEFAULT_RUN_DIR = Path(__file__).resolve().parent.parent / "run"
 def _start_kube(run_dir: Path) -> tuple[subprocess.Popen, str, Path]:
     kubeconfig = run_dir / "kubeconfig"
     log = run_dir / "logs" / "kube.log"
+    # The log is appended to across runs in the same directory: only this run's lines name its address.
+    offset = log.stat().st_size if log.exists() else 0
     proc = procs.spawn(
         [sys.executable, "-m", "sandbox.kube", "--port", "0", "--kubeconfig", str(kubeconfig), "--seed", str(CLUSTER)],
         log,
@@ -39,7 +41,7 @@ def _start_kube(run_dir: Path) -> tuple[subprocess.Popen, str, Path]:
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"the Kubernetes stand-in exited with {proc.returncode}:\n{log.read_text()[-2000:]}")
-        for line in log.read_text(errors="replace").splitlines():
+        for line in log.read_bytes()[offset:].decode(errors="replace").splitlines():
             if "listening on " in line:
                 url = line.rsplit("listening on ", 1)[1].strip()
                 procs.wait_http(f"{url}/version", timeout=10, proc=proc, log=log)

@@ -84,3 +84,20 @@ def test_cli_fails_cleanly_on_a_bad_seed(tmp_path):
     _, stderr = process.communicate(timeout=15)
     assert process.returncode == 1
     assert 'namespaces "missing" not found' in stderr
+
+
+def test_a_run_directory_used_before_gets_the_new_address(tmp_path: Path) -> None:
+    from sandbox import cli
+
+    log = tmp_path / "logs" / "kube.log"
+    log.parent.mkdir()
+    log.write_text("kube-sandbox listening on http://127.0.0.1:9\n")  # what the previous run left
+    proc, url, kubeconfig = cli._start_kube(tmp_path)
+    try:
+        assert url != "http://127.0.0.1:9"
+        api = kubernetes.config.new_client_from_config(config_file=str(kubeconfig))
+        assert kubernetes.client.CoreV1Api(api).list_node().items
+        api.close()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)
