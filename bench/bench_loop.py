@@ -477,6 +477,14 @@ def mttr(state: dict[str, Any], tmp: Path) -> list[dict[str, Any]]:
                     "acted_s": (_unix(action.get("started")) or began) - began if action else None,
                     "mttr_s": restored - began,
                     "outcome": action.get("outcome"),
+                    # What the loop concluded before it acted, when it did not act at once: the runs that found
+                    # nothing to do (and why), in order.
+                    "before": [
+                        f"{(_unix(d['time']) or began) - began:.1f} s: none, {d['rule']}: "
+                        f"{((d.get('decision') or {}).get('reasons') or ['?'])[-1]}"
+                        for d in sorted(decisions, key=lambda d: d["id"])
+                        if d["action"] == "none" and first and d["id"] < first["id"]
+                    ],
                 }
             )
     return rows
@@ -561,6 +569,8 @@ def main(argv: list[str]) -> int:
                         f"{row['fault']:15}{row['action']:16}{row['breach_s']:9.1f}{row['decided_s'] or 0:10.1f}"
                         f"{row['acted_s'] or 0:9.1f}{row['mttr_s']:8.1f}  {row['outcome']}"
                     )
+                    for line in row["before"]:
+                        print(f"{'':31}before it: {line}")
     return 0
 
 
