@@ -106,7 +106,7 @@ def gather(
     indicators unknown and says so, and the decision engine then refuses to act blind.
     """
     namespace, service = intent["namespace"], intent["service"]
-    target = (intent.get("target") or {}).get("name") or service
+    target = workload_of(intent)
     deployment = kube.get("apps/v1", "Deployment", namespace, target)
     replicasets = kube.list("apps/v1", "ReplicaSet", namespace)
     selector = ((deployment.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
@@ -153,6 +153,11 @@ def gather(
     return snapshot, warnings
 
 
+def workload_of(intent: dict[str, Any]) -> str:
+    """The Deployment an intent's service runs as: its target, or the service's own name."""
+    return str((intent.get("target") or {}).get("name") or intent["service"])
+
+
 def service_queries(intent: dict[str, Any]) -> dict[str, str]:
     """The PromQL of every indicator of one intent (defaults, the intent's overrides, its dependency queries)."""
     overrides = dict(intent.get("indicators") or {})
@@ -160,7 +165,7 @@ def service_queries(intent: dict[str, Any]) -> dict[str, str]:
     tenant_window = overrides.pop("tenant_window", None) or shorter(window, DEFAULT_TENANT_WINDOW)
     if (intent.get("tenants") or {}).get("query"):
         overrides["tenant_share"] = intent["tenants"]["query"]
-    target = (intent.get("target") or {}).get("name") or intent["service"]
+    target = workload_of(intent)
     return _prom.indicator_queries(intent["namespace"], intent["service"], target, window, overrides, tenant_window)
 
 
@@ -288,14 +293,9 @@ def claim(
     """
     from ansible_collections.zerotouch.selfheal.plugins.module_utils._k8s import run_lock
 
-    target = (intent.get("target") or {}).get("name") or intent["service"]
     holder = f"{CLAIM_HOLDER}/" + (f"decision-{decision_id}" if decision_id is not None else "check-mode")
-    lock = run_lock(
-        kube,
-        {"namespace": intent["namespace"], "name": target, "holder": holder, "ttl_seconds": params["lock_ttl_seconds"]},
-        check_mode,
-        False,
-    )
+    target = {"namespace": intent["namespace"], "name": workload_of(intent), "holder": holder}
+    lock = run_lock(kube, {**target, "ttl_seconds": params["lock_ttl_seconds"]}, check_mode, False)
     entry = {
         "journal": params.get("journal"),
         "decision_id": decision_id,
@@ -310,12 +310,7 @@ def claim(
         except Exception:
             # Nothing will act on a start that was not journaled: give the lock back rather than let it expire.
             if not check_mode:
-                run_lock(
-                    kube,
-                    {"namespace": intent["namespace"], "name": target, "holder": holder, "state": "released"},
-                    False,
-                    False,
-                )
+                run_lock(kube, {**target, "state": "released"}, False, False)
             raise
     else:
         journaled = journal_action(
