@@ -147,37 +147,43 @@ def breached(state: dict[str, Any], namespace: str, prefix: str) -> int:
 # --- 1. latency -----------------------------------------------------------------------------------------------
 
 
-def latency_ours(state: dict[str, Any], tmp: Path, namespace: str = "bench") -> list[float]:
+def bad_releases(state: dict[str, Any], namespace: str) -> tuple[cluster.Kube, list[str]]:
+    """LATENCY_ALERTS services, each with a bad release that breaches its error-rate objective."""
     names = [f"lat-{i:02d}" for i in range(LATENCY_ALERTS)]
     kube = deploy(state, namespace, names)
-    tmp = tmp / namespace
-    tmp.mkdir()
-    intents_file, policy_file = write_config(tmp, [intent(namespace, n, rollback_on_regression=True) for n in names])
     for name in names:
         client.inject(state, "bad-rollout", namespace=namespace, service=name)
     wait_until(lambda: breached(state, namespace, "lat-") == len(names), 120, "every service to breach", interval=1)
+    return kube, names
+
+
+def time_rollback(kube: cluster.Kube, rb: Rulebook, namespace: str, name: str, fingerprint: str) -> float:
+    """Seconds from posting the service's alert to the rulebook until its Deployment is rolled back."""
+    generation = kube.deployment(namespace, name)["metadata"]["generation"]
+    body = payloads.notification(
+        payloads.alert("HighErrorRate", fingerprint=fingerprint, namespace=namespace, service=name)
+    )
+    began = time.time()
+    post(rb.url, rb.token or "", body)
+    wait_until(
+        lambda: kube.deployment(namespace, name)["metadata"]["generation"] > generation,
+        120,
+        f"the rollback of {namespace}/{name}",
+        interval=0.005,
+        detail=rb.output,
+    )
+    return time.time() - began
+
+
+def latency_ours(state: dict[str, Any], tmp: Path, namespace: str = "bench") -> list[float]:
+    kube, names = bad_releases(state, namespace)
+    tmp = tmp / namespace
+    tmp.mkdir()
+    intents_file, policy_file = write_config(tmp, [intent(namespace, n, rollback_on_regression=True) for n in names])
     results = []
     with Rulebook(state, run_dir=tmp / "ours", intents=intents_file, policy=policy_file, extra_vars=VERIFY) as rb:
         for index, name in enumerate(names):
-            generation = kube.deployment(namespace, name)["metadata"]["generation"]
-            body = payloads.notification(
-                payloads.alert(
-                    "HighErrorRate",
-                    fingerprint=f"1a7e{len(namespace):04x}{index:08x}",
-                    namespace=namespace,
-                    service=name,
-                )
-            )
-            began = time.time()
-            post(rb.url, rb.token or "", body)
-            wait_until(
-                lambda n=name, g=generation: kube.deployment(namespace, n)["metadata"]["generation"] > g,
-                120,
-                f"the rollback of {namespace}/{name}",
-                interval=0.005,
-                detail=rb.output,
-            )
-            results.append(time.time() - began)
+            results.append(time_rollback(kube, rb, namespace, name, f"1a7e{len(namespace):04x}{index:08x}"))
             # One incident at a time: let the run finish (verified) before the next alert.
             wait_until(
                 lambda n=name: any(a["outcome"] != "pending" for a in actions_of(rb.journal, namespace, n)),
@@ -244,28 +250,11 @@ FLOOR_PLAYBOOK = """- name: A rollback decided in advance, as the first task
 
 
 def latency_floor(state: dict[str, Any], tmp: Path, namespace: str = "bench-floor") -> list[float]:
-    names = [f"lat-{i:02d}" for i in range(LATENCY_ALERTS)]
-    kube = deploy(state, namespace, names)
-    for name in names:
-        client.inject(state, "bad-rollout", namespace=namespace, service=name)
-    wait_until(lambda: breached(state, namespace, "lat-") == len(names), 120, "every service to breach", interval=1)
+    kube, names = bad_releases(state, namespace)
     results = []
     with peer_rulebook(state, tmp / "floor", FLOOR_PLAYBOOK, {}) as rb:
         for index, name in enumerate(names):
-            generation = kube.deployment(namespace, name)["metadata"]["generation"]
-            body = payloads.notification(
-                payloads.alert("HighErrorRate", fingerprint=f"f100{index:012x}", namespace=namespace, service=name)
-            )
-            began = time.time()
-            post(rb.url, "", body)
-            wait_until(
-                lambda n=name, g=generation: kube.deployment(namespace, n)["metadata"]["generation"] > g,
-                120,
-                f"the floor's rollback of {namespace}/{name}",
-                interval=0.005,
-                detail=rb.output,
-            )
-            results.append(time.time() - began)
+            results.append(time_rollback(kube, rb, namespace, name, f"f100{index:012x}"))
             time.sleep(1.5)  # let ansible-runner finish before the next one
     return results
 
