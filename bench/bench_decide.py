@@ -20,9 +20,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "build" / "collections"))
 
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._decide import decide  # noqa: E402
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._engine.decide import decide  # noqa: E402
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._model.snapshot import parse_snapshot  # noqa: E402
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._schema import load_yaml  # noqa: E402
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._snapshot import parse_snapshot  # noqa: E402
 
 TARGET_PER_SECOND = 20_000
 

@@ -46,7 +46,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "build" / "collections"), str(Path(__file__).resolve().parent)]
 
 import bench_intake  # noqa: E402
-from ansible_collections.zerotouch.selfheal.plugins.module_utils import _journal, _prom  # noqa: E402
+from ansible_collections.zerotouch.selfheal.plugins.module_utils import _prom  # noqa: E402
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._journal import store as _journal  # noqa: E402
 
 from sandbox import cli, client, cluster, payloads  # noqa: E402
 from sandbox.rulebook import Rulebook, route_alerts  # noqa: E402

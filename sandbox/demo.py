@@ -21,7 +21,9 @@ from sandbox.wait import wait_until
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "build" / "collections"))  # the collection's own code, as `make collection` links it
 
-from ansible_collections.zerotouch.selfheal.plugins.module_utils import _intent, _journal, _prom  # noqa: E402
+from ansible_collections.zerotouch.selfheal.plugins.module_utils import _prom  # noqa: E402
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._journal import store as _journal  # noqa: E402
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._model import intent as _intent  # noqa: E402
 
 from sandbox.rulebook import Rulebook, route_alerts  # noqa: E402
 

@@ -202,18 +202,18 @@ gather_warnings:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib  # noqa: E402
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._argspec import intent_check_spec  # noqa: E402
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._check import check  # noqa: E402
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import (  # noqa: E402
     MissingLibraryError,
     SelfHealError,
 )
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop.check import check  # noqa: E402
 
 
 def main() -> None:
     module = AnsibleModule(argument_spec=intent_check_spec(), supports_check_mode=True)
 
     def kube():  # connect only when the cluster is read: a replay or a service without intent needs no cluster
-        from ansible_collections.zerotouch.selfheal.plugins.module_utils._k8s import connect
+        from ansible_collections.zerotouch.selfheal.plugins.module_utils._k8s.client import connect
 
         return connect(module.params)
 

@@ -154,14 +154,14 @@ from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import 
     MissingLibraryError,
     SelfHealError,
 )
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._verify import run  # noqa: E402
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop.verify import run  # noqa: E402
 
 
 def main() -> None:
     module = AnsibleModule(argument_spec=intent_verify_spec(), supports_check_mode=True)
 
     def kube():
-        from ansible_collections.zerotouch.selfheal.plugins.module_utils._k8s import connect
+        from ansible_collections.zerotouch.selfheal.plugins.module_utils._k8s.client import connect
 
         return connect(module.params)
 

@@ -149,8 +149,8 @@ from ansible_collections.zerotouch.selfheal.plugins.module_utils._argspec import
     JOURNAL_ACTION_REQUIRED_TOGETHER,
     journal_action_spec,
 )
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._check import journal_action  # noqa: E402
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import SelfHealError  # noqa: E402
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop.check import journal_action  # noqa: E402
 
 
 def main() -> None:

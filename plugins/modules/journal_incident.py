@@ -89,7 +89,7 @@ msg:
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import SelfHealError  # noqa: E402
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._incident import (  # noqa: E402
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._journal.incident import (  # noqa: E402
     close,
     journal_incident_spec,
 )

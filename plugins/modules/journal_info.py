@@ -79,7 +79,7 @@ decisions:
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._argspec import journal_info_spec  # noqa: E402
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import SelfHealError  # noqa: E402
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._journal import query_journal  # noqa: E402
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._journal.store import query_journal  # noqa: E402
 
 
 def main() -> None:

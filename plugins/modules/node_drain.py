@@ -96,7 +96,7 @@ evicted:
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib  # noqa: E402
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._argspec import drain_spec  # noqa: E402
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import MissingLibraryError, SelfHealError  # noqa: E402
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._k8s import connect, run_drain  # noqa: E402
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._k8s.client import connect, run_drain  # noqa: E402
 
 
 def main() -> None:

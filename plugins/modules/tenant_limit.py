@@ -116,7 +116,7 @@ from ansible_collections.zerotouch.selfheal.plugins.module_utils._argspec import
     tenant_limit_spec,
 )
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import MissingLibraryError, SelfHealError  # noqa: E402
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._k8s import connect, run_tenant_limit  # noqa: E402
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._k8s.client import connect, run_tenant_limit  # noqa: E402
 
 
 def main() -> None:

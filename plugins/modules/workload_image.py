@@ -76,7 +76,7 @@ previous_image:
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib  # noqa: E402
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._argspec import image_spec  # noqa: E402
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import MissingLibraryError, SelfHealError  # noqa: E402
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._k8s import connect, run_image  # noqa: E402
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._k8s.client import connect, run_image  # noqa: E402
 
 
 def main() -> None:

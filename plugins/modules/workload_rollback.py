@@ -77,7 +77,7 @@ to_images:
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib  # noqa: E402
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._argspec import rollback_spec  # noqa: E402
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import MissingLibraryError, SelfHealError  # noqa: E402
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._k8s import connect, run_rollback  # noqa: E402
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._k8s.client import connect, run_rollback  # noqa: E402
 
 
 def main() -> None:

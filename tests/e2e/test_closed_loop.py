@@ -29,7 +29,7 @@ from typing import Any
 
 import pytest
 import yaml
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._journal import Journal
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._journal.store import Journal
 
 from sandbox import client
 from sandbox.rulebook import Rulebook, route_alerts, unroute_alerts

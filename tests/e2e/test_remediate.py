@@ -26,11 +26,11 @@ from typing import Any
 
 import pytest
 import yaml
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._act.lock import lease_name
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._alerts import escape_templates
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._check import check
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._journal import query_journal
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._k8s import connect
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._lock import lease_name
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._journal.store import query_journal
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._k8s.client import connect
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop.check import check
 from kubernetes.client.exceptions import ApiException
 
 from sandbox import client

@@ -17,7 +17,7 @@ import aiohttp
 import pytest
 import yaml
 from aiohttp import web
-from ansible_collections.zerotouch.selfheal.plugins.module_utils import _watch
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop import watch as _watch
 
 from sandbox import client
 from sandbox.payloads import alert, notification
@@ -58,7 +58,7 @@ def healthy(**changes: float | None) -> dict[str, float | None]:
 
 
 def judge(values: dict[str, Any], threshold: float = 6.0, **intent_keys: Any) -> _watch.Judgement:
-    from ansible_collections.zerotouch.selfheal.plugins.module_utils._intent import validate_intent
+    from ansible_collections.zerotouch.selfheal.plugins.module_utils._model.intent import validate_intent
 
     return _watch.judge(validate_intent(intent(**intent_keys), "test"), None, values, NOW, threshold)
 

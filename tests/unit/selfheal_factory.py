@@ -11,8 +11,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._decide import Decision, decide
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._snapshot import Snapshot, parse_snapshot
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._engine.decide import Decision, decide
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._model.snapshot import Snapshot, parse_snapshot
 
 NOW = datetime(2026, 3, 4, 15, 10, tzinfo=UTC)  # a Wednesday
 SCENARIOS = Path(__file__).resolve().parents[2].parent / "shared" / "scenarios" / "public"

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from ansible_collections.zerotouch.selfheal.plugins.module_utils import _actions as actions
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._act import plans as actions
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import SelfHealError, ValidationError
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._schema import format_datetime
 

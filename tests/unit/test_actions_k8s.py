@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 import urllib3
-from ansible_collections.zerotouch.selfheal.plugins.module_utils import _k8s
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._actions import Change, Plan
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._act.plans import Change, Plan
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import ApiError, SelfHealError, ValidationError
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._k8s import client as _k8s
 from kubernetes import client as k8s_client
 
 Handler = Callable[[dict[str, Any]], tuple[int, Any]]

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from ansible_collections.zerotouch.selfheal.plugins.module_utils import _lock as lock
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._actions import micro_time
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._act import lock as lock
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._act.plans import micro_time
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import ValidationError
 
 NOW = datetime(2026, 3, 2, 14, 5, tzinfo=UTC)

@@ -6,10 +6,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ansible_collections.zerotouch.selfheal.plugins.module_utils import _check, _k8s
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._decide import Decision
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._engine.decide import Decision
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import JournalError, ValidationError
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._journal import Journal
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._journal.store import Journal
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._k8s import client as _k8s
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop import check as _check
 
 INTENT = {"service": "checkout", "namespace": "shop", "target": {"kind": "Deployment", "name": "checkout-api"}}
 DECISION = Decision("rollback", {"to_revision": 3}, None, ("errors after a rollout",), {})

@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._decide import ACTIONS, _ceil_ratio, decide
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._engine.decide import ACTIONS, _ceil_ratio, decide
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import DecisionError
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._model.snapshot import parse_snapshot
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._schema import load_yaml
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._snapshot import parse_snapshot
 from ansible_collections.zerotouch.selfheal.tests.unit.selfheal_factory import (
     DELETE,
     NOW,

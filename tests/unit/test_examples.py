@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._intent import load_intents
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._policy import load_policy, policy_for
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._model.intent import load_intents
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._model.policy import load_policy, policy_for
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ansible_collections.zerotouch.selfheal.plugins.module_utils import _gather
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._gather import build as _gather
 
 DEPLOY: dict[str, Any] = {
     "metadata": {"name": "checkout", "uid": "u1", "annotations": {"deployment.kubernetes.io/revision": "8"}},

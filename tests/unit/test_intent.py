@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import SelfHealError, ValidationError
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._intent import (
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._model.intent import (
     INTENT_SCHEMA,
     RECOVERY_DEFAULTS,
     find_intent,

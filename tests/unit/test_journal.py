@@ -9,14 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._decide import decide
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._engine.decide import decide
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import JournalError
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._journal import (
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._journal.store import (
     SCHEMA_VERSION,
     Journal,
     default_journal_path,
 )
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._snapshot import parse_snapshot, snapshot_to_dict
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._model.snapshot import parse_snapshot, snapshot_to_dict
 from ansible_collections.zerotouch.selfheal.tests.unit.selfheal_factory import NOW, edited, snapshot
 
 DECISION = {"action": "scale_up", "params": {"replicas": 6}, "proposed": None, "rule": "scale-up", "reasons": ["r"]}

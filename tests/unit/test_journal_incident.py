@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import ValidationError
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._incident import close
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._journal import Journal
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._journal.incident import close
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._journal.store import Journal
 
 FINGERPRINT = "ab12cd34ef560001"
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import ValidationError
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._policy import (
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._model.policy import (
     POLICY_DEFAULTS,
     POLICY_SCHEMA,
     FreezeWindow,

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from ansible_collections.zerotouch.selfheal.plugins.module_utils import _check, _prom, _schema
+from ansible_collections.zerotouch.selfheal.plugins.module_utils import _prom, _schema
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop import check as _check
 
 
 def test_defaults_are_filled_for_the_service() -> None:

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import yaml
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import ValidationError
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._intent import Recovery
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._snapshot import (
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._model.intent import Recovery
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._model.snapshot import (
     SNAPSHOT_SCHEMA,
     Metrics,
     Snapshot,

@@ -6,16 +6,16 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._decide import Assessment, assess, decide
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._engine.decide import Assessment, assess, decide
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import DecisionError, ValidationError
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._snapshot import parse_snapshot
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._verify import (
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop.verify import (
     NOT_RECOVERED,
     RECOVERED,
     Settings,
     settings_from,
     watch,
 )
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._model.snapshot import parse_snapshot
 from ansible_collections.zerotouch.selfheal.tests.unit.selfheal_factory import (
     DELETE,
     crashing,

@@ -3,7 +3,7 @@
 Every ``interval`` seconds it judges every intent of ``intents`` with ONE batched Prometheus query and emits an
 event when a service starts breaching its objectives or burning its error budget fast, and one more when it
 holds its objectives again, so remediation can start before an alert rule fires. The judging is the collection's
-own code (``plugins/module_utils/_watch.py`` on top of the decision engine's objective checks and the Prometheus
+own code (``plugins/module_utils/_loop/watch.py`` on top of the decision engine's objective checks and the Prometheus
 adapter ``intent_check`` uses), loaded from the collection this file sits in, as the alertmanager source does.
 
 One event per breach episode, not per tick. Events have the alertmanager source's shape (the same
@@ -153,9 +153,9 @@ def _load(name: str) -> ModuleType:
 
 
 _alerts = _load("_alerts")
-_watch = _load("_watch")
-_intent = _load("_intent")
-_policy = _load("_policy")
+_watch = _load("_loop.watch")
+_intent = _load("_model.intent")
+_policy = _load("_model.policy")
 _prom = _load("_prom")
 _errors = _load("_errors")
 

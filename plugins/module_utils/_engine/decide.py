@@ -65,22 +65,22 @@ from fractions import Fraction
 from typing import Any
 
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import DecisionError
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._intent import Intent
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._policy import (
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._model.intent import Intent
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._model.policy import (
     REMEDIATIONS,
     Policy,
     active_freeze,
     active_window,
     in_window,
 )
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._schema import format_datetime
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._snapshot import (
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._model.snapshot import (
     HistoryEntry,
     Pod,
     Revision,
     Snapshot,
     Workload,
 )
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._schema import format_datetime
 
 ACTIONS = ("none", *REMEDIATIONS, "escalate")
 

@@ -19,12 +19,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from ansible_collections.zerotouch.selfheal.plugins.module_utils import _check, _prom
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._decide import Assessment, assess
+from ansible_collections.zerotouch.selfheal.plugins.module_utils import _prom
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._engine.decide import Assessment, assess
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import SelfHealError, ValidationError
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._intent import find_intent
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._policy import policy_for
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._snapshot import parse_snapshot
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop import check as _check
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._model.intent import find_intent
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._model.policy import policy_for
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._model.snapshot import parse_snapshot
 
 RECOVERED = "recovered"
 NOT_RECOVERED = "not_recovered"

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._actions import failing_reason
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._act.plans import failing_reason
 
 REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
 

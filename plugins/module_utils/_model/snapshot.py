@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._intent import (
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._model.intent import (
     INTENT_SCHEMA,
     Intent,
     intent_from_dict,
@@ -30,7 +30,7 @@ from ansible_collections.zerotouch.selfheal.plugins.module_utils._intent import 
     intent_to_dict,
     intent_with_defaults,
 )
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._policy import (
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._model.policy import (
     POLICY_SCHEMA,
     REMEDIATIONS,
     Policy,

@@ -31,11 +31,11 @@ from datetime import datetime
 from typing import Any
 
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._alerts import fingerprint_of
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._check import service_queries
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._decide import check_objectives
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._gather import observed_metrics
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._engine.decide import check_objectives
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._gather.build import observed_metrics
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop.check import service_queries
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._model.snapshot import parse_snapshot
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._schema import format_datetime
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._snapshot import parse_snapshot
 
 ALERTNAME = "IntentAtRisk"
 RECEIVER = "zerotouch.selfheal.intent_watch"

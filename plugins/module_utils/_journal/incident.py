@@ -18,12 +18,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._alerts import normalize
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._check import alert_block, target_of
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._decide import decide
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._engine.decide import decide
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import ValidationError
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._journal import Journal, default_journal_path
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._journal.store import Journal, default_journal_path
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop.check import alert_block, target_of
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._model.snapshot import parse_snapshot, snapshot_to_dict
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._schema import format_datetime
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._snapshot import parse_snapshot, snapshot_to_dict
 
 
 def journal_incident_spec() -> dict[str, Any]:

@@ -14,24 +14,29 @@ import os
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ansible_collections.zerotouch.selfheal.plugins.module_utils import _gather, _prom
+from ansible_collections.zerotouch.selfheal.plugins.module_utils import _prom
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._alerts import normalize
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._decide import Decision, decide
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._engine.decide import Decision, decide
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import GatherError, ValidationError
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._intent import (
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._gather import build as _gather
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._journal.store import Journal
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._model.intent import (
     find_intent,
     intents_from_document,
     load_intents,
 )
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._journal import Journal
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._policy import load_policy, policy_for, validate_policy
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._model.policy import (
+    load_policy,
+    policy_for,
+    validate_policy,
+)
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._model.snapshot import parse_snapshot, snapshot_to_dict
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._schema import (
     duration_seconds,
     format_datetime,
     load_yaml,
     parse_datetime,
 )
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._snapshot import parse_snapshot, snapshot_to_dict
 
 # How far back the journal's history matters: the guardrails look at the last hour and the cooldown.
 HISTORY_HORIZON = timedelta(hours=24)
@@ -291,7 +296,7 @@ def claim(
     run holds the lock, that it is skipped. The same lock and journal entries as workload_lock and journal_action,
     taken in the intent check's own run so that a remediation reaches its first write a module run or two sooner.
     """
-    from ansible_collections.zerotouch.selfheal.plugins.module_utils._k8s import run_lock
+    from ansible_collections.zerotouch.selfheal.plugins.module_utils._k8s.client import run_lock
 
     holder = f"{CLAIM_HOLDER}/" + (f"decision-{decision_id}" if decision_id is not None else "check-mode")
     target = {"namespace": intent["namespace"], "name": workload_of(intent), "holder": holder}
@@ -331,7 +336,7 @@ def claim(
 def _drift_reader(intent: dict[str, Any]) -> Any:
     if not intent.get("manifests"):
         return None
-    from ansible_collections.zerotouch.selfheal.plugins.module_utils import _k8s
+    from ansible_collections.zerotouch.selfheal.plugins.module_utils._k8s import client as _k8s
 
     def read(kube: Any, intent_: dict[str, Any]) -> list[dict[str, Any]]:
         return _k8s.drift(kube, intent_["manifests"], intent_["namespace"])

@@ -24,8 +24,8 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from ansible_collections.zerotouch.selfheal.plugins.module_utils import _actions as actions
-from ansible_collections.zerotouch.selfheal.plugins.module_utils import _lock as lock
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._act import lock as lock
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._act import plans as actions
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import (
     ApiError,
     MissingLibraryError,

@@ -20,7 +20,7 @@ import copy
 from datetime import datetime, timedelta
 from typing import Any
 
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._actions import (
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._act.plans import (
     MANAGED_BY,
     Change,
     Plan,
