@@ -18,8 +18,8 @@ from typing import Any
 
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import GatherError
 
-# Placeholders: $namespace, $service, $target (the workload name), $window, $tenant_window. `$` is free in PromQL
-# except in label_replace replacements like "$1", which Template.safe_substitute leaves alone.
+# Placeholders: $namespace, $service, $target (the workload name), $window, $tenant_window, $tenant_baseline.
+# `$` is free in PromQL except in label_replace replacements like "$1", which Template.safe_substitute leaves alone.
 _REQ = 'namespace="$namespace",service="$service"'
 _POD = 'namespace="$namespace",pod=~"$target-[a-z0-9]+-[a-z0-9]+"'
 DEFAULT_QUERIES: dict[str, str] = {
@@ -54,6 +54,12 @@ DEFAULT_QUERIES: dict[str, str] = {
         "sum by (tenant) (rate(http_requests_total{" + _REQ + "}[$tenant_window]))"
         " / ignoring (tenant) group_left sum(rate(http_requests_total{" + _REQ + "}[$tenant_window]))"
     ),
+    # Each tenant's share over the policy's tenant_baseline window that ended where the service's window begins:
+    # the traffic it usually sends, before the breach (principle 3, the victim tenant).
+    "tenant_baseline_share": (
+        "sum by (tenant) (rate(http_requests_total{" + _REQ + "}[$tenant_baseline] offset $window))"
+        " / ignoring (tenant) group_left sum(rate(http_requests_total{" + _REQ + "}[$tenant_baseline] offset $window))"
+    ),
     "dependency_up": "max by (dependency) (dependency_up{" + _REQ + "})",
     "dependency_latency_p99_ms": "1000 * max by (dependency) (dependency_latency_p99_seconds{" + _REQ + "})",
     "pod_restarts_15m": "sum by (pod) (increase(kube_pod_container_status_restarts_total{" + _POD + "}[15m]))",
@@ -70,6 +76,7 @@ SCALAR_INDICATORS = (
 VECTOR_INDICATORS = {
     "node_latency_p99_ms": "node",
     "tenant_share": "tenant",
+    "tenant_baseline_share": "tenant",
     "dependency_up": "dependency",
     "dependency_latency_p99_ms": "dependency",
     "pod_restarts_15m": "pod",
@@ -85,6 +92,7 @@ def indicator_queries(
     window: str = "5m",
     overrides: dict[str, str] | None = None,
     tenant_window: str | None = None,
+    tenant_baseline: str = "1h",
 ) -> dict[str, str]:
     """The PromQL of every indicator for one service, defaults overridden by the intent's `indicators`.
 
@@ -96,6 +104,7 @@ def indicator_queries(
         "target": target,
         "window": window,
         "tenant_window": tenant_window or window,
+        "tenant_baseline": tenant_baseline,
     }
     queries = {**DEFAULT_QUERIES, **(overrides or {})}
     return {name: Template(q).safe_substitute(values) for name, q in queries.items()}

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._act import plans as actions
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import SelfHealError, ValidationError
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._model import objects
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._schema import format_datetime
 
 NOW = datetime(2026, 3, 2, 14, 5, tzinfo=UTC)
@@ -419,7 +420,10 @@ def test_drain_cordons_then_evicts_the_deployments_pods_only() -> None:
         ("patch", "Node", "node-b"),
         ("evict", "Pod", "checkout-a"),
     ]
-    assert plan.changes[0].body == {"spec": {"unschedulable": True}}
+    assert plan.changes[0].body == {
+        "metadata": {"annotations": {objects.CORDONED_BY: "true"}},
+        "spec": {"unschedulable": True},
+    }
     assert plan.changes[1].body == {
         "apiVersion": "policy/v1",
         "kind": "Eviction",
@@ -445,9 +449,25 @@ def test_drain_of_a_drained_node_is_a_noop() -> None:
 
 def test_uncordon() -> None:
     plan = actions.plan_uncordon(node(unschedulable=True))
-    assert plan.changes[0].body == {"spec": {"unschedulable": None}}  # merge patch: remove the field
+    # Merge patch: remove the field and this collection's marker.
+    assert plan.changes[0].body == {
+        "metadata": {"annotations": {objects.CORDONED_BY: None}},
+        "spec": {"unschedulable": None},
+    }
     assert plan.message == "uncordoned node node-b"
     assert not actions.plan_uncordon(node()).changed
+
+
+@pytest.mark.parametrize(
+    ("spec", "annotations", "ours"),
+    [
+        ({"unschedulable": True}, {objects.CORDONED_BY: "true"}, True),
+        ({"unschedulable": True}, {}, False),  # a human cordoned it
+        ({}, {objects.CORDONED_BY: "true"}, False),  # uncordoned by hand since
+    ],
+)
+def test_cordoned_by_us(spec: dict[str, Any], annotations: dict[str, str], ours: bool) -> None:
+    assert objects.cordoned_by_us({"metadata": {"name": "n", "annotations": annotations}, "spec": spec}) is ours
 
 
 # --- tenant_limit -----------------------------------------------------------------------------------------------

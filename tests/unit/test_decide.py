@@ -806,54 +806,279 @@ def _check(edits: dict[str, Any], action: str, params: dict[str, Any], rule: str
         assert result.proposed is None
 
 
-@pytest.mark.parametrize(
-    ("edits", "action", "params", "rule"), [r[1:] for r in SCOPE_AND_IMPACT], ids=[r[0] for r in SCOPE_AND_IMPACT]
-)
-def test_scope_and_impact(edits: dict[str, Any], action: str, params: dict[str, Any], rule: str) -> None:
+DAY = 24 * 60
+SURGE = {"observed.tenants": {"acme": {"share": 0.6, "baseline_share": 0.4}, "globex": {"share": 0.4}}}
+PLATFORM = "observed.platform"
+LEARNING_AND_BLAST_RADIUS: list[Row] = [
+    # The victim tenant (principle 3): a majority share is the cause only when it grew to 1.5 x its baseline.
+    ("tenant-share-exactly-1.5x-baseline", merge(SLOW, SURGE), "isolate_tenant", {"tenant": "acme"}, "isolate-tenant"),
+    (
+        "tenant-share-just-under-1.5x-baseline",
+        merge(SLOW, HOT, {"observed.tenants.acme.baseline_share": 0.41}),
+        "scale_up",
+        {"replicas": 6},
+        "scale-up",
+    ),
+    (
+        "tenant-new-since-baseline",
+        merge(SLOW, {"observed.tenants": {"acme": {"share": 0.7, "baseline_share": 0.0}}}),
+        "isolate_tenant",
+        {"tenant": "acme"},
+        "isolate-tenant",
+    ),
+    (
+        "majority-tenant-usual-traffic-nothing-else",
+        merge(SLOW, {"observed.tenants": {"acme": {"share": 0.7, "baseline_share": 0.65}}}),
+        "escalate",
+        {},
+        "no-known-cause",
+    ),
+    # Learning (principle 4): failures within learning_window_days reaching max_failed_attempts skip the action.
+    (
+        "restart-failed-exactly-max-times",
+        merge(
+            SLOW,
+            HOT,
+            {"observed.metrics.memory_utilization": 95},
+            history(("restart", 3 * DAY, "failed"), ("restart", 2 * DAY, "not_recovered")),
+        ),
+        "scale_up",
+        {"replicas": 6},
+        "scale-up",
+    ),
+    (
+        "restart-failed-once-below-max",
+        merge(SLOW, {"observed.metrics.memory_utilization": 95}, history(("restart", 2 * DAY, "failed"))),
+        "restart",
+        {},
+        "restart",
+    ),
+    (
+        "one-failure-older-than-the-window",
+        merge(
+            SLOW,
+            {"observed.metrics.memory_utilization": 95},
+            history(("restart", 7 * DAY + 1, "failed"), ("restart", 2 * DAY, "failed")),
+        ),
+        "restart",
+        {},
+        "restart",
+    ),
+    (
+        "failure-exactly-at-the-window-edge-counts",
+        merge(
+            SLOW,
+            HOT,
+            {"observed.metrics.memory_utilization": 95},
+            history(("restart", 7 * DAY, "failed"), ("restart", 2 * DAY, "failed")),
+        ),
+        "scale_up",
+        {"replicas": 6},
+        "scale-up",
+    ),
+    (
+        "recovered-attempts-do-not-count",
+        merge(
+            SLOW,
+            {"observed.metrics.memory_utilization": 95},
+            history(("restart", 3 * DAY, "recovered"), ("restart", 2 * DAY, "recovered")),
+        ),
+        "restart",
+        {},
+        "restart",
+    ),
+    (
+        "learning-limit-from-policy",
+        merge(
+            SLOW,
+            {"observed.metrics.memory_utilization": 95, "policy.max_failed_attempts": 3},
+            history(("restart", 3 * DAY, "failed"), ("restart", 2 * DAY, "failed")),
+        ),
+        "restart",
+        {},
+        "restart",
+    ),
+    (
+        "learned-and-nothing-else-escalates",
+        merge(
+            SLOW,
+            {"observed.metrics.memory_utilization": 95},
+            history(("restart", 3 * DAY, "failed"), ("restart", 2 * DAY, "failed")),
+        ),
+        "escalate",
+        {},
+        "no-known-cause",
+    ),
+    # Blast radius (principle 7).
+    (
+        "concurrent-remediations-below-limit",
+        merge(SLOW, HOT, {PLATFORM: {"remediations_in_progress": 4}}),
+        "scale_up",
+        {"replicas": 6},
+        "scale-up",
+    ),
+    (
+        "exactly-half-of-the-services-breach",
+        merge(SLOW, HOT, {PLATFORM: {"services_total": 10, "services_breaching": 5}}),
+        "scale_up",
+        {"replicas": 6},
+        "scale-up",
+    ),
+    (
+        "most-of-three-services-breach-says-nothing",
+        merge(SLOW, HOT, {PLATFORM: {"services_total": 3, "services_breaching": 3}}),
+        "scale_up",
+        {"replicas": 6},
+        "scale-up",
+    ),
+    (
+        "correlated-breach-own-rollback-proceeds",
+        merge(SLOW, rollout(10), {PLATFORM: {"services_total": 4, "services_breaching": 3}}),
+        "rollback",
+        {"to_revision": 7},
+        "rollback",
+    ),
+    (
+        "two-nodes-reroute-would-leave-one",
+        merge(
+            SLOW,
+            HOT,
+            {"observed.nodes": {"node-a": {"ready": True, "latency_p99_ms": 100}, "node-b": {"ready": False}}},
+            {PLATFORM: {"nodes_total": 2, "nodes_cordoned": 0}},
+        ),
+        "scale_up",
+        {"replicas": 6},
+        "scale-up",
+    ),
+    (
+        "three-nodes-reroute-leaves-two",
+        merge(SLOW, SLOW_NODE, {PLATFORM: {"nodes_total": 3, "nodes_cordoned": 0}}),
+        "reroute",
+        {"node": "node-b"},
+        "reroute",
+    ),
+    (
+        "cordon-limit-reached",
+        merge(SLOW, HOT, SLOW_NODE, {PLATFORM: {"nodes_total": 6, "nodes_cordoned": 1}}),
+        "scale_up",
+        {"replicas": 6},
+        "scale-up",
+    ),
+    (
+        "cordon-limit-raised",
+        merge(SLOW, SLOW_NODE, {PLATFORM: {"nodes_total": 6, "nodes_cordoned": 1}, "policy.max_cordoned_nodes": 2}),
+        "reroute",
+        {"node": "node-b"},
+        "reroute",
+    ),
+    (
+        "unknown-platform-numbers-apply-no-rule",
+        merge(SLOW, SLOW_NODE, {PLATFORM: {"services_total": None, "nodes_cordoned": None}}),
+        "reroute",
+        {"node": "node-b"},
+        "reroute",
+    ),
+]
+
+RULES: list[Row] = [
+    *SCOPE_AND_IMPACT,
+    *NEVER_BLIND,
+    *ROLLBACK,
+    *RECONCILE_AND_MIN,
+    *RESTART,
+    *REROUTE_AND_TENANT,
+    *SCALE_UP,
+    *GUARDRAILS,
+    *LEARNING_AND_BLAST_RADIUS,
+]
+
+
+@pytest.mark.parametrize(("edits", "action", "params", "rule"), [r[1:] for r in RULES], ids=[r[0] for r in RULES])
+def test_rule(edits: dict[str, Any], action: str, params: dict[str, Any], rule: str) -> None:
     _check(edits, action, params, rule)
 
 
 @pytest.mark.parametrize(
-    ("edits", "action", "params", "rule"), [r[1:] for r in NEVER_BLIND], ids=[r[0] for r in NEVER_BLIND]
+    ("edits", "proposed", "rule"),
+    [
+        (merge(SLOW, HOT, {PLATFORM: {"remediations_in_progress": 5}}), "scale_up", "concurrency-limit"),
+        (merge(ERRORS, crashing("p1"), {PLATFORM: {"remediations_in_progress": 9}}), "restart", "concurrency-limit"),
+        (
+            merge(SLOW, HOT, {PLATFORM: {"services_total": 10, "services_breaching": 6}}),
+            "scale_up",
+            "correlated-breach",
+        ),
+        (merge(SLOW, HOT, {PLATFORM: {"services_total": 4, "services_breaching": 3}}), "scale_up", "correlated-breach"),
+        (merge(SLOW, HOT, {"policy.mode": "approve"}), "scale_up", "approval"),
+        (merge(SLOW, rollout(10), {"policy.mode": "approve"}), "rollback", "approval"),
+    ],
 )
-def test_never_blind(edits: dict[str, Any], action: str, params: dict[str, Any], rule: str) -> None:
-    _check(edits, action, params, rule)
+def test_blast_radius_and_approve_mode_propose(edits: dict[str, Any], proposed: str, rule: str) -> None:
+    result = decision(edits)
+    assert (result.action, result.proposed, result.rule) == ("escalate", proposed, rule), result.reasons
+    assert result.params == {}
 
 
-@pytest.mark.parametrize(("edits", "action", "params", "rule"), [r[1:] for r in ROLLBACK], ids=[r[0] for r in ROLLBACK])
-def test_rollback(edits: dict[str, Any], action: str, params: dict[str, Any], rule: str) -> None:
-    _check(edits, action, params, rule)
+def test_learning_names_the_failed_attempts() -> None:
+    failures = history(("restart", 3 * DAY, "failed"), ("restart", 2 * DAY, "not_recovered"))
+    result = decision(merge(SLOW, HOT, {"observed.metrics.memory_utilization": 95}, failures))
+    text = " ".join(result.reasons)
+    assert ago(3 * DAY) in text and ago(2 * DAY) in text and "max_failed_attempts 2" in text
+
+
+def test_victim_tenant_is_named_as_usual_traffic() -> None:
+    result = decision(merge(SLOW, HOT, {"observed.tenants": {"acme": {"share": 0.64, "baseline_share": 0.62}}}))
+    assert result.action == "scale_up"
+    assert any("acme" in r and "usual traffic" in r for r in result.reasons), result.reasons
 
 
 @pytest.mark.parametrize(
-    ("edits", "action", "params", "rule"), [r[1:] for r in RECONCILE_AND_MIN], ids=[r[0] for r in RECONCILE_AND_MIN]
+    ("edits", "proposed"),
+    [
+        (merge(SLOW, rollout(10)), "rollback"),
+        (merge(SLOW, HOT), "scale_up"),
+        (merge(ERRORS, crashing("p1")), "restart"),
+        ({"observed.metrics.cpu_utilization": 10}, "scale_down"),
+    ],
 )
-def test_reconcile_and_min_replicas(edits: dict[str, Any], action: str, params: dict[str, Any], rule: str) -> None:
-    _check(edits, action, params, rule)
-
-
-@pytest.mark.parametrize(("edits", "action", "params", "rule"), [r[1:] for r in RESTART], ids=[r[0] for r in RESTART])
-def test_restart(edits: dict[str, Any], action: str, params: dict[str, Any], rule: str) -> None:
-    _check(edits, action, params, rule)
+def test_observe_mode_proposes_and_changes_nothing(edits: dict[str, Any], proposed: str) -> None:
+    result = decision(merge(edits, {"policy.mode": "observe"}))
+    assert (result.action, result.proposed, result.rule) == ("none", proposed, "observe"), result.reasons
+    assert result.params == {}
 
 
 @pytest.mark.parametrize(
-    ("edits", "action", "params", "rule"), [r[1:] for r in REROUTE_AND_TENANT], ids=[r[0] for r in REROUTE_AND_TENANT]
+    ("edits", "rule"),
+    [
+        (merge(SLOW, {"observed.metrics.cpu_utilization": 20}), "no-known-cause"),
+        (merge(SLOW, HOT, {"policy.require_approval": ["scale_up"]}), "approval"),
+        (merge(SLOW, HOT, {"intent.namespace": "kube-system"}), "protected-namespace"),
+    ],
 )
-def test_reroute_and_tenant(edits: dict[str, Any], action: str, params: dict[str, Any], rule: str) -> None:
-    _check(edits, action, params, rule)
-
-
-@pytest.mark.parametrize(("edits", "action", "params", "rule"), [r[1:] for r in SCALE_UP], ids=[r[0] for r in SCALE_UP])
-def test_scale_up_and_dependencies(edits: dict[str, Any], action: str, params: dict[str, Any], rule: str) -> None:
-    _check(edits, action, params, rule)
+def test_observe_mode_keeps_escalations(edits: dict[str, Any], rule: str) -> None:
+    result = decision(merge(edits, {"policy.mode": "observe"}))
+    assert (result.action, result.rule) == ("escalate", rule), result.reasons
 
 
 @pytest.mark.parametrize(
-    ("edits", "action", "params", "rule"), [r[1:] for r in GUARDRAILS], ids=[r[0] for r in GUARDRAILS]
+    ("overrides", "action"),
+    [
+        ({"namespaces": {"shop": {"mode": "observe"}}}, "none"),
+        ({"services": {"shop/checkout": {"mode": "approve"}}}, "escalate"),
+        ({"namespaces": {"shop": {"mode": "observe"}}, "services": {"shop/checkout": {"mode": "auto"}}}, "scale_up"),
+        ({"namespaces": {"other": {"mode": "observe"}}}, "scale_up"),
+    ],
 )
-def test_guardrails(edits: dict[str, Any], action: str, params: dict[str, Any], rule: str) -> None:
-    _check(edits, action, params, rule)
+def test_mode_overrides_per_namespace_and_service(overrides: dict[str, Any], action: str) -> None:
+    result = decision(merge(SLOW, HOT, {"policy.overrides": overrides}))
+    assert result.action == action, result.reasons
+
+
+def test_scale_down_waits_out_a_correlated_breach() -> None:
+    quiet = {"observed.metrics.cpu_utilization": 10}
+    assert decision(quiet).action == "scale_down"
+    result = decision(merge(quiet, {PLATFORM: {"services_total": 10, "services_breaching": 8}}))
+    assert (result.action, result.rule) == ("none", "no-impact"), result.reasons
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._gather import build as _gather
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._model import objects
 
 DEPLOY: dict[str, Any] = {
     "metadata": {"name": "checkout", "uid": "u1", "annotations": {"deployment.kubernetes.io/revision": "8"}},
@@ -102,4 +103,45 @@ def test_tenants_and_dependencies() -> None:
     assert _gather.observed_dependencies(ind) == {
         "cache": {"latency_p99_ms": 2.0},
         "db": {"healthy": False, "latency_p99_ms": 900.0},
+    }
+
+
+def test_tenants_carry_their_baseline_share_and_a_new_tenant_starts_at_zero() -> None:
+    indicators = {"tenant_share": {"acme": 0.7, "new": 0.3}, "tenant_baseline_share": {"acme": 0.2, "old": 0.8}}
+    assert _gather.observed_tenants(indicators) == {
+        "acme": {"share": 0.7, "baseline_share": 0.2},
+        "new": {"share": 0.3, "baseline_share": 0.0},
+    }
+
+
+def test_tenants_without_any_baseline_leave_it_out() -> None:
+    # A young Prometheus has no traffic a baseline window ago: the share alone decides (principle 3).
+    assert _gather.observed_tenants({"tenant_share": {"acme": 0.7}, "tenant_baseline_share": {}}) == {
+        "acme": {"share": 0.7}
+    }
+
+
+def node_obj(name: str, ready: bool = True, cordoned: bool = False, ours: bool = False) -> dict[str, Any]:
+    annotations = {objects.CORDONED_BY: "true"} if ours else {}
+    return {
+        "metadata": {"name": name, "annotations": annotations},
+        "spec": {"unschedulable": True} if cordoned else {},
+        "status": {"conditions": [{"type": "Ready", "status": "True" if ready else "False"}]},
+    }
+
+
+def test_platform_counts_the_nodes_the_collection_can_count_on() -> None:
+    nodes = [
+        node_obj("a"),
+        node_obj("b", cordoned=True, ours=True),
+        node_obj("c", cordoned=True),  # a human's cordon: not ours, and not capacity either
+        node_obj("d", ready=False),
+        node_obj("e"),
+    ]
+    assert _gather.observed_platform(12, 3, 1, nodes) == {
+        "services_total": 12,
+        "services_breaching": 3,
+        "remediations_in_progress": 1,
+        "nodes_total": 3,
+        "nodes_cordoned": 1,
     }

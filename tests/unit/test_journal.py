@@ -300,3 +300,18 @@ def test_many_processes_creating_a_new_journal_at_once_all_succeed(tmp_path: Pat
             process.join(timeout=60)
         assert [p.exitcode for p in processes] == [0] * openers, f"round {round_}"
         assert count(path, "decisions") == openers
+
+
+def test_pending_actions_count_every_service_not_yet_verified(journal: Journal) -> None:
+    for service, started, outcome in (
+        ("checkout", 5, "pending"),
+        ("cart", 3, "pending"),
+        ("cart", 30, "recovered"),
+        ("search", 2, "skipped"),
+        ("search", 200, "pending"),  # older than the window asked for
+    ):
+        journal.record_action(
+            record(journal, service=service), "restart", {}, outcome=outcome, started=minutes(started)
+        )
+    assert journal.pending_actions(since=minutes(60)) == 2
+    assert journal.pending_actions(since=minutes(300)) == 3

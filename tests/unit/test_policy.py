@@ -44,6 +44,12 @@ def test_defaults_match_the_scenarios_readme() -> None:
         "peak_hours": None,
         "block_changes_during_peak": False,
         "protected_namespaces": ["kube-system"],
+        "mode": "auto",
+        "max_failed_attempts": 2,
+        "learning_window_days": 7,
+        "max_concurrent_remediations": 5,
+        "max_cordoned_nodes": 1,
+        "tenant_baseline": "1h",
     }
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from ansible_collections.zerotouch.selfheal.plugins.module_utils import _prom, _schema
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop import check as _check
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._gather import queries
 
 
 def test_defaults_are_filled_for_the_service() -> None:
@@ -33,15 +33,15 @@ def test_overrides_replace_one_indicator_and_keep_label_replace_groups() -> None
     ],
 )
 def test_tenant_shares_are_read_over_a_short_window(indicators: dict, window: str, tenant_window: str) -> None:
-    q = _check.service_queries({"service": "checkout", "namespace": "shop", "indicators": indicators})
+    q = queries.service_queries({"service": "checkout", "namespace": "shop", "indicators": indicators})
     assert f"[{window}]" in q["error_rate"]
     assert q["tenant_share"].count(f"[{tenant_window}]") == 2, q["tenant_share"]
 
 
 def test_shorter_compares_durations_not_text() -> None:
-    assert _check.shorter("90s", "1m") == "1m"
-    assert _check.shorter("1m", "1h") == "1m"
-    assert _check.shorter("500ms", "1s") == "500ms"
+    assert queries.shorter("90s", "1m") == "1m"
+    assert queries.shorter("1m", "1h") == "1m"
+    assert queries.shorter("500ms", "1s") == "500ms"
     assert _schema.duration_seconds("1h30m") == 5400
     with pytest.raises(ValueError, match="not a Prometheus duration: '5 minutes'"):
         _schema.duration_seconds("5 minutes")

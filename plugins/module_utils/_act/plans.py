@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import SelfHealError, ValidationError
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._model.objects import CORDONED_BY
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._schema import format_datetime
 
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
@@ -575,9 +576,7 @@ def plan_drain(node: dict[str, Any], pods: list[dict[str, Any]], deployment: dic
     cordoned = bool((node.get("spec") or {}).get("unschedulable"))
     changes = []
     if not cordoned:
-        changes.append(
-            Change("patch", "v1", "Node", None, name, {"spec": {"unschedulable": True}}, what="cordon node " + name)
-        )
+        changes.append(Change("patch", "v1", "Node", None, name, _cordon_body(True), what="cordon node " + name))
     for p in on_node:
         m = meta(p)
         body = {
@@ -603,13 +602,21 @@ def plan_drain(node: dict[str, Any], pods: list[dict[str, Any]], deployment: dic
     return changing(changes, " and ".join(done), " and ".join(would), before, after, **result)
 
 
+def _cordon_body(cordon: bool) -> dict[str, Any]:
+    # Merge patch: None removes the field and the marker.
+    return {
+        "metadata": {"annotations": {CORDONED_BY: "true" if cordon else None}},
+        "spec": {"unschedulable": True if cordon else None},
+    }
+
+
 def plan_uncordon(node: dict[str, Any]) -> Plan:
     name = meta(node)["name"]
     result = {"node": name, "cordoned": False, "evicted": []}
     cordoned = bool((node.get("spec") or {}).get("unschedulable"))
     if not cordoned:
         return unchanged(f"node {name} is schedulable", {"spec": {"unschedulable": False}}, **result)
-    change = Change("patch", "v1", "Node", None, name, {"spec": {"unschedulable": None}}, what="uncordon node " + name)
+    change = Change("patch", "v1", "Node", None, name, _cordon_body(False), what="uncordon node " + name)
     return changing(
         [change],
         "uncordoned node " + name,

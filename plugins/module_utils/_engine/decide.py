@@ -85,7 +85,11 @@ from ansible_collections.zerotouch.selfheal.plugins.module_utils._schema import 
 ACTIONS = ("none", *REMEDIATIONS, "escalate")
 
 MEMORY_RESTART_PERCENT = 90  # memory at or above this share of its limit -> restart (principle 3)
-TENANT_MAJORITY = 0.5  # a tenant sending at least this share of requests is "noisy"
+TENANT_MAJORITY = 0.5  # a tenant sending at least this share of requests is "noisy"...
+TENANT_GROWTH = Fraction(3, 2)  # ... when its share is at least this multiple of its baseline share
+CORRELATED_MIN_SERVICES = 4  # below this many services, "more than half breach" says nothing about a shared cause
+MIN_SCHEDULABLE_NODES = 2  # a reroute never leaves fewer schedulable nodes than this
+DAY_MINUTES = 24 * 60
 CRASH_RESTARTS_15M = 3  # this many restarts in 15 minutes is a crash loop even without the reason
 SCALE_DOWN_CPU_DIVISOR = 2  # scale down only when CPU is at most the target divided by this
 HOUR_MINUTES = 60
@@ -273,13 +277,18 @@ def _judge_objectives(facts: _Facts) -> None:
             facts.reasons.append(f"{label} is unknown, so {objective} {_num(limit)}{limit_unit} cannot be judged")
             continue
         facts.evidence[indicator] = value
+        if not breaches(objective, limit, value):
+            continue
+        facts.breached.append(objective)
         if objective == "availability":
-            if value < limit:
-                facts.breached.append(objective)
-                facts.reasons.append(f"availability {_num(value)}% is below the availability objective {_num(limit)}%")
-        elif value > limit:
-            facts.breached.append(objective)
+            facts.reasons.append(f"availability {_num(value)}% is below the availability objective {_num(limit)}%")
+        else:
             facts.reasons.append(f"{label} {_num(value)}{unit} breaches {objective} {_num(limit)}{limit_unit}")
+
+
+def breaches(objective: str, limit: float, value: float) -> bool:
+    """Principle 1: availability below its objective, latency or errors above theirs; equal is met."""
+    return value < limit if objective == "availability" else value > limit
 
 
 def _find_rollout(facts: _Facts) -> None:
@@ -483,11 +492,24 @@ def _isolate_tenant(facts: _Facts) -> _Candidate | None:
         facts.reasons.append(f"tenant {name} sends all requests: isolating it would cut the service off")
         return None
     facts.evidence["tenant_share"] = share
-    reason = (
-        f"tenant {name} sends {_num(round(share * 100, 1))}% of requests (at least half) while the service "
-        f"breaches: isolate {name}"
-    )
-    return _Candidate("isolate_tenant", {"tenant": name}, "isolate-tenant", reason)
+    sends = f"tenant {name} sends {_percent(share)} of requests (at least half) while the service breaches"
+    baseline = next(t.baseline_share for t in facts.snapshot.observed.tenants if t.name == name)
+    if baseline is not None:
+        facts.evidence["tenant_baseline_share"] = baseline
+        window = facts.policy.tenant_baseline
+        # Exact: 0.3 is 1.5 x 0.2, which floats would put a hair above.
+        if Fraction(str(share)) < TENANT_GROWTH * Fraction(str(baseline)):
+            facts.reasons.append(
+                f"{sends}, but its share over the last {window} was {_percent(baseline)}: it has not grown to "
+                f"{_num(float(TENANT_GROWTH))} x its baseline, so it is the service's usual traffic, not the cause"
+            )
+            return None
+        sends += f", up from {_percent(baseline)} over the last {window}"
+    return _Candidate("isolate_tenant", {"tenant": name}, "isolate-tenant", f"{sends}: isolate {name}")
+
+
+def _percent(share: float) -> str:
+    return f"{_num(round(share * 100, 1))}%"
 
 
 def _scale_up(facts: _Facts) -> _Candidate | None:
@@ -532,30 +554,108 @@ def _dependency(facts: _Facts) -> _Candidate | None:
     return _Candidate("escalate", {}, "dependency", reason)
 
 
+def _cordon_limit(facts: _Facts) -> str | None:
+    """Why one more cordon would widen the blast radius (principle 7), or None when the numbers allow it."""
+    platform = facts.snapshot.observed.platform
+    cordoned, limit = platform.nodes_cordoned, facts.policy.max_cordoned_nodes
+    if cordoned is not None and cordoned >= limit:
+        facts.evidence.update(nodes_cordoned=cordoned, max_cordoned_nodes=limit)
+        return f"{cordoned} node(s) already cordoned by this collection reach max_cordoned_nodes {limit}"
+    total = platform.nodes_total
+    if total is not None and total - (cordoned or 0) - 1 < MIN_SCHEDULABLE_NODES:
+        facts.evidence.update(nodes_total=total, nodes_cordoned=cordoned or 0)
+        return (
+            f"cordoning one more of {total} node(s) ({cordoned or 0} cordoned) would leave fewer than "
+            f"{MIN_SCHEDULABLE_NODES} schedulable"
+        )
+    return None
+
+
 _CAUSES = (_rollback, _reconcile, _scale_to_min, _restart, _reroute, _isolate_tenant, _scale_up, _dependency)
 
 
 def _choose(facts: _Facts) -> _Candidate:
-    """The first cause that matches, skipping kinds the intent forbids or that already failed this hour."""
+    """The first cause that matches, skipping kinds the intent forbids, that already failed this hour, that failed
+    too often lately (learning), or that would widen the blast radius."""
     for cause in _CAUSES:
         candidate = cause(facts)
         if candidate is None or candidate.action == "escalate":
             if candidate is not None:
                 return candidate
             continue
-        switch = ALLOWED_BY.get(candidate.action)
-        if switch and not getattr(facts.intent.recovery, switch):
-            facts.reasons.append(f"{candidate.reason}; but {switch} is false, so {candidate.action} is skipped")
-            continue
-        tried = _tried(facts, candidate.action)
-        if tried is not None:
-            facts.reasons.append(
-                f"{candidate.reason}; but {tried.action} was tried at {format_datetime(tried.at)} and is recorded "
-                f"{tried.outcome}: not tried again within the hour"
-            )
+        skipped = _skip(facts, candidate)
+        if skipped is not None:
+            facts.reasons.append(f"{candidate.reason}; but {skipped}")
             continue
         return candidate
     return _Candidate("escalate", {}, "no-known-cause", "no known cause matches the evidence: a human must look")
+
+
+def _skip(facts: _Facts, candidate: _Candidate) -> str | None:
+    """Why a matching cause's action may not be taken on its own here, or None."""
+    switch = ALLOWED_BY.get(candidate.action)
+    if switch and not getattr(facts.intent.recovery, switch):
+        return f"{switch} is false, so {candidate.action} is skipped"
+    tried = _tried(facts, candidate.action)
+    if tried is not None:
+        return (
+            f"{tried.action} was tried at {format_datetime(tried.at)} and is recorded {tried.outcome}: not tried "
+            "again within the hour"
+        )
+    learned = _learned(facts, candidate.action)
+    if learned is not None:
+        return learned
+    if candidate.action == "reroute":
+        limit = _cordon_limit(facts)
+        if limit is not None:
+            return f"{limit}: reroute is skipped"
+    return None
+
+
+def _learned(facts: _Facts, action: str) -> str | None:
+    """Principle 4, learning: an action that failed the service too often lately is not chosen on its own."""
+    days, limit = facts.policy.learning_window_days, facts.policy.max_failed_attempts
+    failures = [
+        entry
+        for entry in facts.actions
+        if entry.action == action
+        and entry.outcome in NOT_RECOVERED
+        and _minutes_before(facts.now, entry.at) <= days * DAY_MINUTES
+    ]
+    if len(failures) < limit:
+        return None
+    facts.evidence.update({f"{action}_failures": len(failures), "max_failed_attempts": limit})
+    attempts = ", ".join(f"{format_datetime(e.at)} ({e.outcome})" for e in failures)
+    return (
+        f"{action} failed to recover {facts.intent.key} {len(failures)} time(s) within learning_window_days "
+        f"{_num(days)} ({attempts}), reaching max_failed_attempts {limit}: it is not chosen automatically"
+    )
+
+
+def _blast_radius(facts: _Facts, candidate: _Candidate) -> tuple[str, str] | None:
+    """Principle 7 on a chosen action: (rule, why) no new automatic change is made across the platform now."""
+    platform, policy = facts.snapshot.observed.platform, facts.policy
+    running, limit = platform.remediations_in_progress, policy.max_concurrent_remediations
+    if running is not None and running >= limit:
+        facts.evidence.update(remediations_in_progress=running, max_concurrent_remediations=limit)
+        return "concurrency-limit", (
+            f"{running} remediation(s) are still unverified across the platform, reaching "
+            f"max_concurrent_remediations {limit}: no new automatic change until they are verified"
+        )
+    total, breaching = platform.services_total, platform.services_breaching
+    if total is None or breaching is None or total < CORRELATED_MIN_SERVICES or breaching * 2 <= total:
+        return None
+    facts.evidence.update(services_total=total, services_breaching=breaching)
+    if candidate.rule == "rollback":
+        facts.reasons.append(
+            f"{breaching} of {total} services breach at once, but rolling back this service's own recent rollout "
+            "is safe whatever the shared cause"
+        )
+        return None
+    return "correlated-breach", (
+        f"{breaching} of {total} services breach at once: a shared cause is likely (network, a shared dependency, "
+        f"the platform), and changing services one by one adds risk"
+    )
 
 
 def _guard(facts: _Facts, candidate: _Candidate) -> Decision:
@@ -572,9 +672,25 @@ def _guard(facts: _Facts, candidate: _Candidate) -> Decision:
             f"the circuit breaker stops automatic actions"
         )
         return _decision(facts, "escalate", "circuit-breaker")
-    if candidate.action in facts.policy.require_approval:
-        facts.reasons.append(f"{candidate.action} is listed in require_approval: ask a human to approve it")
-        return _decision(facts, "escalate", "approval", proposed=candidate.action, proposed_params=candidate.params)
+    return _final(facts, candidate)
+
+
+def _final(facts: _Facts, candidate: _Candidate) -> Decision:
+    """The guardrails every chosen action meets last: the blast radius, approval, and the mode (principles 4, 7)."""
+    proposal: dict[str, Any] = {"proposed": candidate.action, "proposed_params": candidate.params}
+    radius = _blast_radius(facts, candidate)
+    if radius is not None:
+        rule, why = radius
+        facts.reasons.append(f"{why}: ask a human to approve {candidate.action}")
+        return _decision(facts, "escalate", rule, **proposal)
+    mode = facts.policy.mode
+    if candidate.action in facts.policy.require_approval or mode == "approve":
+        why = "mode is approve" if mode == "approve" else f"{candidate.action} is listed in require_approval"
+        facts.reasons.append(f"{why}: ask a human to approve it")
+        return _decision(facts, "escalate", "approval", **proposal)
+    if mode == "observe":
+        facts.reasons.append(f"mode is observe: {candidate.action} is what would be done; nothing is changed")
+        return _decision(facts, "none", "observe", **proposal)
     return _decision(facts, candidate.action, candidate.rule, candidate.params)
 
 
@@ -635,6 +751,10 @@ def _guard_quiet(facts: _Facts, candidate: _Candidate) -> Decision:
             f"{tried.outcome}: not tried again within the hour"
         )
         return _decision(facts, "escalate", "already-tried")
+    learned = _learned(facts, candidate.action)
+    if learned is not None:
+        facts.reasons.append(f"{candidate.reason}; but {learned}")
+        return _decision(facts, "escalate", "learned")
     return _guard(facts, candidate)
 
 
@@ -661,11 +781,11 @@ def _scale_down(facts: _Facts) -> Decision | None:
         f"scale down from {replicas} to max(min_replicas {recovery.min_replicas}, ceil({replicas} x {_num(cpu)} / "
         f"{_num(target)})) = {size} replicas"
     )
+    candidate = _Candidate("scale_down", {"replicas": size}, "scale-down", reason)
+    if _learned(facts, "scale_down") is not None or _blast_radius(facts, candidate) is not None:
+        return None  # an optimisation waits out any sign of trouble rather than asking a human
     facts.reasons.append(reason)
-    if "scale_down" in facts.policy.require_approval:
-        facts.reasons.append("scale_down is listed in require_approval: ask a human to approve it")
-        return _decision(facts, "escalate", "approval", proposed="scale_down", proposed_params={"replicas": size})
-    return _decision(facts, "scale_down", "scale-down", {"replicas": size})
+    return _final(facts, candidate)
 
 
 def _quiet(facts: _Facts) -> Decision:

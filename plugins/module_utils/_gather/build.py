@@ -13,6 +13,11 @@ from __future__ import annotations
 from typing import Any
 
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._act.plans import failing_reason
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._model.objects import (
+    cordoned,
+    cordoned_by_us,
+    node_ready,
+)
 
 REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
 
@@ -148,7 +153,33 @@ def observed_metrics(indicators: dict[str, Any]) -> dict[str, float]:
 
 
 def observed_tenants(indicators: dict[str, Any]) -> dict[str, dict[str, float]]:
-    return {t: {"share": round(v, 4)} for t, v in sorted((indicators.get("tenant_share") or {}).items())}
+    """Each tenant's share now, with its baseline share when Prometheus has one (a tenant new since is 0)."""
+    baseline = indicators.get("tenant_baseline_share")
+    out: dict[str, dict[str, float]] = {}
+    for tenant, share in sorted((indicators.get("tenant_share") or {}).items()):
+        out[tenant] = {"share": round(share, 4)}
+        if baseline:  # no baseline at all (a young Prometheus, no traffic then): the share alone decides
+            out[tenant]["baseline_share"] = round(baseline.get(tenant, 0.0), 4)
+    return out
+
+
+def observed_platform(
+    services_total: int,
+    services_breaching: int | None,
+    remediations_in_progress: int | None,
+    nodes: list[dict[str, Any]],
+) -> dict[str, int | None]:
+    """The platform view of principle 7. ``nodes_total`` counts the nodes the collection can count on (ready, and
+    not cordoned by someone else); ``nodes_cordoned`` those it cordoned itself."""
+    ours = [n for n in nodes if cordoned_by_us(n)]
+    usable = [n for n in nodes if node_ready(n) is not False and (not cordoned(n) or cordoned_by_us(n))]
+    return {
+        "services_total": services_total,
+        "services_breaching": services_breaching,
+        "remediations_in_progress": remediations_in_progress,
+        "nodes_total": len(usable),
+        "nodes_cordoned": len(ours),
+    }
 
 
 def observed_dependencies(indicators: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -352,6 +352,13 @@ class Journal:
         rows = self._read(sql + " ORDER BY started, id", args)
         return [{"action": r["action"], "at": _unstamp(r["started"]) or "", "outcome": r["outcome"]} for r in rows]
 
+    def pending_actions(self, since: datetime) -> int:
+        """How many actions, on any service, started since ``since`` and are not verified yet (blast radius)."""
+        rows = self._read(
+            "SELECT COUNT(*) AS n FROM actions WHERE outcome = 'pending' AND started >= ?", (_stamp(since),)
+        )
+        return int(rows[0]["n"])
+
     def query(
         self,
         *,

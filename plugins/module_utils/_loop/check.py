@@ -16,9 +16,17 @@ from typing import Any
 
 from ansible_collections.zerotouch.selfheal.plugins.module_utils import _prom
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._alerts import normalize
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._engine.decide import Decision, decide
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._engine.decide import Decision, breaches, decide
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import GatherError, ValidationError
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._gather import build as _gather
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._gather.queries import (
+    DEFAULT_TENANT_BASELINE,
+    OBJECTIVE_INDICATORS,
+    key_of,
+    objective_queries,
+    service_queries,
+    workload_of,
+)
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._journal.store import Journal
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._model.intent import (
     find_intent,
@@ -32,13 +40,13 @@ from ansible_collections.zerotouch.selfheal.plugins.module_utils._model.policy i
 )
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._model.snapshot import parse_snapshot, snapshot_to_dict
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._schema import (
-    duration_seconds,
     format_datetime,
     load_yaml,
     parse_datetime,
 )
 
-# How far back the journal's history matters: the guardrails look at the last hour and the cooldown.
+# How far back the journal's history matters: the guardrails look at the last hour and the cooldown, learning at
+# the policy's learning_window_days (whichever is longer).
 HISTORY_HORIZON = timedelta(hours=24)
 
 
@@ -104,11 +112,14 @@ def gather(
     journal: Journal | None,
     patches: list[dict[str, Any]] | None = None,
     manifests: Any = None,
+    platform_intents: list[dict[str, Any]] | None = None,
 ) -> tuple[dict[str, Any], list[str]]:
     """The snapshot of one service as the cluster and Prometheus show it now, and warnings about gaps.
 
     A Kubernetes failure raises (nothing is decided on a half-read cluster); a Prometheus failure leaves the
-    indicators unknown and says so, and the decision engine then refuses to act blind.
+    indicators unknown and says so, and the decision engine then refuses to act blind. Given every declared
+    intent (``platform_intents``), the snapshot also holds the platform view of principle 7, whose objectives are
+    read in the same Prometheus round as this service's indicators.
     """
     namespace, service = intent["namespace"], intent["service"]
     target = workload_of(intent)
@@ -123,14 +134,19 @@ def gather(
     nodes = kube.list("v1", "Node")
 
     warnings: list[str] = []
-    indicators: dict[str, Any] = {}
+    key = key_of(intent)
+    queries = {key: service_queries(intent, policy.get("tenant_baseline") or DEFAULT_TENANT_BASELINE)}
+    others = [i for i in platform_intents or [] if key_of(i) != key]
+    queries.update(objective_queries(others))
+    answered: dict[str, dict[str, Any]] | None = None
     if prom is None:
         warnings.append("no Prometheus URL given: every indicator is unknown")
     else:
         try:
-            indicators = prom.indicators({f"{namespace}/{service}": service_queries(intent)})[f"{namespace}/{service}"]
+            answered = prom.indicators(queries)
         except GatherError as exc:
             warnings.append(f"indicators unknown: {exc}")
+    indicators = (answered or {}).get(key, {})
 
     workload = _gather.observed_workload(deployment, replicasets, pods, indicators.get("pod_restarts_15m"))
     if manifests is not None:
@@ -145,7 +161,15 @@ def gather(
     patch = patch_for(deployment, patches or [])
     if patch:
         observed["patch"] = patch
-    history = journal.history(service, namespace, since=now - HISTORY_HORIZON, until=now) if journal else []
+    horizon = max(HISTORY_HORIZON, timedelta(days=float(policy.get("learning_window_days") or 0)))
+    history = journal.history(service, namespace, since=now - horizon, until=now) if journal else []
+    if platform_intents is not None:
+        breaching = None
+        if answered is not None:
+            judged = [(intent, indicators)] + [(i, answered.get(key_of(i), {})) for i in others]
+            breaching = sum(1 for i, values in judged if breached_objectives(i, values))
+        running = journal.pending_actions(since=now - HISTORY_HORIZON) if journal else None
+        observed["platform"] = _gather.observed_platform(len(others) + 1, breaching, running, nodes)
     snapshot = {
         "id": f"{namespace}/{service}@{format_datetime(now)}",
         "now": format_datetime(now),
@@ -158,30 +182,14 @@ def gather(
     return snapshot, warnings
 
 
-def workload_of(intent: dict[str, Any]) -> str:
-    """The Deployment an intent's service runs as: its target, or the service's own name."""
-    return str((intent.get("target") or {}).get("name") or intent["service"])
-
-
-def service_queries(intent: dict[str, Any]) -> dict[str, str]:
-    """The PromQL of every indicator of one intent (defaults, the intent's overrides, its dependency queries)."""
-    overrides = dict(intent.get("indicators") or {})
-    window = overrides.pop("window", None) or "5m"
-    tenant_window = overrides.pop("tenant_window", None) or shorter(window, DEFAULT_TENANT_WINDOW)
-    if (intent.get("tenants") or {}).get("query"):
-        overrides["tenant_share"] = intent["tenants"]["query"]
-    target = workload_of(intent)
-    return _prom.indicator_queries(intent["namespace"], intent["service"], target, window, overrides, tenant_window)
-
-
-# Who floods a service is a question about now: over the intent's whole window (5m by default) a flood that began
-# a minute ago is still the minority, and the steady tenant would be the one isolated.
-DEFAULT_TENANT_WINDOW = "1m"
-
-
-def shorter(first: str, second: str) -> str:
-    """The shorter of two Prometheus durations."""
-    return first if duration_seconds(first) <= duration_seconds(second) else second
+def breached_objectives(intent: dict[str, Any], indicators: dict[str, Any]) -> list[str]:
+    """The intent's objectives its indicators breach now (unknown ones are not counted)."""
+    out = []
+    for objective, limit in (intent.get("objectives") or {}).items():
+        value = indicators.get(OBJECTIVE_INDICATORS.get(objective, ""))
+        if limit is not None and value is not None and breaches(objective, limit, value):
+            out.append(objective)
+    return out
 
 
 def patch_for(deployment: dict[str, Any], patches: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -247,7 +255,8 @@ def check(params: dict[str, Any], kube_factory: Any, check_mode: bool) -> dict[s
 
         alert = params.get("alert") or None
         namespace, service = target_of(alert, params.get("namespace"), params.get("service"))
-        intent = find_intent(intents_from(params.get("intents")), namespace, service)
+        intents = intents_from(params.get("intents"))
+        intent = find_intent(intents, namespace, service)
         policy = policy_for(policy_from(params.get("policy")), namespace, service)
         now = parse_datetime(params["now"]) if params.get("now") else datetime.now(UTC)
         warnings: list[str] = []
@@ -264,7 +273,16 @@ def check(params: dict[str, Any], kube_factory: Any, check_mode: bool) -> dict[s
         else:
             prom = _prom.PromClient(params["prometheus_url"]) if params.get("prometheus_url") else None
             data, warnings = gather(
-                intent, policy, alert, now, cluster(), prom, journal, params.get("patches"), _drift_reader(intent)
+                intent,
+                policy,
+                alert,
+                now,
+                cluster(),
+                prom,
+                journal,
+                params.get("patches"),
+                _drift_reader(intent),
+                platform_intents=intents,
             )
         writer = journal if params.get("record") and not check_mode else None
         decision, snapshot, decision_id = decide_and_record(data, f"{namespace}/{service}", writer, alert)

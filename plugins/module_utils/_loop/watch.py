@@ -33,7 +33,11 @@ from typing import Any
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._alerts import fingerprint_of
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._engine.decide import check_objectives
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._gather.build import observed_metrics
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop.check import service_queries
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._gather.queries import (
+    OBJECTIVE_INDICATORS,
+    key_of,
+    service_queries,
+)
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._model.snapshot import parse_snapshot
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._schema import format_datetime
 
@@ -41,16 +45,6 @@ ALERTNAME = "IntentAtRisk"
 RECEIVER = "zerotouch.selfheal.intent_watch"
 SEVERITY = "page"
 BURN_INDICATOR = "burn_error_rate"
-# Objective -> the indicator that judges it.
-OBJECTIVE_INDICATORS = {
-    "max_latency_ms": "latency_p99_ms",
-    "max_error_rate": "error_rate",
-    "availability": "availability",
-}
-
-
-def key_of(intent: Mapping[str, Any]) -> str:
-    return f"{intent['namespace']}/{intent['service']}"
 
 
 def watch_queries(intents: Iterable[Mapping[str, Any]], burn_window: str | None) -> dict[str, dict[str, str]]:

@@ -29,6 +29,7 @@ from typing import Any
 
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import ValidationError
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._schema import (
+    DURATION_PATTERN,
     END_TIME_PATTERN,
     NAME_PATTERN,
     SERVICE_KEY_PATTERN,
@@ -56,7 +57,15 @@ POLICY_DEFAULTS: dict[str, Any] = {
     "peak_hours": None,
     "block_changes_during_peak": False,
     "protected_namespaces": ["kube-system"],
+    "mode": "auto",
+    "max_failed_attempts": 2,
+    "learning_window_days": 7,
+    "max_concurrent_remediations": 5,
+    "max_cordoned_nodes": 1,
+    "tenant_baseline": "1h",
 }
+# The trust ladder (docs/decisions.md, principle 4): act alone, ask first, or only say what would be done.
+MODES = ("auto", "approve", "observe")
 
 _WINDOW = {
     "type": "object",
@@ -99,6 +108,12 @@ _SETTINGS: dict[str, Any] = {
         "uniqueItems": True,
         "items": {"type": "string", "pattern": NAME_PATTERN, "maxLength": 63},
     },
+    "mode": {"type": "string", "enum": list(MODES)},
+    "max_failed_attempts": {"type": "integer", "minimum": 1},
+    "learning_window_days": {"type": "number", "exclusiveMinimum": 0},
+    "max_concurrent_remediations": {"type": "integer", "minimum": 1},
+    "max_cordoned_nodes": {"type": "integer", "minimum": 0},
+    "tenant_baseline": {"type": "string", "pattern": DURATION_PATTERN},
 }
 _OVERRIDE = {
     "type": "object",
@@ -169,6 +184,12 @@ class Policy:
     peak_hours: Window | None = None
     block_changes_during_peak: bool = False
     protected_namespaces: tuple[str, ...] = ("kube-system",)
+    mode: str = "auto"
+    max_failed_attempts: int = 2
+    learning_window_days: float = 7
+    max_concurrent_remediations: int = 5
+    max_cordoned_nodes: int = 1
+    tenant_baseline: str = "1h"
 
 
 # --- defaults, overrides and checks ------------------------------------------------------------------------------
@@ -289,6 +310,12 @@ def policy_from_dict(effective: Mapping[str, Any]) -> Policy:
         peak_hours=window_from_dict(peak) if peak else None,
         block_changes_during_peak=effective["block_changes_during_peak"],
         protected_namespaces=tuple(effective["protected_namespaces"]),
+        mode=effective["mode"],
+        max_failed_attempts=effective["max_failed_attempts"],
+        learning_window_days=effective["learning_window_days"],
+        max_concurrent_remediations=effective["max_concurrent_remediations"],
+        max_cordoned_nodes=effective["max_cordoned_nodes"],
+        tenant_baseline=effective["tenant_baseline"],
     )
 
 
@@ -310,6 +337,12 @@ def policy_to_dict(policy: Policy) -> dict[str, Any]:
         "peak_hours": window_to_dict(policy.peak_hours) if policy.peak_hours else None,
         "block_changes_during_peak": policy.block_changes_during_peak,
         "protected_namespaces": list(policy.protected_namespaces),
+        "mode": policy.mode,
+        "max_failed_attempts": policy.max_failed_attempts,
+        "learning_window_days": policy.learning_window_days,
+        "max_concurrent_remediations": policy.max_concurrent_remediations,
+        "max_cordoned_nodes": policy.max_cordoned_nodes,
+        "tenant_baseline": policy.tenant_baseline,
     }
 
 

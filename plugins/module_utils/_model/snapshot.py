@@ -64,6 +64,9 @@ _COUNT = {"type": ["integer", "null"], "minimum": 0}
 _TEXT = {"type": ["string", "null"]}
 _FLAG = {"type": ["boolean", "null"]}
 _TIME = {"type": "string", "format": "date-time"}
+_SHARE = {"type": ["number", "null"], "minimum": 0, "maximum": 1}
+# The cluster as a whole at the same instant (principle 7, blast radius); a missing number: its rule does not apply.
+PLATFORM = ("services_total", "services_breaching", "remediations_in_progress", "nodes_total", "nodes_cordoned")
 
 
 def _mapping(properties: dict[str, Any], required: tuple[str, ...] = (), nullable: bool = False) -> dict[str, Any]:
@@ -161,14 +164,13 @@ SNAPSHOT_SCHEMA: dict[str, Any] = {
                 },
                 "tenants": {
                     "type": ["object", "null"],
-                    "additionalProperties": _mapping(
-                        {"share": {"type": ["number", "null"], "minimum": 0, "maximum": 1}}
-                    ),
+                    "additionalProperties": _mapping({"share": _SHARE, "baseline_share": _SHARE}),
                 },
                 "dependencies": {
                     "type": ["object", "null"],
                     "additionalProperties": _mapping({"healthy": _FLAG, "latency_p99_ms": _AMOUNT}),
                 },
+                "platform": _mapping({name: _COUNT for name in PLATFORM}, nullable=True),
                 "patch": _mapping(
                     {
                         "image": {"type": "string", "minLength": 1},
@@ -281,6 +283,7 @@ class Node:
 class Tenant:
     name: str
     share: float | None = None
+    baseline_share: float | None = None  # its share over the policy's tenant_baseline window before the breach
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,6 +300,17 @@ class Patch:
 
 
 @dataclass(frozen=True, slots=True)
+class Platform:
+    """Every service with an intent in the cluster, seen at once; ``None`` is unknown."""
+
+    services_total: int | None = None
+    services_breaching: int | None = None  # this service included
+    remediations_in_progress: int | None = None  # this collection's actions not yet verified, on any service
+    nodes_total: int | None = None
+    nodes_cordoned: int | None = None  # nodes this collection cordoned and has not uncordoned
+
+
+@dataclass(frozen=True, slots=True)
 class Observed:
     metrics: Metrics = Metrics()
     workload: Workload | None = None  # None: the workload state is unknown
@@ -304,6 +318,7 @@ class Observed:
     tenants: tuple[Tenant, ...] = ()  # sorted by name
     dependencies: tuple[Dependency, ...] = ()  # sorted by name
     patch: Patch | None = None
+    platform: Platform = Platform()
 
 
 @dataclass(frozen=True, slots=True)
@@ -395,11 +410,12 @@ def _observed(data: Mapping[str, Any] | None) -> Observed:
             Node(name, n.get("ready"), n.get("schedulable"), n.get("latency_p99_ms"))
             for name, n in sorted(nodes.items())
         ),
-        tenants=tuple(Tenant(name, t.get("share")) for name, t in sorted(tenants.items())),
+        tenants=tuple(Tenant(name, t.get("share"), t.get("baseline_share")) for name, t in sorted(tenants.items())),
         dependencies=tuple(
             Dependency(name, d.get("healthy"), d.get("latency_p99_ms")) for name, d in sorted(dependencies.items())
         ),
         patch=Patch(patch["image"], patch.get("severity")) if patch else None,
+        platform=Platform(**{name: (data.get("platform") or {}).get(name) for name in PLATFORM}),
     )
 
 
@@ -481,13 +497,17 @@ def _observed_to_dict(observed: Observed) -> dict[str, Any]:
             n.name: {"ready": n.ready, "schedulable": n.schedulable, "latency_p99_ms": n.latency_p99_ms}
             for n in observed.nodes
         },
-        "tenants": {t.name: {"share": t.share} for t in observed.tenants},
+        "tenants": {
+            t.name: {"share": t.share, **({"baseline_share": t.baseline_share} if t.baseline_share is not None else {})}
+            for t in observed.tenants
+        },
         "dependencies": {
             d.name: {"healthy": d.healthy, "latency_p99_ms": d.latency_p99_ms} for d in observed.dependencies
         },
         "patch": (
             {"image": patch.image, **({"severity": patch.severity} if patch.severity else {})} if patch else None
         ),
+        "platform": {name: getattr(observed.platform, name) for name in PLATFORM},
     }
 
 
