@@ -2,7 +2,7 @@
 # It is shipped to modules by AnsiballZ; import it only from this collection.
 """The decision engine: ``decide(snapshot) -> Decision``, pure and deterministic.
 
-Rules, applied in this order (the principles of ``scenarios/README.md``; each step names its ``rule`` id):
+Rules, applied in this order (the principles of ``docs/decisions.md``; each step names its ``rule`` id):
 
 0. **Scope.** No intent for the service (``no-intent``) or a resolved alert (``alert-resolved``) -> ``none``.
 1. **Impact.** An objective is breached when its metric is known and on the wrong side of the objective
@@ -23,12 +23,17 @@ Rules, applied in this order (the principles of ``scenarios/README.md``; each st
    ``isolate_tenant`` (one tenant sends at least half the requests during a breach) > ``scale_up`` (latency
    breached and CPU >= target: ``ceil(replicas x cpu / target)``, at least one more, capped at ``max_replicas``;
    already at the cap -> ``escalate``) > unhealthy dependency -> ``escalate`` > otherwise ``escalate``.
-   A cause is skipped when the intent does not allow its kind, or when the same kind was tried on the service
+   A cause is skipped when the intent does not allow its kind, when the same kind was tried on the service
    within the last hour and did not recover it (``not_recovered``, ``failed``, or still ``pending`` after its
-   cooldown while the service still breaches).
+   cooldown while the service still breaches), when it failed ``max_failed_attempts`` times within
+   ``learning_window_days`` (learning), and (reroute) when one more cordon would widen the blast radius. A
+   majority tenant is isolated only when its share grew to 1.5 x its ``baseline_share`` (when known).
 5. **Guardrails on the chosen action.** ``max_actions_per_hour`` actions in the last hour -> ``escalate``
-   (``circuit-breaker``); the action listed in ``require_approval`` -> ``escalate`` with ``proposed`` set to it and
-   ``proposed_params`` to its parameters (``approval``).
+   (``circuit-breaker``); the blast radius (``observed.platform``): too many remediations unverified
+   (``concurrency-limit``) or more than half of the services breaching (``correlated-breach``, a rollback of the
+   service's own rollout excepted) -> ``escalate`` proposing the action; the action listed in ``require_approval``,
+   or ``mode: approve`` -> ``escalate`` with ``proposed`` set to it and ``proposed_params`` to its parameters
+   (``approval``); ``mode: observe`` -> ``none`` proposing it (``observe``).
 6. **Patches** (quiet path only, so a breach is fixed first): never inside a freeze, never in peak hours when
    ``block_changes_during_peak``; ``critical`` may start outside a maintenance window, anything else waits for
    one; otherwise ``none`` (deferred). A due patch then meets the guardrails of steps 3 and 5 (protected
@@ -47,6 +52,7 @@ Rule ids (``Decision.rule``): ``no-intent``, ``alert-resolved``, ``blind``, ``no
 ``cooldown``, ``rollback``, ``reconcile``, ``scale-to-min``, ``restart``, ``reroute``, ``isolate-tenant``,
 ``scale-up``, ``scale-up-at-cap``, ``dependency``, ``no-known-cause``, ``circuit-breaker``, ``approval``, ``patch``,
 ``patch-deferred``, ``patch-applied`` (already running), ``already-tried`` (a patch that failed this hour),
+``learned`` (a patch that failed too often lately), ``concurrency-limit``, ``correlated-breach``, ``observe``,
 ``scale-down``.
 
 Every decision carries human ``reasons`` (objective, evidence, rule) and ``evidence`` (the numbers used).

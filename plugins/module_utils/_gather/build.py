@@ -1,7 +1,7 @@
 # Private to the zerotouch.selfheal collection: not a public API, it may change without notice.
 # Gather -> snapshot: pure builders that turn Kubernetes objects and Prometheus indicators into a snapshot.
 
-"""Build the snapshot of `shared/scenarios/README.md` from what the cluster and Prometheus show.
+"""Build the snapshot (docs/decisions.md) from what the cluster and Prometheus show.
 
 These functions take plain dicts (the Kubernetes objects as the API returns them, the indicator values from
 `_prom.split`) and return the snapshot's blocks; the I/O lives in the adapters. Unknown stays unknown: a value

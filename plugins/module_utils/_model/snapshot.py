@@ -2,7 +2,7 @@
 # It is shipped to modules by AnsiballZ; import it only from this collection.
 """Snapshots: everything the decision engine may look at, as of one instant.
 
-The format is the one of ``scenarios/README.md`` (``now``, ``intent``, ``policy``, ``alert``, ``observed``,
+The format is the one of ``docs/decisions.md`` (``now``, ``intent``, ``policy``, ``alert``, ``observed``,
 ``history``). :func:`parse_snapshot` validates a parsed document and returns a typed, immutable
 :class:`Snapshot`; a malformed document raises :class:`ValidationError` naming the field. Conventions:
 
