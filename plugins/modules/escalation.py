@@ -143,6 +143,7 @@ from ansible.module_utils.urls import open_url  # noqa: E402
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._argspec import ESCALATION_ONE_OF, escalation_spec  # noqa: E402
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import SelfHealError  # noqa: E402
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._notify import build_payload  # noqa: E402
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._shell import run  # noqa: E402
 
 
 def _where(url):
@@ -189,11 +190,7 @@ def run_escalation(params, check_mode, post=open_url):
 
 def main():
     module = AnsibleModule(argument_spec=escalation_spec(), required_one_of=ESCALATION_ONE_OF, supports_check_mode=True)
-    try:
-        result = run_escalation(module.params, module.check_mode)
-    except SelfHealError as exc:
-        module.fail_json(msg=str(exc))
-    module.exit_json(**result)
+    run(module, lambda: run_escalation(module.params, module.check_mode))
 
 
 if __name__ == "__main__":

@@ -200,13 +200,10 @@ gather_warnings:
   sample: []
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib  # noqa: E402
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._argspec import intent_check_spec  # noqa: E402
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import (  # noqa: E402
-    MissingLibraryError,
-    SelfHealError,
-)
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop.check import check  # noqa: E402
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._shell import run  # noqa: E402
 
 
 def main() -> None:
@@ -217,13 +214,7 @@ def main() -> None:
 
         return connect(module.params)
 
-    try:
-        result = check(module.params, kube, module.check_mode)
-    except MissingLibraryError as exc:
-        module.fail_json(msg=missing_required_lib(exc.library), exception=exc.traceback)
-    except SelfHealError as exc:
-        module.fail_json(msg=str(exc))
-    module.exit_json(**result)
+    run(module, lambda: check(module.params, kube, module.check_mode))
 
 
 if __name__ == "__main__":

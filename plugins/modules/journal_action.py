@@ -149,8 +149,8 @@ from ansible_collections.zerotouch.selfheal.plugins.module_utils._argspec import
     JOURNAL_ACTION_REQUIRED_TOGETHER,
     journal_action_spec,
 )
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import SelfHealError  # noqa: E402
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop.check import journal_action  # noqa: E402
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._shell import run  # noqa: E402
 
 
 def main() -> None:
@@ -160,11 +160,7 @@ def main() -> None:
         required_together=JOURNAL_ACTION_REQUIRED_TOGETHER,
         supports_check_mode=True,
     )
-    try:
-        result = journal_action(module.params, module.check_mode)
-    except SelfHealError as exc:
-        module.fail_json(msg=str(exc))
-    module.exit_json(**result)
+    run(module, lambda: journal_action(module.params, module.check_mode))
 
 
 if __name__ == "__main__":

@@ -88,22 +88,23 @@ msg:
 """
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import SelfHealError  # noqa: E402
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._journal.incident import (  # noqa: E402
     close,
     journal_incident_spec,
 )
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._shell import run  # noqa: E402
 
 
 def main() -> None:
     module = AnsibleModule(argument_spec=journal_incident_spec(), supports_check_mode=True)
-    try:
+
+    def work():
         result = close(module.params, module.check_mode)
-    except SelfHealError as exc:
-        module.fail_json(msg=str(exc))
-    if not module._diff:
-        result.pop("diff", None)
-    module.exit_json(**result)
+        if not module._diff:
+            result.pop("diff", None)
+        return result
+
+    run(module, work)
 
 
 if __name__ == "__main__":

@@ -78,17 +78,13 @@ decisions:
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._argspec import journal_info_spec  # noqa: E402
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import SelfHealError  # noqa: E402
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._journal.store import query_journal  # noqa: E402
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._shell import run  # noqa: E402
 
 
 def main() -> None:
     module = AnsibleModule(argument_spec=journal_info_spec(), supports_check_mode=True)
-    try:
-        decisions = query_journal(module.params)
-    except SelfHealError as exc:
-        module.fail_json(msg=str(exc))
-    module.exit_json(changed=False, decisions=decisions)
+    run(module, lambda: {"changed": False, "decisions": query_journal(module.params)})
 
 
 if __name__ == "__main__":

@@ -110,26 +110,20 @@ removed:
   sample: [acme]
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib  # noqa: E402
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._argspec import (  # noqa: E402
     TENANT_LIMIT_REQUIRED_IF,
     tenant_limit_spec,
 )
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import MissingLibraryError, SelfHealError  # noqa: E402
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._k8s.client import connect, run_tenant_limit  # noqa: E402
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._shell import run  # noqa: E402
 
 
 def main() -> None:
     module = AnsibleModule(
         argument_spec=tenant_limit_spec(), required_if=TENANT_LIMIT_REQUIRED_IF, supports_check_mode=True
     )
-    try:
-        result = run_tenant_limit(connect(module.params), module.params, module.check_mode, module._diff)
-    except MissingLibraryError as exc:
-        module.fail_json(msg=missing_required_lib(exc.library), exception=exc.traceback)
-    except SelfHealError as exc:
-        module.fail_json(msg=str(exc))
-    module.exit_json(**result)
+    run(module, lambda: run_tenant_limit(connect(module.params), module.params, module.check_mode, module._diff))
 
 
 if __name__ == "__main__":

@@ -90,21 +90,15 @@ deleted_pods:
   sample: [checkout-7f9c6d5b8-abcde]
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib  # noqa: E402
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._argspec import restart_spec  # noqa: E402
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import MissingLibraryError, SelfHealError  # noqa: E402
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._k8s.client import connect, run_restart  # noqa: E402
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._shell import run  # noqa: E402
 
 
 def main() -> None:
     module = AnsibleModule(argument_spec=restart_spec(), supports_check_mode=True)
-    try:
-        result = run_restart(connect(module.params), module.params, module.check_mode, module._diff)
-    except MissingLibraryError as exc:
-        module.fail_json(msg=missing_required_lib(exc.library), exception=exc.traceback)
-    except SelfHealError as exc:
-        module.fail_json(msg=str(exc))
-    module.exit_json(**result)
+    run(module, lambda: run_restart(connect(module.params), module.params, module.check_mode, module._diff))
 
 
 if __name__ == "__main__":
