@@ -23,7 +23,7 @@ import atexit
 import threading
 import traceback
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import JournalError, MissingLibraryError
@@ -155,15 +155,13 @@ class PostgresBackend:
             self._conn.close()
             self._conn = None
 
-    @contextmanager
-    def _connection(self) -> Iterator[Any]:
+    def _connection(self) -> Any:
+        """A context manager giving a connection: one borrowed from the pool, or this journal's own."""
         if self._pool is not None:
-            with self._pool.connection(timeout=self._timeout) as conn:
-                yield conn
-            return
+            return self._pool.connection(timeout=self._timeout)
         if self._conn is None or self._conn.closed or self._conn.broken:
             self._conn = self._connect()  # the server or the network dropped the last one
-        yield self._conn
+        return nullcontext(self._conn)
 
     @contextmanager
     def transaction(self) -> Iterator[_Tx]:
