@@ -1,8 +1,10 @@
 """`python -m sandbox`: start, stop and drive the sandbox.
 
 `up` runs a supervisor in the foreground (or detached with --detach) that owns every sandbox process:
-the Kubernetes stand-in, the workload simulator, the webhook recorder, Prometheus and Alertmanager. It writes
-their addresses to <run-dir>/sandbox.json and removes that file when it stops. Children die with the
+the Kubernetes stand-in, the workload simulator, the webhook recorder, Prometheus, Alertmanager and PostgreSQL (for
+the journal). It writes their addresses to <run-dir>/sandbox.json and removes that file when it stops: the
+journal's DSN (``journal_dsn``, without password) and the libpq password file that goes with it
+(``journal_passfile``, for ``PGPASSFILE``). Children die with the
 supervisor (PR_SET_PDEATHSIG), so nothing is left behind on SIGTERM, Ctrl-C or even SIGKILL.
 """
 
@@ -19,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sandbox import client, procs, prom
+from sandbox import client, postgres, procs, prom
 from sandbox.simulator import FAULT_KINDS, Simulator
 from sandbox.webhook import WebhookRecorder
 
@@ -58,6 +60,7 @@ async def supervise(run_dir: Path, webhook_url: str | None) -> None:
     children: list[subprocess.Popen] = []
     sim: Simulator | None = None
     recorder: WebhookRecorder | None = None
+    pg: postgres.Postgres | None = None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -74,6 +77,8 @@ async def supervise(run_dir: Path, webhook_url: str | None) -> None:
         children.append(am.proc)
         pm = await asyncio.to_thread(prom.start_prometheus, run_dir, sim_url.removeprefix("http://"), am.url)
         children.append(pm.proc)
+        pg = await asyncio.to_thread(postgres.start_postgres, run_dir)
+        children.append(pg.proc)
         state: dict[str, Any] = {
             "pid": os.getpid(),
             "started_at": time.time(),
@@ -85,12 +90,15 @@ async def supervise(run_dir: Path, webhook_url: str | None) -> None:
             "alertmanager_url": am.url,
             "webhook_url": webhook_url,
             "webhook_log": str(run_dir / "webhook.jsonl") if recorder else None,
+            "journal_dsn": pg.dsn,
+            "journal_passfile": str(pg.passfile),
+            "postgres_dir": str(pg.base),
             "children": [c.pid for c in children],
         }
         tmp = state_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(state, indent=2))
         tmp.replace(state_file)
-        print(f"sandbox up: kube {kube_url}, prometheus {pm.url}, alertmanager {am.url}", flush=True)
+        print(f"sandbox up: kube {kube_url}, prometheus {pm.url}, alertmanager {am.url}, journal {pg.dsn}", flush=True)
         while not stop.is_set():
             dead = [c for c in children if c.poll() is not None]
             if dead:
@@ -105,6 +113,8 @@ async def supervise(run_dir: Path, webhook_url: str | None) -> None:
             await sim.stop()
         if recorder:
             await recorder.stop()
+        if pg:
+            await asyncio.to_thread(pg.stop)
         procs.stop(children)
         print("sandbox down", flush=True)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 import signal
 import socket
@@ -23,17 +24,25 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _die_with_parent() -> None:
-    # If the supervisor is killed (even with SIGKILL), the kernel sends SIGTERM to its children:
-    # the sandbox never leaves Prometheus or Alertmanager behind.
+def _die_with_parent(sig: signal.Signals = signal.SIGTERM) -> None:
+    # If the supervisor is killed (even with SIGKILL), the kernel sends `sig` to its children: the sandbox never
+    # leaves Prometheus, Alertmanager or PostgreSQL behind. subprocess calls this after it has switched to the
+    # child's user (a change of user clears the setting, so it must come after).
     libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    libc.prctl(_PR_SET_PDEATHSIG, sig)
 
 
 def spawn(
-    argv: Sequence[str], log: Path, cwd: Path | None = None, env: dict[str, str] | None = None
+    argv: Sequence[str],
+    log: Path,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    user: int | None = None,
+    group: int | None = None,
+    death_signal: signal.Signals = signal.SIGTERM,
 ) -> subprocess.Popen:
-    """Start a child that logs to `log` and is terminated when this process dies."""
+    """Start a child that logs to `log` and gets `death_signal` when this process dies (as `user`/`group`
+    when given: the log is opened here, so it stays the caller's file)."""
     log.parent.mkdir(parents=True, exist_ok=True)
     out = open(log, "ab")  # noqa: SIM115 - the child owns the descriptor
     try:
@@ -44,7 +53,10 @@ def spawn(
             stdin=subprocess.DEVNULL,
             cwd=cwd,
             env=env,
-            preexec_fn=_die_with_parent,
+            user=user,
+            group=group,
+            extra_groups=[] if group is not None else None,
+            preexec_fn=functools.partial(_die_with_parent, death_signal),
         )
     finally:
         out.close()

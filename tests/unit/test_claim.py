@@ -11,6 +11,7 @@ from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import 
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._journal.store import Journal
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._k8s import client as _k8s
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop import check as _check
+from ansible_collections.zerotouch.selfheal.tests.unit.journal_backends import JournalBackend
 
 INTENT = {"service": "checkout", "namespace": "shop", "target": {"kind": "Deployment", "name": "checkout-api"}}
 DECISION = Decision("rollback", {"to_revision": 3}, None, ("errors after a rollout",), {})
@@ -36,52 +37,58 @@ class Locks:
         return {"changed": free, "acquired": free, "held_by": held_by, "expires_at": None, "msg": "lock"}
 
 
-def recorded_decision(journal: Path) -> int:
-    with Journal(str(journal)) as j:
+def recorded_decision(journal: str) -> int:
+    with Journal(journal) as j:
         return j.record_decision(
             namespace="shop", service="checkout", snapshot={}, decision=DECISION.to_dict(), fingerprint=None
         )
 
 
-def claim(journal: Path, decision_id: int | None, check_mode: bool = False) -> dict[str, Any]:
-    params = {"journal": str(journal), "lock_ttl_seconds": 600}
+def claim(journal: str, decision_id: int | None, check_mode: bool = False) -> dict[str, Any]:
+    params = {"journal": journal, "lock_ttl_seconds": 600}
     return _check.claim(object(), params, INTENT, DECISION, decision_id, check_mode)
 
 
-def test_a_claim_locks_the_target_and_journals_the_start(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_a_claim_locks_the_target_and_journals_the_start(
+    monkeypatch: pytest.MonkeyPatch, journal_backend: JournalBackend
+) -> None:
     locks = Locks()
     monkeypatch.setattr(_k8s, "run_lock", locks)
-    journal = tmp_path / "journal.db"
+    journal = journal_backend.target
     decision_id = recorded_decision(journal)
     result = claim(journal, decision_id)
     assert result["acquired"] is True and result["changed"] is True
     assert result["holder"] == locks.held_by == f"selfheal-remediate/decision-{decision_id}"
     assert locks.calls[0]["name"] == "checkout-api" and locks.calls[0]["ttl_seconds"] == 600
-    with Journal(str(journal)) as j:
+    with Journal(journal) as j:
         (row,) = j.query(namespace="shop", service="checkout")
     assert [(a["id"], a["action"], a["outcome"]) for a in row["actions"]] == [
         (result["action_id"], "rollback", "pending")
     ]
 
 
-def test_a_held_target_is_journaled_as_skipped(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_a_held_target_is_journaled_as_skipped(
+    monkeypatch: pytest.MonkeyPatch, journal_backend: JournalBackend
+) -> None:
     monkeypatch.setattr(_k8s, "run_lock", Locks(held_by="selfheal-remediate/decision-99"))
-    journal = tmp_path / "journal.db"
+    journal = journal_backend.target
     result = claim(journal, recorded_decision(journal))
     assert result["acquired"] is False and result["changed"] is False
-    with Journal(str(journal)) as j:
+    with Journal(journal) as j:
         (row,) = j.query(namespace="shop", service="checkout")
     (action,) = row["actions"]
     assert (action["outcome"], action["detail"]) == ("skipped", "skipped: locked by selfheal-remediate/decision-99")
 
 
-def test_check_mode_takes_nothing_and_journals_nothing(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_check_mode_takes_nothing_and_journals_nothing(
+    monkeypatch: pytest.MonkeyPatch, journal_backend: JournalBackend
+) -> None:
     locks = Locks()
     monkeypatch.setattr(_k8s, "run_lock", locks)
-    result = claim(tmp_path / "journal.db", None, check_mode=True)
+    result = claim(journal_backend.target, None, check_mode=True)
     assert result["acquired"] is True and result["action_id"] is None
     assert result["holder"] == "selfheal-remediate/check-mode" and locks.held_by is None
-    assert not (tmp_path / "journal.db").exists()
+    assert not journal_backend.created()
 
 
 def test_a_start_that_cannot_be_journaled_gives_the_lock_back(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -93,7 +100,7 @@ def test_a_start_that_cannot_be_journaled_gives_the_lock_back(monkeypatch: pytes
 
     monkeypatch.setattr(_check, "journal_action", broken)
     with pytest.raises(JournalError, match="read-only"):
-        claim(tmp_path / "journal.db", 7)
+        claim(str(tmp_path / "journal.db"), 7)
     assert [c.get("state") for c in locks.calls] == [None, "released"]
     assert locks.held_by is None
 

@@ -1,9 +1,15 @@
-"""The SQLite journal: records, history in snapshot format, atomic writes, and many processes at once."""
+"""The journal on both backends (SQLite, PostgreSQL): records, history in snapshot format, atomic writes, schema
+migrations, alert deduplication, and many processes at once."""
 
 from __future__ import annotations
 
 import multiprocessing
+import os
+import signal
 import sqlite3
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -11,12 +17,16 @@ from typing import Any
 import pytest
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._engine.decide import decide
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import JournalError
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._journal import postgres as postgres_backend
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._journal import sqlite as sqlite_backend
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._journal.store import (
+    MIGRATIONS,
     SCHEMA_VERSION,
     Journal,
     default_journal_path,
 )
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._model.snapshot import parse_snapshot, snapshot_to_dict
+from ansible_collections.zerotouch.selfheal.tests.unit.journal_backends import JournalBackend
 from ansible_collections.zerotouch.selfheal.tests.unit.selfheal_factory import NOW, edited, snapshot
 
 DECISION = {"action": "scale_up", "params": {"replicas": 6}, "proposed": None, "rule": "scale-up", "reasons": ["r"]}
@@ -27,8 +37,8 @@ def minutes(n: float) -> datetime:
 
 
 @pytest.fixture
-def journal(tmp_path: Path) -> Any:
-    with Journal(tmp_path / "state" / "journal.db") as j:
+def journal(journal_backend: JournalBackend) -> Any:
+    with Journal(journal_backend.target) as j:
         yield j
 
 
@@ -152,15 +162,17 @@ def test_incidents_group_decisions_by_alert(journal: Journal) -> None:
 # --- atomicity -----------------------------------------------------------------------------------------------------
 
 
-def test_unserialisable_snapshot_writes_nothing(journal: Journal) -> None:
+def test_unserialisable_snapshot_writes_nothing(journal: Journal, journal_backend: JournalBackend) -> None:
     with pytest.raises(JournalError, match="cannot journal the snapshot"):
         journal.record_decision(namespace="shop", service="c", snapshot={"x": object()}, decision=DECISION)
     with pytest.raises(JournalError, match="cannot journal the snapshot"):
         journal.record_decision(namespace="shop", service="c", snapshot={"x": float("nan")}, decision=DECISION)
-    assert count(journal.path, "decisions") == 0
+    assert journal_backend.count("decisions") == 0
 
 
-def test_failure_mid_transaction_rolls_everything_back(journal: Journal, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failure_mid_transaction_rolls_everything_back(
+    journal: Journal, journal_backend: JournalBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
     original = Journal._incident
 
     def incident_then_crash(self: Journal, *args: Any) -> int | None:
@@ -170,15 +182,15 @@ def test_failure_mid_transaction_rolls_everything_back(journal: Journal, monkeyp
     monkeypatch.setattr(Journal, "_incident", incident_then_crash)
     with pytest.raises(RuntimeError):
         record(journal, fingerprint="fp1", alert_status="firing")
-    assert (count(journal.path, "incidents"), count(journal.path, "decisions")) == (0, 0)
+    assert (journal_backend.count("incidents"), journal_backend.count("decisions")) == (0, 0)
     monkeypatch.undo()
     assert record(journal, fingerprint="fp1", alert_status="firing") > 0  # the connection is still usable
 
 
-def test_action_needs_an_existing_decision(journal: Journal) -> None:
+def test_action_needs_an_existing_decision(journal: Journal, journal_backend: JournalBackend) -> None:
     with pytest.raises(JournalError, match="there is no decision 42"):
         journal.start_action(42, "restart", {})
-    assert count(journal.path, "actions") == 0
+    assert journal_backend.count("actions") == 0
 
 
 @pytest.mark.parametrize("outcome", ["done", "", "RECOVERED"])
@@ -199,13 +211,89 @@ def test_times_need_an_offset(journal: Journal) -> None:
         record(journal, at=datetime(2026, 3, 4, 15, 10))
 
 
-def test_newer_schema_is_refused(tmp_path: Path) -> None:
+def test_a_fresh_journal_gets_the_current_schema(journal_backend: JournalBackend) -> None:
+    with Journal(journal_backend.target) as journal:
+        assert journal.schema_version() == SCHEMA_VERSION
+    assert journal_backend.execute("SELECT version FROM schema_version ORDER BY version") == [
+        (v,) for v in range(2, SCHEMA_VERSION + 1)
+    ]
+    assert journal_backend.execute("SELECT value FROM meta WHERE key = 'schema_version'") == [(str(SCHEMA_VERSION),)]
+    for table in ("decisions", "actions", "incidents", "alert_dedupe"):
+        assert journal_backend.count(table) == 0
+    Journal(journal_backend.target).close()  # opening again applies nothing twice
+    assert journal_backend.count("schema_version") == SCHEMA_VERSION - 1
+
+
+def _version_1_journal(journal_backend: JournalBackend) -> None:
+    """A journal as version 1 of the collection left it, with an open incident in it."""
+    ddl = (sqlite_backend if journal_backend.kind == "sqlite" else postgres_backend).DIALECT
+    if journal_backend.kind == "sqlite":
+        Path(journal_backend.target).parent.mkdir(parents=True, exist_ok=True)
+    for statement in MIGRATIONS[1]:
+        journal_backend.execute(statement.format(**ddl))
+    journal_backend.execute(
+        "INSERT INTO incidents (namespace, service, fingerprint, opened, status)"
+        " VALUES ('shop', 'checkout', 'fp1', '2026-03-04T15:00:00.000000Z', 'open')"
+    )
+    journal_backend.execute(
+        "INSERT INTO decisions (time, namespace, service, fingerprint, action, incident_id, snapshot, decision)"
+        " VALUES ('2026-03-04T15:00:00.000000Z', 'shop', 'checkout', 'fp1', 'restart', 1, '{}', '{\"action\": 1}')"
+    )
+
+
+def test_an_older_journal_is_upgraded_on_open_and_keeps_its_records(journal_backend: JournalBackend) -> None:
+    _version_1_journal(journal_backend)
+    with Journal(journal_backend.target) as journal:
+        assert journal.schema_version() == SCHEMA_VERSION
+        [old] = journal.query()
+        assert (old["action"], old["incident_id"], old["time"]) == ("restart", 1, "2026-03-04T15:00:00Z")
+        # What version 2 brought works on the upgraded journal: one open incident per alert, deduplication.
+        joined = record(journal, fingerprint="fp1", alert_status="firing")
+        assert journal.query(limit=1)[0]["id"] == joined
+        assert [(i["id"], i["decisions"]) for i in journal.incidents()] == [(1, 2)]
+        assert journal.accept_alert("fp1", "firing", "2026-03-04T15:00:00Z") is True
+    assert journal_backend.execute("SELECT version FROM schema_version") == [(2,)]
+
+
+def test_a_newer_schema_is_refused(journal_backend: JournalBackend) -> None:
+    Journal(journal_backend.target).close()
+    journal_backend.execute("INSERT INTO schema_version (version, applied) VALUES (?, 'later')", (SCHEMA_VERSION + 1,))
+    with pytest.raises(JournalError, match=f"schema version {SCHEMA_VERSION + 1}, newer than this collection"):
+        Journal(journal_backend.target)
+
+
+def test_a_newer_schema_written_by_an_older_layout_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "journal.db"
     Journal(path).close()
     with sqlite3.connect(path) as conn:
         conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION + 1),))
     with pytest.raises(JournalError, match="newer than this collection"):
         Journal(path)
+
+
+@pytest.mark.parametrize(
+    "dsn",
+    [
+        "postgresql://selfheal:s3cret-pw@127.0.0.1:5432/selfheal",
+        "postgresql://selfheal@127.0.0.1:5432/selfheal?password=s3cret-pw",
+        "postgres://:s3cret-pw@db.example.com/selfheal",
+    ],
+)
+def test_a_url_with_a_password_is_refused_without_showing_it(dsn: str) -> None:
+    with pytest.raises(JournalError, match="contains a password") as refused:
+        Journal(dsn)
+    assert "s3cret-pw" not in str(refused.value) and "PGPASSWORD" in str(refused.value)
+
+
+def test_an_unreachable_database_is_a_journal_error() -> None:
+    with pytest.raises(JournalError, match="cannot open the journal postgresql://nobody@127.0.0.1:1/none"):
+        Journal("postgresql://nobody@127.0.0.1:1/none", timeout=2)
+
+
+def test_a_url_selects_postgresql_and_a_path_sqlite(journal_backend: JournalBackend) -> None:
+    with Journal(journal_backend.target) as journal:
+        assert journal.dialect == journal_backend.kind
+        assert (journal.path is None) == (journal_backend.kind == "postgresql")
 
 
 def test_unopenable_path_is_a_journal_error(tmp_path: Path) -> None:
@@ -255,9 +343,9 @@ def _reader(path: str, start: Any, seen: Any) -> None:
 
 
 @pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(), reason="needs the fork start method")
-def test_many_processes_write_at_once_without_losing_a_record(tmp_path: Path) -> None:
+def test_many_processes_write_at_once_without_losing_a_record(journal_backend: JournalBackend) -> None:
     context = multiprocessing.get_context("fork")
-    path = str(tmp_path / "journal.db")
+    path = journal_backend.target
     start = context.Barrier(WRITERS + 1)
     seen = context.Value("i", 0)
     processes = [context.Process(target=_writer, args=(path, w, start)) for w in range(WRITERS)]
@@ -275,9 +363,9 @@ def test_many_processes_write_at_once_without_losing_a_record(tmp_path: Path) ->
             mine = journal.query(service=f"svc-{writer}", limit=100000)
             assert sorted(r["actions"][0]["params"]["n"] for r in mine) == list(range(RECORDS))
             assert all(len(r["actions"]) == 1 and r["actions"][0]["outcome"] == "recovered" for r in mine)
-        assert count(journal.path, "incidents") == WRITERS
-    with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert journal_backend.count("incidents") == WRITERS
+    if journal_backend.kind == "sqlite":
+        assert journal_backend.execute("PRAGMA integrity_check") == [("ok",)]
 
 
 def _open_and_write(path: str, start: Any) -> None:
@@ -300,6 +388,162 @@ def test_many_processes_creating_a_new_journal_at_once_all_succeed(tmp_path: Pat
             process.join(timeout=60)
         assert [p.exitcode for p in processes] == [0] * openers, f"round {round_}"
         assert count(path, "decisions") == openers
+
+
+def test_many_processes_opening_a_new_database_at_once_all_succeed(postgres_server: Any) -> None:
+    # Every opener finds no schema and upgrades it: the advisory lock lets one create it and the others see it.
+    context = multiprocessing.get_context("fork")
+    rounds, openers = 4, 6
+    for round_ in range(rounds):
+        name = f"race_{round_}_{os.getpid()}"
+        dsn = postgres_server.create_database(name)
+        try:
+            start = context.Barrier(openers)
+            processes = [context.Process(target=_open_and_write, args=(dsn, start)) for _ in range(openers)]
+            for process in processes:
+                process.start()
+            for process in processes:
+                process.join(timeout=60)
+            assert [p.exitcode for p in processes] == [0] * openers, f"round {round_}"
+            assert JournalBackend("postgresql", dsn).count("decisions") == openers
+        finally:
+            postgres_server.drop_database(name)
+
+
+# --- alert deduplication -------------------------------------------------------------------------------------------
+
+STARTS = "2026-03-04T15:00:00.123456789Z"  # Alertmanager sends nanoseconds
+
+
+def test_an_alert_is_accepted_once_until_its_key_expires(journal: Journal, journal_backend: JournalBackend) -> None:
+    assert journal.accept_alert("fp1", "firing", STARTS, now=NOW) is True
+    assert journal.accept_alert("fp1", "firing", STARTS, now=NOW + timedelta(minutes=5)) is False
+    assert journal.accept_alert("fp1", "firing", "2026-03-04T16:00:00.123456+01:00", now=NOW) is False  # same instant
+    assert journal.accept_alert("fp1", "resolved", STARTS, now=NOW) is True  # another status: another key
+    assert journal.accept_alert("fp1", "firing", "2026-03-04T15:30:00Z", now=NOW) is True  # fired again
+    assert journal.accept_alert("fp2", "firing", STARTS, now=NOW) is True
+    later = NOW + timedelta(hours=25)
+    assert journal.accept_alert("fp1", "firing", STARTS, now=later) is True  # its day has passed
+    assert journal.accept_alert("fp1", "firing", STARTS, now=later) is False
+    assert journal.expire_alerts(now=later) == 3  # fp1/resolved, fp1/15:30, fp2; the renewed one stays
+    assert journal_backend.count("alert_dedupe") == 1
+    assert journal.accept_alert("fp3", "firing", STARTS, ttl=timedelta(seconds=10), now=NOW) is True
+    assert journal.accept_alert("fp3", "firing", STARTS, now=NOW + timedelta(seconds=11)) is True
+
+
+@pytest.mark.parametrize("starts_at", ["yesterday", "2026-03-04T15:00:00"])
+def test_an_alert_start_must_be_a_time_with_an_offset(journal: Journal, starts_at: str) -> None:
+    with pytest.raises(JournalError, match="starts_at is not a time with a UTC offset"):
+        journal.accept_alert("fp1", "firing", starts_at)
+
+
+KEYS, ACCEPTERS = 40, 6
+
+
+def _accept_all(target: str, start: Any, accepted: Any) -> None:
+    start.wait()
+    with Journal(target, timeout=60) as journal:
+        mine = [k for k in range(KEYS) if journal.accept_alert(f"fp-{k}", "firing", STARTS, now=NOW)]
+    accepted.put(mine)
+
+
+@pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(), reason="needs the fork start method")
+def test_concurrent_processes_accept_each_alert_exactly_once(journal_backend: JournalBackend) -> None:
+    Journal(journal_backend.target).close()
+    context = multiprocessing.get_context("fork")
+    start, accepted = context.Barrier(ACCEPTERS), context.Queue()
+    processes = [
+        context.Process(target=_accept_all, args=(journal_backend.target, start, accepted)) for _ in range(ACCEPTERS)
+    ]
+    for process in processes:
+        process.start()
+    results = [accepted.get(timeout=120) for _ in processes]
+    for process in processes:
+        process.join(timeout=30)
+    assert [p.exitcode for p in processes] == [0] * ACCEPTERS
+    assert sorted(k for mine in results for k in mine) == list(range(KEYS))
+
+
+def test_concurrent_threads_accept_each_alert_exactly_once(journal_backend: JournalBackend) -> None:
+    # A long-lived process: with PostgreSQL, one pooled journal shared by every thread; SQLite, one each.
+    shared = Journal(journal_backend.target, pooled=True) if journal_backend.kind == "postgresql" else None
+    start = threading.Barrier(ACCEPTERS)
+
+    def accept() -> list[int]:
+        start.wait()
+        journal = shared or Journal(journal_backend.target, timeout=60)
+        try:
+            return [k for k in range(KEYS) if journal.accept_alert(f"fp-{k}", "firing", STARTS, now=NOW)]
+        finally:
+            if shared is None:
+                journal.close()
+
+    try:
+        with ThreadPoolExecutor(ACCEPTERS) as pool:
+            results = [f.result(timeout=120) for f in [pool.submit(accept) for _ in range(ACCEPTERS)]]
+    finally:
+        if shared is not None:
+            shared.close()
+    assert sorted(k for mine in results for k in mine) == list(range(KEYS))
+
+
+# --- a writer that dies mid-transaction ----------------------------------------------------------------------------
+
+
+def _die_mid_transaction(target: str, inside: Any) -> None:
+    original = Journal._incident
+
+    def incident_then_hang(self: Journal, *args: Any) -> int | None:
+        found = original(self, *args)  # the incident row is written, not committed ...
+        inside.set()
+        time.sleep(120)  # ... and the process is killed here
+        return found
+
+    Journal._incident = incident_then_hang  # type: ignore[method-assign]
+    with Journal(target) as journal:
+        record(journal, fingerprint="fp1", alert_status="firing")
+
+
+@pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(), reason="needs the fork start method")
+def test_a_writer_killed_mid_transaction_leaves_nothing_half_written(journal_backend: JournalBackend) -> None:
+    Journal(journal_backend.target).close()
+    context = multiprocessing.get_context("fork")
+    inside = context.Event()
+    writer = context.Process(target=_die_mid_transaction, args=(journal_backend.target, inside))
+    writer.start()
+    assert inside.wait(timeout=60)
+    os.kill(writer.pid or 0, signal.SIGKILL)  # its connection drops with the transaction open
+    writer.join(timeout=10)
+    with Journal(journal_backend.target, timeout=30) as journal:
+        assert (journal_backend.count("incidents"), journal_backend.count("decisions")) == (0, 0)
+        assert record(journal, fingerprint="fp1", alert_status="firing") > 0  # nothing is left locked
+        assert [i["decisions"] for i in journal.incidents()] == [1]
+
+
+def test_a_connection_dropped_by_the_server_mid_transaction_rolls_back(
+    postgres_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name = f"dropped_{os.getpid()}"
+    dsn = postgres_server.create_database(name)
+    backend = JournalBackend("postgresql", dsn)
+    try:
+        with Journal(dsn) as journal:
+            original = Journal._incident
+
+            def incident_then_drop(self: Journal, *args: Any) -> int | None:
+                found = original(self, *args)
+                (pid,) = backend.execute("SELECT pid FROM pg_stat_activity WHERE state LIKE 'idle in transaction%'")[0]
+                backend.execute("SELECT pg_terminate_backend(?)", (pid,))
+                return found
+
+            monkeypatch.setattr(Journal, "_incident", incident_then_drop)
+            with pytest.raises(JournalError, match=f"cannot write to the journal {dsn}"):
+                record(journal, fingerprint="fp1", alert_status="firing")
+            monkeypatch.undo()
+            assert (backend.count("incidents"), backend.count("decisions")) == (0, 0)
+            assert record(journal, fingerprint="fp1", alert_status="firing") > 0  # it connects again
+    finally:
+        postgres_server.drop_database(name)
 
 
 def test_pending_actions_count_every_service_not_yet_verified(journal: Journal) -> None:

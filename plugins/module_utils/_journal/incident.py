@@ -13,14 +13,17 @@ about the firing alert), nothing is recorded and nothing changed.
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime
 from typing import Any
 
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._alerts import normalize
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._engine.decide import decide
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import ValidationError
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._journal.store import Journal, default_journal_path
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._journal.store import (
+    Journal,
+    default_journal_path,
+    journal_exists,
+)
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop.check import alert_block, target_of
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._model.snapshot import parse_snapshot, snapshot_to_dict
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._schema import format_datetime
@@ -61,11 +64,11 @@ def close(params: dict[str, Any], check_mode: bool, now: datetime | None = None)
         "fingerprint": fingerprint,
         "decision": decision.to_dict(),
     }
-    path = params.get("journal") or default_journal_path()
-    if not os.path.exists(path):
-        result["msg"] = f"no journal at {path}: nothing to close"
+    target = params.get("journal") or None
+    if not journal_exists(target):
+        result["msg"] = f"no journal at {target or default_journal_path()}: nothing to close"
         return result
-    journal = Journal(path)
+    journal = Journal(target)
     try:
         incident = _open_incident(journal, namespace, service, fingerprint)
         if incident is None:

@@ -1,82 +1,120 @@
 # This file is private to the zerotouch.selfheal collection: it is not a public API and may change without notice.
 # It is shipped to modules by AnsiballZ; import it only from this collection.
-"""The decision journal: every decision, every action and its outcome, in one SQLite file.
+"""The decision journal: every decision, every action and its outcome, in SQLite or in PostgreSQL.
 
-Where: the caller chooses the path; :func:`default_journal_path` is ``$XDG_STATE_HOME/zerotouch-selfheal/journal.db``
-(``~/.local/state/...`` when ``XDG_STATE_HOME`` is unset).
+Where: the one ``journal`` option. A path is an SQLite file (:mod:`._journal.sqlite`; :func:`default_journal_path`
+is ``$XDG_STATE_HOME/zerotouch-selfheal/journal.db``, ``~/.local/state/...`` when ``XDG_STATE_HOME`` is unset); a
+``postgresql://`` URL is a PostgreSQL database (:mod:`._journal.postgres`, psycopg 3), for a loop that runs on more
+than one machine. :class:`Journal` is the one interface; the backends differ only where their SQL does.
 
-Several processes (parallel playbook forks, the rulebook, ``journal_info``) may write at once. Safety rests on
-SQLite itself: WAL mode (readers never block the writer), a busy timeout (a writer waits for another instead of
-failing), ``BEGIN IMMEDIATE`` (a write transaction takes the write lock up front, so it cannot deadlock on an
-upgrade), ``synchronous=FULL`` (a committed record survives a power cut), and one transaction per public write
-method (a failure rolls everything back: nothing is ever half-written). Values are serialised before the
-transaction opens, so an unserialisable snapshot fails without touching the file.
+Every public write method is one transaction of the backend (a failure rolls everything back: nothing is ever
+half-written), and concurrent writers race through the database's own guarantees (transactions, unique keys,
+``INSERT ... ON CONFLICT``), never through a value read earlier. Values are serialised before the transaction
+opens, so an unserialisable snapshot fails without touching the database.
 
-Tables: ``decisions`` (one per call of the engine, with the snapshot and decision as JSON), ``actions`` (what was
-run for a decision: started, ended, changed, outcome), ``incidents`` (decisions grouped by alert fingerprint: an
-incident opens with the first decision on a firing alert and closes when a decision sees that alert resolved).
+Tables (the same in both): ``decisions`` (one per call of the engine, with the snapshot and decision as JSON),
+``actions`` (what was run for a decision: started, ended, changed, outcome), ``incidents`` (decisions grouped by
+alert fingerprint: an incident opens with the first decision on a firing alert and closes when a decision sees
+that alert resolved; at most one is open per alert), ``alert_dedupe`` (alert notifications already accepted, see
+:meth:`Journal.accept_alert`), and ``schema_version`` (the migrations applied). Times are fixed-width UTC text,
+so text order is time order in both databases.
+
+Schema upgrades (:data:`MIGRATIONS`) are applied when a journal is opened, under the backend's write lock; a
+journal whose schema is newer than this code is refused.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import sqlite3
-import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import JournalError
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._journal.sqlite import SqliteBackend
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._schema import format_datetime, parse_datetime
 
-SCHEMA_VERSION = 1
 OUTCOMES = ("pending", "recovered", "not_recovered", "failed", "skipped")
 BUSY_TIMEOUT_SECONDS = 30.0
+DEDUPE_TTL = timedelta(hours=24)
+URL_SCHEMES = ("postgresql://", "postgres://")
 
-_SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-    """CREATE TABLE IF NOT EXISTS incidents (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        namespace TEXT NOT NULL,
-        service TEXT NOT NULL,
-        fingerprint TEXT NOT NULL,
-        opened TEXT NOT NULL,
-        closed TEXT,
-        status TEXT NOT NULL CHECK (status IN ('open', 'closed'))
-    )""",
-    "CREATE INDEX IF NOT EXISTS incidents_by_alert ON incidents (namespace, service, fingerprint, status)",
-    """CREATE TABLE IF NOT EXISTS decisions (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        time TEXT NOT NULL,
-        namespace TEXT NOT NULL,
-        service TEXT NOT NULL,
-        fingerprint TEXT,
-        action TEXT NOT NULL,
-        proposed TEXT,
-        rule TEXT,
-        incident_id INTEGER REFERENCES incidents (id),
-        snapshot TEXT NOT NULL,
-        decision TEXT NOT NULL
-    )""",
-    "CREATE INDEX IF NOT EXISTS decisions_by_service ON decisions (namespace, service, time)",
-    """CREATE TABLE IF NOT EXISTS actions (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        decision_id INTEGER NOT NULL REFERENCES decisions (id),
-        namespace TEXT NOT NULL,
-        service TEXT NOT NULL,
-        action TEXT NOT NULL,
-        params TEXT NOT NULL,
-        started TEXT NOT NULL,
-        ended TEXT,
-        changed INTEGER CHECK (changed IN (0, 1)),
-        outcome TEXT NOT NULL CHECK (outcome IN ('pending', 'recovered', 'not_recovered', 'failed', 'skipped')),
-        detail TEXT
-    )""",
-    "CREATE INDEX IF NOT EXISTS actions_by_service ON actions (namespace, service, started)",
-)
+# Version -> statements, the same for both databases; {id} and {ref} are the dialect's id column and reference.
+MIGRATIONS: dict[int, tuple[str, ...]] = {
+    1: (
+        "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        """CREATE TABLE IF NOT EXISTS incidents (
+            id {id},
+            namespace TEXT NOT NULL,
+            service TEXT NOT NULL,
+            fingerprint TEXT NOT NULL,
+            opened TEXT NOT NULL,
+            closed TEXT,
+            status TEXT NOT NULL CHECK (status IN ('open', 'closed'))
+        )""",
+        "CREATE INDEX IF NOT EXISTS incidents_by_alert ON incidents (namespace, service, fingerprint, status)",
+        """CREATE TABLE IF NOT EXISTS decisions (
+            id {id},
+            time TEXT NOT NULL,
+            namespace TEXT NOT NULL,
+            service TEXT NOT NULL,
+            fingerprint TEXT,
+            action TEXT NOT NULL,
+            proposed TEXT,
+            rule TEXT,
+            incident_id {ref} REFERENCES incidents (id),
+            snapshot TEXT NOT NULL,
+            decision TEXT NOT NULL
+        )""",
+        "CREATE INDEX IF NOT EXISTS decisions_by_service ON decisions (namespace, service, time)",
+        """CREATE TABLE IF NOT EXISTS actions (
+            id {id},
+            decision_id {ref} NOT NULL REFERENCES decisions (id),
+            namespace TEXT NOT NULL,
+            service TEXT NOT NULL,
+            action TEXT NOT NULL,
+            params TEXT NOT NULL,
+            started TEXT NOT NULL,
+            ended TEXT,
+            changed INTEGER CHECK (changed IN (0, 1)),
+            outcome TEXT NOT NULL CHECK (outcome IN ('pending', 'recovered', 'not_recovered', 'failed', 'skipped')),
+            detail TEXT
+        )""",
+        "CREATE INDEX IF NOT EXISTS actions_by_service ON actions (namespace, service, started)",
+        "INSERT INTO meta (key, value) VALUES ('schema_version', '1')",
+    ),
+    2: (
+        "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied TEXT NOT NULL)",
+        # At most one open incident per alert, whoever writes: what lets writers open one with an upsert.
+        "CREATE UNIQUE INDEX IF NOT EXISTS incidents_one_open ON incidents (namespace, service, fingerprint)"
+        " WHERE status = 'open'",
+        """CREATE TABLE IF NOT EXISTS alert_dedupe (
+            fingerprint TEXT NOT NULL,
+            status TEXT NOT NULL,
+            starts_at TEXT NOT NULL,
+            accepted TEXT NOT NULL,
+            expires TEXT NOT NULL,
+            PRIMARY KEY (fingerprint, status, starts_at)
+        )""",
+        "CREATE INDEX IF NOT EXISTS alert_dedupe_by_expiry ON alert_dedupe (expires)",
+    ),
+}
+SCHEMA_VERSION = max(MIGRATIONS)
+
+
+def is_url(target: str | os.PathLike[str] | None) -> bool:
+    """Does the journal option name a PostgreSQL database (rather than an SQLite file)?"""
+    return isinstance(target, str) and target.startswith(URL_SCHEMES)
+
+
+def journal_exists(target: str | os.PathLike[str] | None) -> bool:
+    """Is there a journal to read? A database server is taken to have one; a file must exist."""
+    if is_url(target):
+        return True
+    return os.path.exists(target if target is not None else default_journal_path())
 
 
 def default_journal_path() -> Path:
@@ -107,26 +145,51 @@ def _json(value: Any, what: str) -> str:
         raise JournalError(f"cannot journal the {what}: {exc}") from exc
 
 
+def _parse_time(value: str, what: str) -> datetime:
+    try:
+        moment: datetime = parse_datetime(value)
+    except ValueError as exc:
+        raise JournalError(f"{what} is not a time with a UTC offset ({exc}): {value!r}") from exc
+    return moment
+
+
 def _check_outcome(outcome: str) -> None:
     if outcome not in OUTCOMES:
         raise JournalError(f"outcome must be one of {', '.join(OUTCOMES)}, got {outcome!r}")
 
 
 class Journal:
-    """One connection to the journal file; use one instance per process or thread (``with Journal(p) as j:``)."""
+    """The journal, in an SQLite file or a PostgreSQL database (``with Journal(target) as j:``).
 
-    def __init__(self, path: str | os.PathLike[str] | None = None, timeout: float = BUSY_TIMEOUT_SECONDS) -> None:
-        self.path = Path(path) if path is not None else default_journal_path()
+    ``target`` is a path (SQLite; default :func:`default_journal_path`) or a ``postgresql://`` URL without a
+    password. An SQLite journal holds one connection: use one instance per process or thread. A PostgreSQL one
+    holds one connection too, unless ``pooled``: then each call borrows a connection from the process's pool for
+    that DSN, and one instance may serve many threads (what a long-lived process wants).
+    """
+
+    def __init__(
+        self,
+        target: str | os.PathLike[str] | None = None,
+        timeout: float = BUSY_TIMEOUT_SECONDS,
+        *,
+        pooled: bool = False,
+    ) -> None:
+        backend: Any
+        if is_url(target):
+            from ansible_collections.zerotouch.selfheal.plugins.module_utils._journal.postgres import PostgresBackend
+
+            backend = PostgresBackend(str(target), timeout, pooled=pooled)
+            self.path: Path | None = None
+        else:
+            self.path = Path(os.path.expanduser(target)) if target is not None else default_journal_path()
+            backend = SqliteBackend(self.path, timeout)
+        self._backend = backend
+        self.where: str = backend.where
+        self.dialect: str = backend.dialect
         try:
-            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            self._conn = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
-        except (OSError, sqlite3.Error) as exc:
-            raise JournalError(f"cannot open the journal {self.path}: {exc}") from exc
-        try:
-            self._configure(timeout)
             self._migrate()
         except BaseException:
-            self._conn.close()
+            backend.close()
             raise
 
     def __enter__(self) -> Journal:
@@ -136,74 +199,58 @@ class Journal:
         self.close()
 
     def close(self) -> None:
-        self._conn.close()
+        self._backend.close()
 
     # --- plumbing --------------------------------------------------------------------------------------------
 
-    def _configure(self, timeout: float) -> None:
-        try:
-            self._conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
-            mode = self._switch_to_wal(timeout)
-            self._conn.execute("PRAGMA synchronous = FULL")
-            self._conn.execute("PRAGMA foreign_keys = ON")
-        except sqlite3.Error as exc:
-            raise JournalError(f"cannot configure the journal {self.path}: {exc}") from exc
-        if str(mode).lower() != "wal":
-            # WAL needs shared memory, which some network filesystems lack; concurrent use would then be unsafe.
-            raise JournalError(f"the journal {self.path} cannot use WAL mode (got {mode!r}): put it on a local disk")
+    def schema_version(self) -> int:
+        """The schema version of the journal as it is now (0: nothing created yet)."""
+        with self._write() as tx:
+            return self._version(tx)
 
-    def _switch_to_wal(self, timeout: float) -> str:
-        # SQLite does not apply the busy timeout to a change of journal mode: when several processes open a new
-        # journal at once, all but one get "database is locked" at once. Retry within the same timeout instead.
-        deadline = time.monotonic() + timeout
-        delay = 0.005
-        while True:
-            try:
-                return str(self._conn.execute("PRAGMA journal_mode = WAL").fetchone()[0])
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) or time.monotonic() + delay > deadline:
-                    raise
-            time.sleep(delay)
-            delay = min(delay * 2, 0.2)
+    def _version(self, tx: Any) -> int:
+        found = 0
+        if self._backend.table_exists(tx, "schema_version"):
+            found = int(tx.rows("SELECT COALESCE(MAX(version), 0) FROM schema_version")[0][0])
+        if self._backend.table_exists(tx, "meta"):
+            # Version 1 kept it here, and older collections still look here: it is kept up to date.
+            row = tx.rows("SELECT value FROM meta WHERE key = 'schema_version'")
+            found = max(found, int(row[0][0]) if row else 0)
+        return found
 
-    def _migrate(self) -> None:
-        with self._write() as conn:
-            for statement in _SCHEMA:
-                conn.execute(statement)
-            row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-            if row is None:
-                conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-            elif int(row[0]) > SCHEMA_VERSION:
+    def _migrate(self, upto: int = SCHEMA_VERSION) -> None:
+        """Bring the schema to version ``upto`` (the current one unless a test wants an older journal)."""
+        with self._write() as tx:
+            self._backend.lock_schema(tx)
+            current = self._version(tx)
+            if current > SCHEMA_VERSION:
                 raise JournalError(
-                    f"the journal {self.path} has schema version {row[0]}, newer than this collection's "
+                    f"the journal {self.where} has schema version {current}, newer than this collection's "
                     f"{SCHEMA_VERSION}: upgrade the collection"
                 )
+            for version in range(current + 1, upto + 1):
+                try:
+                    for statement in MIGRATIONS[version]:
+                        tx.execute(statement.format(**self._backend.ddl))
+                except JournalError:
+                    raise
+                except Exception as exc:
+                    raise JournalError(
+                        f"cannot upgrade the journal {self.where} to schema version {version}: {exc}"
+                    ) from exc
+                if version >= 2:
+                    tx.execute("INSERT INTO schema_version (version, applied) VALUES (?, ?)", (version, _stamp(None)))
+                tx.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(version),))
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction: all of it is committed, or none of it."""
-        conn = self._conn
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            raise JournalError(f"cannot write to the journal {self.path}: {exc}") from exc
-        try:
-            yield conn
-            conn.execute("COMMIT")
-        except BaseException as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            if isinstance(exc, sqlite3.Error):
-                raise JournalError(f"cannot write to the journal {self.path}: {exc}") from exc
-            raise
+    def _write(self) -> Iterator[Any]:
+        """One write transaction of the backend: all of it is committed, or none of it."""
+        with self._backend.transaction() as tx:
+            yield tx
 
-    def _read(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
-        try:
-            cursor = self._conn.execute(sql, args)
-            cursor.row_factory = sqlite3.Row
-            return list(cursor.fetchall())
-        except sqlite3.Error as exc:
-            raise JournalError(f"cannot read the journal {self.path}: {exc}") from exc
+    def _read(self, sql: str, args: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = self._backend.read(sql, args)
+        return rows
 
     # --- writing ---------------------------------------------------------------------------------------------
 
@@ -234,42 +281,28 @@ class Journal:
             _json(dict(snapshot), "snapshot"),
             _json(dict(decision), "decision"),
         )
-        with self._write() as conn:
-            incident = self._incident(conn, row[0], namespace, service, fingerprint, alert_status)
-            cursor = conn.execute(
-                "INSERT INTO decisions (time, namespace, service, fingerprint, action, proposed, rule, snapshot,"
-                " decision, incident_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (*row, incident),
+        with self._write() as tx:
+            incident = self._incident(tx, row[0], namespace, service, fingerprint, alert_status)
+            return int(
+                tx.insert(
+                    "INSERT INTO decisions (time, namespace, service, fingerprint, action, proposed, rule, snapshot,"
+                    " decision, incident_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (*row, incident),
+                )
+                or 0
             )
-            return int(cursor.lastrowid or 0)
 
     def _incident(
-        self,
-        conn: sqlite3.Connection,
-        stamp: str,
-        namespace: str,
-        service: str,
-        fingerprint: str | None,
-        status: str | None,
+        self, tx: Any, stamp: str, namespace: str, service: str, fingerprint: str | None, status: str | None
     ) -> int | None:
         if not fingerprint:
             return None
-        found = conn.execute(
-            "SELECT id FROM incidents WHERE namespace = ? AND service = ? AND fingerprint = ? AND status = 'open'"
-            " ORDER BY id DESC LIMIT 1",
-            (namespace, service, fingerprint),
-        ).fetchone()
-        if found is None and status == "resolved":
-            return None  # a resolution for an alert we never saw firing opens nothing
-        if found is None:
-            cursor = conn.execute(
-                "INSERT INTO incidents (namespace, service, fingerprint, opened, status) VALUES (?, ?, ?, ?, 'open')",
-                (namespace, service, fingerprint, stamp),
-            )
-            return int(cursor.lastrowid or 0)
         if status == "resolved":
-            conn.execute("UPDATE incidents SET status = 'closed', closed = ? WHERE id = ?", (stamp, found[0]))
-        return int(found[0])
+            # A resolution closes the open incident of its alert; one for an alert never seen firing opens nothing.
+            closed: int | None = self._backend.close_incident(tx, stamp, namespace, service, fingerprint)
+            return closed
+        opened: int = self._backend.open_incident(tx, stamp, namespace, service, fingerprint)
+        return opened
 
     def start_action(
         self, decision_id: int, action: str, params: Mapping[str, Any], started: datetime | None = None
@@ -301,16 +334,16 @@ class Journal:
             outcome,
             detail,
         )
-        with self._write() as conn:
-            owner = conn.execute("SELECT namespace, service FROM decisions WHERE id = ?", (decision_id,)).fetchone()
-            if owner is None:
-                raise JournalError(f"cannot journal action {action!r}: there is no decision {decision_id}")
-            cursor = conn.execute(
+        with self._write() as tx:
+            # One statement: the action takes its decision's service, or is not written when there is no decision.
+            action_id = tx.insert(
                 "INSERT INTO actions (decision_id, action, params, started, ended, changed, outcome, detail,"
-                " namespace, service) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (*values, owner[0], owner[1]),
+                " namespace, service) SELECT ?, ?, ?, ?, ?, ?, ?, ?, namespace, service FROM decisions WHERE id = ?",
+                (*values, decision_id),
             )
-            return int(cursor.lastrowid or 0)
+            if action_id is None:
+                raise JournalError(f"cannot journal action {action!r}: there is no decision {decision_id}")
+            return action_id
 
     def finish_action(
         self,
@@ -323,14 +356,51 @@ class Journal:
     ) -> None:
         """Record how an action ended (``recovered``, ``not_recovered``, ``failed`` or ``skipped``)."""
         _check_outcome(outcome)
-        with self._write() as conn:
-            cursor = conn.execute(
+        with self._write() as tx:
+            updated = tx.execute(
                 "UPDATE actions SET outcome = ?, changed = COALESCE(?, changed), detail = COALESCE(?, detail),"
                 " ended = ? WHERE id = ?",
                 (outcome, None if changed is None else int(changed), detail, _stamp(ended), action_id),
             )
-            if cursor.rowcount != 1:
+            if updated != 1:
                 raise JournalError(f"cannot finish action {action_id}: there is no such action")
+
+    def accept_alert(
+        self,
+        fingerprint: str,
+        status: str,
+        starts_at: str | datetime,
+        *,
+        ttl: timedelta = DEDUPE_TTL,
+        now: datetime | None = None,
+    ) -> bool:
+        """Accept one alert notification: True exactly once per ``(fingerprint, status, starts_at)`` within ``ttl``,
+        whichever process or machine asks first (the journal's unique key decides), False for every repeat.
+
+        Alertmanager repeats a notification (resends, several replicas, a webhook retried): the first to accept it
+        handles it. Once ``ttl`` has passed the key may be accepted again; :meth:`expire_alerts` sweeps old keys.
+        """
+        if not fingerprint or not status:
+            raise JournalError("an alert needs a fingerprint and a status to be accepted")
+        moment = now or datetime.now(UTC)
+        start = _stamp(starts_at if isinstance(starts_at, datetime) else _parse_time(starts_at, "starts_at"))
+        key = (fingerprint, status, start)
+        with self._write() as tx:
+            tx.execute(
+                "DELETE FROM alert_dedupe WHERE fingerprint = ? AND status = ? AND starts_at = ? AND expires <= ?",
+                (*key, _stamp(moment)),
+            )
+            inserted = tx.execute(
+                "INSERT INTO alert_dedupe (fingerprint, status, starts_at, accepted, expires) VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT (fingerprint, status, starts_at) DO NOTHING",
+                (*key, _stamp(moment), _stamp(moment + ttl)),
+            )
+        return inserted == 1
+
+    def expire_alerts(self, now: datetime | None = None) -> int:
+        """Forget the accepted alerts whose time has passed; return how many."""
+        with self._write() as tx:
+            return tx.execute("DELETE FROM alert_dedupe WHERE expires <= ?", (_stamp(now),))
 
     # --- reading ---------------------------------------------------------------------------------------------
 
@@ -401,7 +471,7 @@ class Journal:
         return found
 
     @staticmethod
-    def _decision_row(row: sqlite3.Row, actions: list[dict[str, Any]], include_snapshot: bool) -> dict[str, Any]:
+    def _decision_row(row: Mapping[str, Any], actions: list[dict[str, Any]], include_snapshot: bool) -> dict[str, Any]:
         item: dict[str, Any] = {
             "id": row["id"],
             "time": _unstamp(row["time"]),
@@ -453,12 +523,12 @@ def _where(filters: list[tuple[str, Any]]) -> tuple[str, tuple[Any, ...]]:
 
 def query_journal(params: Mapping[str, Any]) -> list[dict[str, Any]]:
     """``journal_info``: the decisions matching the module's filters (an absent journal has none)."""
-    path = params.get("journal") or default_journal_path()
-    if not os.path.exists(path):
+    target = params.get("journal") or None
+    if not journal_exists(target):
         return []
     since = parse_datetime(params["since"]) if params.get("since") else None
     until = parse_datetime(params["until"]) if params.get("until") else None
-    with Journal(path) as journal:
+    with Journal(target) as journal:
         return journal.query(
             namespace=params.get("namespace"),
             service=params.get("service"),

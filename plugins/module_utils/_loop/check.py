@@ -10,7 +10,6 @@ This is the orchestration behind the ``intent_check`` module: all I/O goes throu
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -27,7 +26,7 @@ from ansible_collections.zerotouch.selfheal.plugins.module_utils._gather.queries
     service_queries,
     workload_of,
 )
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._journal.store import Journal
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._journal.store import Journal, journal_exists
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._model.intent import (
     find_intent,
     intents_from_document,
@@ -243,7 +242,7 @@ def check(params: dict[str, Any], kube_factory: Any, check_mode: bool) -> dict[s
     journal = None
     if params.get("record") and not check_mode:
         journal = Journal(params.get("journal") or None)
-    elif params.get("journal") and os.path.exists(params["journal"]):
+    elif params.get("journal") and journal_exists(params["journal"]):
         journal = Journal(params["journal"])  # read the history, write nothing
     try:
         if params.get("snapshot") is not None:
