@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the system packages the sandbox and ansible-rulebook need, only when they are missing.
+# Installs the system packages the sandbox, ansible-rulebook and the tests need, only when they are missing.
 set -euo pipefail
 
 missing=()
@@ -8,6 +8,8 @@ command -v prometheus-alertmanager >/dev/null 2>&1 || missing+=(prometheus-alert
 # ansible-rulebook's Drools engine needs a Java 17 runtime (JAVA_HOME is set by the Makefile).
 [ -x /usr/lib/jvm/java-17-openjdk-amd64/bin/java ] || missing+=(openjdk-17-jre-headless)
 command -v rsync >/dev/null 2>&1 || missing+=(rsync)
+# The review's test renders its HTML in headless Chromium (and so can a person look at it without a network).
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0

@@ -35,6 +35,7 @@ from ansible_collections.zerotouch.selfheal.plugins.module_utils._schema import 
 SCHEMA_VERSION = 1
 OUTCOMES = ("pending", "recovered", "not_recovered", "failed", "skipped")
 BUSY_TIMEOUT_SECONDS = 30.0
+EFFECTIVENESS_KEY = "_effectiveness"  # where an action's effectiveness record is kept in its JSON params
 
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
@@ -332,6 +333,21 @@ class Journal:
             if cursor.rowcount != 1:
                 raise JournalError(f"cannot finish action {action_id}: there is no such action")
 
+    def record_effectiveness(self, action_id: int, effectiveness: Mapping[str, Any]) -> None:
+        """Keep how effective an action was, once its verification ended (see ``_loop.verify.effectiveness``).
+
+        The schema is unchanged: the record is kept in the action's JSON ``params`` under ``_effectiveness`` and
+        read back as the action's ``effectiveness`` (its ``params`` then show the action's parameters only).
+        """
+        record = _json(dict(effectiveness), "effectiveness")
+        with self._write() as conn:
+            row = conn.execute("SELECT params FROM actions WHERE id = ?", (action_id,)).fetchone()
+            if row is None:
+                raise JournalError(f"cannot record the effectiveness of action {action_id}: there is no such action")
+            params = json.loads(row[0])
+            params[EFFECTIVENESS_KEY] = json.loads(record)
+            conn.execute("UPDATE actions SET params = ? WHERE id = ?", (_json(params, "action parameters"), action_id))
+
     # --- reading ---------------------------------------------------------------------------------------------
 
     def history(
@@ -379,16 +395,19 @@ class Journal:
             return found
         marks = ", ".join("?" * len(decision_ids))
         for row in self._read(f"SELECT * FROM actions WHERE decision_id IN ({marks}) ORDER BY id", tuple(decision_ids)):
+            params = json.loads(row["params"])
+            effectiveness = params.pop(EFFECTIVENESS_KEY, None)
             found.setdefault(int(row["decision_id"]), []).append(
                 {
                     "id": row["id"],
                     "action": row["action"],
-                    "params": json.loads(row["params"]),
+                    "params": params,
                     "started": _unstamp(row["started"]),
                     "ended": _unstamp(row["ended"]),
                     "changed": None if row["changed"] is None else bool(row["changed"]),
                     "outcome": row["outcome"],
                     "detail": row["detail"],
+                    "effectiveness": effectiveness,
                 }
             )
         return found
