@@ -81,6 +81,7 @@ def test_decision_and_actions_are_recorded_and_queried(journal: Journal) -> None
             "changed": True,
             "outcome": "recovered",
             "detail": "6/6 ready",
+            "effectiveness": None,  # until intent_verify records one
         }
     ]
     assert "snapshot" not in row

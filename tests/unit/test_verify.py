@@ -284,3 +284,46 @@ def test_settings_that_cannot_work_are_refused_naming_the_option(values: tuple[f
 def test_settings_from_module_options() -> None:
     params = {"settle_seconds": 5, "interval": 2, "window_seconds": 10, "timeout_seconds": 60, "other": "x"}
     assert settings_from(params) == Settings(5.0, 2.0, 10.0, 60.0)
+
+
+# --- effectiveness: what the journal keeps when verification ends --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("mets", "incident", "recovered", "to_met", "resolved"),
+    [
+        ([False, True, True], "closed", True, 30 + 60 + 15.0, True),  # action 30s before; met from the 2nd look
+        ([True, False, True, True], "open", True, 30 + 30 + 60.0, False),  # one bad look restarts the run
+        ([False, False, False, False], None, False, None, None),
+    ],
+)
+def test_effectiveness_records_recovery_time_alert_and_indicator_moves(
+    mets: list[bool], incident: str | None, recovered: bool, to_met: float | None, resolved: bool | None
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop.verify import effectiveness
+
+    now = [0.0]  # settle 60s, then a look every 15s; the intent must hold for 15s
+
+    def tick() -> float:
+        return now[0]
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    looks = iter(mets)
+
+    def look() -> tuple[Assessment, dict[str, Any]]:
+        met = next(looks)
+        return Assessment(met, (), {}), {"metrics": {"error_rate": 0.2 if met else 7.0, "latency_p99_ms": None}}
+
+    verification = watch(look, Settings(60, 15, 15, 105), tick, sleep)
+    began = datetime(2026, 3, 4, 15, 0, tzinfo=UTC)
+    record = effectiveness(verification, began, began - timedelta(seconds=30), {"error_rate": 9.5}, incident)
+    assert record["recovered"] is recovered
+    assert record["seconds_to_objectives_met"] == to_met
+    assert record["alert_resolved"] is resolved
+    after = 0.2 if recovered else 7.0
+    assert record["indicators"] == {"error_rate": {"before": 9.5, "after": after, "moved": round(after - 9.5, 3)}}
+    assert record["looks"] == len(verification.looks)
