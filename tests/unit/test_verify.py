@@ -327,3 +327,71 @@ def test_effectiveness_records_recovery_time_alert_and_indicator_moves(
     after = 0.2 if recovered else 7.0
     assert record["indicators"] == {"error_rate": {"before": 9.5, "after": after, "moved": round(after - 9.5, 3)}}
     assert record["looks"] == len(verification.looks)
+
+
+def _journal_with_an_action(path: Any) -> tuple[int, int]:
+    from datetime import UTC, datetime
+
+    from ansible_collections.zerotouch.selfheal.plugins.module_utils._journal.store import Journal
+
+    with Journal(path) as journal:
+        did = journal.record_decision(
+            namespace="shop",
+            service="checkout",
+            snapshot={"observed": {"metrics": {"error_rate": 9.0}}},
+            decision={"action": "rollback", "rule": "rollback"},
+            fingerprint="9f1c2e7a",
+            alert_status="firing",
+            at=datetime.now(UTC),
+        )
+        return did, journal.start_action(did, "rollback", {"to_revision": 6})
+
+
+@pytest.mark.parametrize("check_mode", [False, True])
+def test_run_records_the_effectiveness_of_the_action_it_verified(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch, check_mode: bool
+) -> None:
+    from ansible_collections.zerotouch.selfheal.plugins.module_utils._journal.store import Journal
+    from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop import verify
+
+    healthy = edited()
+    monkeypatch.setattr(verify._check, "gather", lambda *args: (healthy, []))
+    path = tmp_path / "journal.db"
+    _did, aid = _journal_with_an_action(path)
+    params = {
+        "namespace": "shop",
+        "service": "checkout",
+        "intents": [healthy["intent"]],
+        "journal": str(path),
+        "action_id": aid,
+        **{"settle_seconds": 0, "interval": 1, "window_seconds": 0, "timeout_seconds": 0},
+    }
+    result = verify.run(params, lambda: None, check_mode)
+    assert result["recovered"] is True
+    assert result["changed"] is not check_mode
+    record = result["effectiveness"]
+    assert record["recovered"] is True and record["alert_resolved"] is False  # the incident is still open
+    assert record["indicators"]["error_rate"] == {"before": 9.0, "after": 0.1, "moved": -8.9}
+    assert record["seconds_to_objectives_met"] >= 0
+    with Journal(path) as journal:
+        (action,) = journal.query()[0]["actions"]
+    assert action["effectiveness"] == (None if check_mode else record)
+
+
+def test_run_refuses_an_action_id_that_is_not_the_services(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop import verify
+
+    healthy = edited()
+    monkeypatch.setattr(verify._check, "gather", lambda *args: (healthy, []))
+    path = tmp_path / "journal.db"
+    _did, aid = _journal_with_an_action(path)
+    params = {
+        "namespace": "shop",
+        "service": "checkout",
+        "intents": [healthy["intent"]],
+        "journal": str(path),
+        "action_id": aid + 1,
+        **{"settle_seconds": 0, "interval": 1, "window_seconds": 0, "timeout_seconds": 0},
+    }
+    with pytest.raises(ValidationError, match=f"action_id: no action {aid + 1} of shop/checkout"):
+        verify.run(params, lambda: None, False)
