@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sandbox import cli, client, report
+from sandbox import cli, client
 from sandbox.wait import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,6 +25,7 @@ from ansible_collections.zerotouch.selfheal.plugins.module_utils import _prom  #
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._journal import store as _journal  # noqa: E402
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._model import intent as _intent  # noqa: E402
 
+from sandbox import report  # noqa: E402
 from sandbox.rulebook import Rulebook, route_alerts  # noqa: E402
 
 INTENTS = ROOT / "examples" / "intents" / "shop.yml"
@@ -169,15 +170,17 @@ def _report(
     out = run_dir / "report"
     out.mkdir(parents=True, exist_ok=True)
     series = client.query_range(state, errors, marks[0].at - 20, time.time(), 1.0)
-    plot = report.svg_plot(series, objective, marks, f"{NAMESPACE}/{SERVICE} error rate", "%")
-    (out / "error-rate.svg").write_text(plot)
+    title = f"{NAMESPACE}/{SERVICE} error rate"
+    (out / "error-rate.svg").write_text(report.svg_plot(series, objective, marks, title, "%"))
     report.write_report(
         out / "incident.md",
         f"Incident: {NAMESPACE}/{SERVICE} bad release",
         tl.events,
         decision["decision"],
         "error-rate.svg",
+        report.svg_plot(series, objective, marks, title, "%", inline=True),
     )
     tl.say(
-        f"incident report: {out / 'incident.md'} (plot: {out / 'error-rate.svg'}); journal: {run_dir / 'journal.db'}"
+        f"incident report: {out / 'incident.md'} and {out / 'incident.html'} (plot: {out / 'error-rate.svg'}); "
+        f"journal: {run_dir / 'journal.db'}"
     )

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the system packages the sandbox and ansible-rulebook need, only when they are missing.
+# Installs the system packages the sandbox, ansible-rulebook and the tests need, only when they are missing.
 set -euo pipefail
 
 missing=()
@@ -10,6 +10,8 @@ command -v prometheus-alertmanager >/dev/null 2>&1 || missing+=(prometheus-alert
 command -v rsync >/dev/null 2>&1 || missing+=(rsync)
 # The journal's PostgreSQL backend is tested against a real server (sandbox/postgres.py runs its own instance).
 compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || missing+=(postgresql)
+# The review's test renders its HTML in headless Chromium (and so can a person look at it without a network).
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0

@@ -184,6 +184,19 @@ def journal_info_spec() -> dict[str, Any]:
     }
 
 
+def journal_review_spec() -> dict[str, Any]:
+    return {
+        **journal_spec(),
+        "since": {"type": "str", "default": "7d"},
+        "until": {"type": "str", "aliases": ["end"]},
+        "namespace": {"type": "str"},
+        "service": {"type": "str"},
+        "output": {"type": "path"},
+        "format": {"type": "str", "choices": ["html", "markdown"]},
+        "limit": {"type": "int", "default": 10000},
+    }
+
+
 def journal_action_spec() -> dict[str, Any]:
     return {
         **journal_spec(),
@@ -209,8 +222,10 @@ def intent_verify_spec() -> dict[str, Any]:
     return {
         **k8s_auth_spec(),
         **intent_sources_spec(),
+        **journal_spec(),
         "namespace": {"type": "str", "required": True},
         "service": {"type": "str", "required": True},
+        "action_id": {"type": "int"},
         "settle_seconds": {"type": "int", "default": 30},
         "interval": {"type": "int", "default": 15},
         "window_seconds": {"type": "int", "default": 120},

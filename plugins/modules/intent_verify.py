@@ -14,7 +14,10 @@ description:
   - Each look gathers the service the way C(zerotouch.selfheal.intent_check) does (the same Prometheus
     indicators and Kubernetes reads). The intent is met when every declared objective is known and met, the
     Deployment has as many ready replicas as it desires (more than zero), and no pod fails.
-  - Changes nothing and records nothing; journal the outcome with C(zerotouch.selfheal.journal_action).
+  - Changes nothing in the cluster; journal the outcome with C(zerotouch.selfheal.journal_action).
+  - Given the O(action_id) of the journaled action it verifies, it records in the journal how effective that
+    action was when verification ends (RV(effectiveness)) - the post-incident review
+    (C(zerotouch.selfheal.journal_review)) is built on these records - and reports a change.
   - A look that cannot gather (after a first one that could) counts as not met, so a brief outage of the API
     or of Prometheus does not abort the verification.
 version_added: 0.1.0
@@ -35,6 +38,13 @@ options:
       - Name of the service, as its intent declares it.
     type: str
     required: true
+  action_id:
+    description:
+      - The journal's id of the action being verified (the C(action_id) of C(zerotouch.selfheal.journal_action)
+        or of C(zerotouch.selfheal.intent_check) with C(claim)). When set, the action's effectiveness is
+        recorded in the journal O(journal) when verification ends; the action must be one of O(namespace)/O(service).
+      - Nothing is recorded in check mode.
+    type: int
   settle_seconds:
     description:
       - Seconds to wait before the first look, for the action to take effect.
@@ -61,10 +71,13 @@ options:
     default: 600
 extends_documentation_fragment:
   - zerotouch.selfheal.intent_sources
+  - zerotouch.selfheal.journal
   - zerotouch.selfheal.k8s_auth
 attributes:
   check_mode:
-    description: Reads only. In check mode nothing was changed, so it takes one look without waiting.
+    description: >-
+      Reads only, apart from the effectiveness record of O(action_id). In check mode nothing was changed, so it
+      takes one look without waiting and records nothing.
     support: full
   diff_mode:
     description: Changes nothing, so there is nothing to diff.
@@ -82,6 +95,7 @@ EXAMPLES = r"""
     interval: 15
     window_seconds: 300
     timeout_seconds: 900
+    action_id: "{{ started.action_id }}"
   register: verified
 
 - name: Journal the outcome
@@ -141,6 +155,23 @@ met_for_seconds:
   returned: always
   type: float
   sample: 120.3
+effectiveness:
+  description:
+    - How effective the action O(action_id) was, as recorded in the journal (null without O(action_id)).
+    - C(recovered); C(seconds_to_objectives_met) from the action's start to the first look of the final run of
+      looks that met the intent (null when not recovered); C(alert_resolved), the state of the decision's
+      incident (null when no alert was involved); C(indicators), each with C(before) (the decision's snapshot),
+      C(after) (the last look) and C(moved).
+  returned: always
+  type: dict
+  sample:
+    recovered: true
+    outcome: recovered
+    seconds_to_objectives_met: 74.2
+    alert_resolved: false
+    indicators: {"error_rate": {"before": 12.5, "after": 0.2, "moved": -12.3}}
+    looks: 6
+    verified_at: "2026-03-04T15:14:02Z"
 elapsed_seconds:
   description: Seconds from the start to the last look.
   returned: always

@@ -284,3 +284,114 @@ def test_settings_that_cannot_work_are_refused_naming_the_option(values: tuple[f
 def test_settings_from_module_options() -> None:
     params = {"settle_seconds": 5, "interval": 2, "window_seconds": 10, "timeout_seconds": 60, "other": "x"}
     assert settings_from(params) == Settings(5.0, 2.0, 10.0, 60.0)
+
+
+# --- effectiveness: what the journal keeps when verification ends --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("mets", "incident", "recovered", "to_met", "resolved"),
+    [
+        ([False, True, True], "closed", True, 30 + 60 + 15.0, True),  # action 30s before; met from the 2nd look
+        ([True, False, True, True], "open", True, 30 + 30 + 60.0, False),  # one bad look restarts the run
+        ([False, False, False, False], None, False, None, None),
+    ],
+)
+def test_effectiveness_records_recovery_time_alert_and_indicator_moves(
+    mets: list[bool], incident: str | None, recovered: bool, to_met: float | None, resolved: bool | None
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop.verify import effectiveness
+
+    now = [0.0]  # settle 60s, then a look every 15s; the intent must hold for 15s
+
+    def tick() -> float:
+        return now[0]
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    looks = iter(mets)
+
+    def look() -> tuple[Assessment, dict[str, Any]]:
+        met = next(looks)
+        return Assessment(met, (), {}), {"metrics": {"error_rate": 0.2 if met else 7.0, "latency_p99_ms": None}}
+
+    verification = watch(look, Settings(60, 15, 15, 105), tick, sleep)
+    began = datetime(2026, 3, 4, 15, 0, tzinfo=UTC)
+    record = effectiveness(verification, began, began - timedelta(seconds=30), {"error_rate": 9.5}, incident)
+    assert record["recovered"] is recovered
+    assert record["seconds_to_objectives_met"] == to_met
+    assert record["alert_resolved"] is resolved
+    after = 0.2 if recovered else 7.0
+    assert record["indicators"] == {"error_rate": {"before": 9.5, "after": after, "moved": round(after - 9.5, 3)}}
+    assert record["looks"] == len(verification.looks)
+
+
+def _journal_with_an_action(path: Any) -> tuple[int, int]:
+    from datetime import UTC, datetime
+
+    from ansible_collections.zerotouch.selfheal.plugins.module_utils._journal.store import Journal
+
+    with Journal(path) as journal:
+        did = journal.record_decision(
+            namespace="shop",
+            service="checkout",
+            snapshot={"observed": {"metrics": {"error_rate": 9.0}}},
+            decision={"action": "rollback", "rule": "rollback"},
+            fingerprint="9f1c2e7a",
+            alert_status="firing",
+            at=datetime.now(UTC),
+        )
+        return did, journal.start_action(did, "rollback", {"to_revision": 6})
+
+
+@pytest.mark.parametrize("check_mode", [False, True])
+def test_run_records_the_effectiveness_of_the_action_it_verified(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch, check_mode: bool
+) -> None:
+    from ansible_collections.zerotouch.selfheal.plugins.module_utils._journal.store import Journal
+    from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop import verify
+
+    healthy = edited()
+    monkeypatch.setattr(verify._check, "gather", lambda *args: (healthy, []))
+    path = tmp_path / "journal.db"
+    _did, aid = _journal_with_an_action(path)
+    params = {
+        "namespace": "shop",
+        "service": "checkout",
+        "intents": [healthy["intent"]],
+        "journal": str(path),
+        "action_id": aid,
+        **{"settle_seconds": 0, "interval": 1, "window_seconds": 0, "timeout_seconds": 0},
+    }
+    result = verify.run(params, lambda: None, check_mode)
+    assert result["recovered"] is True
+    assert result["changed"] is not check_mode
+    record = result["effectiveness"]
+    assert record["recovered"] is True and record["alert_resolved"] is False  # the incident is still open
+    assert record["indicators"]["error_rate"] == {"before": 9.0, "after": 0.1, "moved": -8.9}
+    assert record["seconds_to_objectives_met"] >= 0
+    with Journal(path) as journal:
+        (action,) = journal.query()[0]["actions"]
+    assert action["effectiveness"] == (None if check_mode else record)
+
+
+def test_run_refuses_an_action_id_that_is_not_the_services(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop import verify
+
+    healthy = edited()
+    monkeypatch.setattr(verify._check, "gather", lambda *args: (healthy, []))
+    path = tmp_path / "journal.db"
+    _did, aid = _journal_with_an_action(path)
+    params = {
+        "namespace": "shop",
+        "service": "checkout",
+        "intents": [healthy["intent"]],
+        "journal": str(path),
+        "action_id": aid + 1,
+        **{"settle_seconds": 0, "interval": 1, "window_seconds": 0, "timeout_seconds": 0},
+    }
+    with pytest.raises(ValidationError, match=f"action_id: no action {aid + 1} of shop/checkout"):
+        verify.run(params, lambda: None, False)

@@ -101,6 +101,8 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         )""",
         "CREATE INDEX IF NOT EXISTS alert_dedupe_by_expiry ON alert_dedupe (expires)",
     ),
+    # How effective each action was, recorded when its verification ends (the review reads it).
+    3: ("ALTER TABLE actions ADD COLUMN effectiveness TEXT",),
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 
@@ -402,6 +404,14 @@ class Journal:
         with self._write() as tx:
             return tx.execute("DELETE FROM alert_dedupe WHERE expires <= ?", (_stamp(now),))
 
+    def record_effectiveness(self, action_id: int, effectiveness: Mapping[str, Any]) -> None:
+        """Keep how effective an action was once its verification ended (see ``_loop.verify.effectiveness``)."""
+        record = _json(dict(effectiveness), "effectiveness")
+        with self._write() as tx:
+            updated = tx.execute("UPDATE actions SET effectiveness = ? WHERE id = ?", (record, action_id))
+        if updated != 1:
+            raise JournalError(f"cannot record the effectiveness of action {action_id}: there is no such action")
+
     # --- reading ---------------------------------------------------------------------------------------------
 
     def history(
@@ -456,16 +466,19 @@ class Journal:
             return found
         marks = ", ".join("?" * len(decision_ids))
         for row in self._read(f"SELECT * FROM actions WHERE decision_id IN ({marks}) ORDER BY id", tuple(decision_ids)):
+            params = json.loads(row["params"])
+            effectiveness = json.loads(row["effectiveness"]) if row.get("effectiveness") else None
             found.setdefault(int(row["decision_id"]), []).append(
                 {
                     "id": row["id"],
                     "action": row["action"],
-                    "params": json.loads(row["params"]),
+                    "params": params,
                     "started": _unstamp(row["started"]),
                     "ended": _unstamp(row["ended"]),
                     "changed": None if row["changed"] is None else bool(row["changed"]),
                     "outcome": row["outcome"],
                     "detail": row["detail"],
+                    "effectiveness": effectiveness,
                 }
             )
         return found

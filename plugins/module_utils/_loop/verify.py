@@ -9,6 +9,11 @@ The "verify" step of the loop. After an action, wait ``settle_seconds``; then lo
 
 :func:`watch` is that loop, pure: the look, the clock and the sleep are handed in, so it is tested without a
 cluster or real time. :func:`run` is the ``intent_verify`` module's orchestration around it.
+
+When verification ends for a journaled action (``action_id``), :func:`run` records how effective it was
+(:func:`effectiveness`): recovered or not, the seconds from the action's start to the objectives being met,
+whether the alert resolved (the state of the decision's incident), and how far each indicator moved from the
+decision's snapshot to the last look. The review (``_journal.review``) is built on these records.
 """
 
 from __future__ import annotations
@@ -16,16 +21,22 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ansible_collections.zerotouch.selfheal.plugins.module_utils import _prom
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._engine.decide import Assessment, assess
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import SelfHealError, ValidationError
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import (
+    JournalError,
+    SelfHealError,
+    ValidationError,
+)
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._journal.store import Journal
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop import check as _check
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._model.intent import find_intent
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._model.policy import policy_for
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._model.snapshot import parse_snapshot
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._model.snapshot import METRICS, parse_snapshot
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._schema import format_datetime, parse_datetime
 
 RECOVERED = "recovered"
 NOT_RECOVERED = "not_recovered"
@@ -129,6 +140,45 @@ def watch(
         sleep(min(settings.interval, remaining))
 
 
+def effectiveness(
+    verification: Verification,
+    began: datetime,
+    action_started: datetime,
+    before: Mapping[str, Any],
+    incident_status: str | None,
+) -> dict[str, Any]:
+    """How effective an action was, as journaled when its verification ends.
+
+    ``began`` is when verification began (wall clock), ``action_started`` when the action started, ``before`` the
+    indicators of the snapshot the decision was made on, ``incident_status`` the state of the decision's incident
+    (``open``/``closed``; ``None`` when no alert was involved). ``seconds_to_objectives_met`` counts from the
+    action's start to the first look of the run of looks that met the intent to the end (``None`` when not
+    recovered); ``alert_resolved`` is ``None`` without an incident. Each indicator known before or after has
+    ``before``, ``after`` and, when both are known, ``moved`` (after minus before).
+    """
+    recovered = verification.outcome == RECOVERED
+    met_at = began + timedelta(seconds=verification.elapsed - verification.met_for)
+    after = verification.last.extra.get("metrics") or {}
+    indicators: dict[str, dict[str, float | None]] = {}
+    for name in METRICS:
+        old, new = before.get(name), after.get(name)
+        if old is None and new is None:
+            continue
+        moved = round(float(new) - float(old), 3) if old is not None and new is not None else None
+        indicators[name] = {"before": old, "after": new, "moved": moved}
+    return {
+        "recovered": recovered,
+        "outcome": verification.outcome,
+        "seconds_to_objectives_met": (
+            round(max(0.0, (met_at - action_started).total_seconds()), 1) if recovered else None
+        ),
+        "alert_resolved": None if incident_status is None else incident_status == "closed",
+        "indicators": indicators,
+        "looks": len(verification.looks),
+        "verified_at": format_datetime(began + timedelta(seconds=verification.elapsed)),
+    }
+
+
 def settings_from(params: Mapping[str, Any]) -> Settings:
     """The module's options (defaults in ``_argspec.intent_verify_spec``) as validated settings."""
     names = ("settle_seconds", "interval", "window_seconds", "timeout_seconds")
@@ -171,13 +221,20 @@ def run(
 
     if check_mode:  # nothing was changed, so there is nothing to wait for: report one look
         settings = Settings(0, settings.interval, 0, 0)
+    action_id = params.get("action_id")
+    journaled = _journaled_action(params, namespace, service, action_id) if action_id is not None else None
+    began = datetime.now(UTC)
     verification = watch(look, settings, clock, sleep)
     last = verification.last
     msg = verification.summary(settings)
     if check_mode:
         msg = "check mode, one look without waiting: " + ("the intent is met" if last.met else msg)
+    record = None
+    if journaled is not None:
+        record = _record(params, int(action_id or 0), journaled, verification, began, check_mode)
     return {
-        "changed": False,
+        "changed": record is not None and not check_mode,
+        "effectiveness": record,
         "outcome": verification.outcome,
         "recovered": verification.outcome == RECOVERED,
         "msg": msg,
@@ -189,3 +246,61 @@ def run(
         "met_for_seconds": round(verification.met_for, 1),
         "elapsed_seconds": round(verification.elapsed, 1),
     }
+
+
+@dataclass(frozen=True, slots=True)
+class _Journaled:
+    """What the journal holds about the action being verified: when it started, and its decision."""
+
+    started: datetime
+    before: Mapping[str, Any]
+    incident_id: int | None
+
+
+def _journaled_action(params: Mapping[str, Any], namespace: str, service: str, action_id: int) -> _Journaled:
+    """Find the action (and its decision's snapshot) before waiting, so a wrong ``action_id`` fails at once."""
+    with Journal(params.get("journal") or None) as journal:
+        for decision in journal.query(namespace=namespace, service=service, limit=_SEARCH_LIMIT):
+            action = next((a for a in decision["actions"] if a["id"] == action_id), None)
+            if action is None:
+                continue
+            moment = parse_datetime(decision["time"])
+            exact = journal.query(
+                namespace=namespace, service=service, since=moment, until=moment, include_snapshot=True
+            )
+            snapshot: dict[str, Any] = next((d["snapshot"] for d in exact if d["id"] == decision["id"]), {})
+            metrics = ((snapshot.get("observed") or {}).get("metrics")) or {}
+            return _Journaled(parse_datetime(action["started"]), metrics, decision["incident_id"])
+    raise ValidationError(
+        OPTIONS, "action_id", f"no action {action_id} of {namespace}/{service} among its last {_SEARCH_LIMIT} decisions"
+    )
+
+
+_SEARCH_LIMIT = 1000
+
+
+def _record(
+    params: Mapping[str, Any],
+    action_id: int,
+    journaled: _Journaled,
+    verification: Verification,
+    began: datetime,
+    check_mode: bool,
+) -> dict[str, Any]:
+    """Compute the action's effectiveness when its verification ends, and journal it (not in check mode)."""
+    with Journal(params.get("journal") or None) as journal:
+        status = None
+        if journaled.incident_id is not None:
+            found = [
+                i
+                for i in journal.incidents(namespace=params["namespace"], service=params["service"], limit=1000)
+                if i["id"] == journaled.incident_id
+            ]
+            status = found[0]["status"] if found else None
+        record = effectiveness(verification, began, journaled.started, journaled.before, status)
+        if not check_mode:
+            try:
+                journal.record_effectiveness(action_id, record)
+            except JournalError as exc:
+                raise JournalError(f"verified {params['namespace']}/{params['service']} but {exc}") from exc
+    return record
