@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import yaml
 from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
@@ -47,9 +49,33 @@ class Kube:
         return [r for r in items if (r["metadata"].get("labels") or {}).get("app") == app]
 
 
-def kube_client(sandbox: dict[str, Any]) -> Kube:
-    api = k8s_config.new_client_from_config(config_file=sandbox["kubeconfig"])
+RBAC = Path(__file__).resolve().parent.parent / "docs" / "deploy" / "rbac.yml"  # what the collection ships
+
+
+def kube_client(sandbox: dict[str, Any], kubeconfig: str = "kubeconfig") -> Kube:
+    """A client of the admin (``kubeconfig``) or of the loop's restricted ServiceAccount (``kubeconfig_restricted``)."""
+    api = k8s_config.new_client_from_config(config_file=sandbox[kubeconfig])
     return Kube(k8s_client.CoreV1Api(api), k8s_client.AppsV1Api(api), k8s_client.CoordinationV1Api(api), api)
+
+
+def shipped_rbac(kind: str, name: str) -> dict[str, Any]:
+    """One object of docs/deploy/rbac.yml."""
+    with RBAC.open(encoding="utf-8") as stream:
+        for doc in yaml.safe_load_all(stream):
+            if doc and doc["kind"] == kind and doc["metadata"]["name"] == name:
+                return doc  # type: ignore[no-any-return]
+    raise LookupError(f"{RBAC} has no {kind} {name}")
+
+
+def grant_selfheal(kube: Kube, namespace: str) -> None:
+    """Let the loop's ServiceAccount heal ``namespace``, as an operator does: the shipped RoleBinding, put there."""
+    binding = shipped_rbac("RoleBinding", "zerotouch-selfheal")
+    binding["metadata"]["namespace"] = namespace
+    try:
+        kube.raw(f"/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}/rolebindings", "POST", binding)
+    except ApiException as exc:
+        if exc.status != 409:
+            raise
 
 
 def create_namespace(kube: Kube, name: str) -> None:
