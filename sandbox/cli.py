@@ -36,7 +36,8 @@ def _start_kube(run_dir: Path) -> tuple[subprocess.Popen, str, Path, Path]:
     proc = procs.spawn(
         [
             *(sys.executable, "-m", "sandbox.kube", "--port", "0", "--kubeconfig", str(kubeconfig)),
-            *("--restricted-kubeconfig", str(restricted), "--seed", str(CLUSTER), str(RBAC)),
+            *("--restricted-kubeconfig", str(restricted), "--audit-log", str(run_dir / "logs" / "kube-audit.jsonl")),
+            *("--seed", str(CLUSTER), str(RBAC)),
         ],
         log,
         cwd=Path(__file__).resolve().parent.parent,
@@ -86,6 +87,7 @@ async def supervise(run_dir: Path, webhook_url: str | None) -> None:
             "kubeconfig": str(kubeconfig),
             # the loop's ServiceAccount, restricted to what docs/deploy/rbac.yml grants it
             "kubeconfig_restricted": str(kubeconfig_restricted),
+            "kube_audit_log": str(run_dir / "logs" / "kube-audit.jsonl"),  # what RBAC decided for it, JSON lines
             "simulator_url": sim_url,
             "prometheus_url": pm.url,
             "alertmanager_url": am.url,

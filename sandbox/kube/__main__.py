@@ -33,6 +33,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="where to write a kubeconfig of the loop's ServiceAccount (zerotouch-selfheal), whose requests RBAC "
         "authorizes (seed docs/deploy/rbac.yml to grant it what the loop needs)",
     )
+    parser.add_argument(
+        "--audit-log", type=Path, help="append each authorization of the restricted identity here (JSON lines)"
+    )
     parser.add_argument("--namespace", default="default", help="the kubeconfig context's namespace")
     parser.add_argument(
         "--seed", type=Path, nargs="+", action="extend", default=[], help="multi-document YAML manifests"
@@ -55,7 +58,9 @@ def load_manifests(paths: Sequence[Path]) -> list[dict[str, Any]]:
 
 
 async def serve(args: argparse.Namespace) -> int:
-    sandbox = KubeSandbox(ready_delay=args.ready_delay, unpullable=tag_contains(args.unpullable))
+    sandbox = KubeSandbox(
+        ready_delay=args.ready_delay, unpullable=tag_contains(args.unpullable), audit_log=args.audit_log
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

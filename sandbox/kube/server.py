@@ -12,6 +12,7 @@ import json
 import logging
 import traceback
 from collections.abc import AsyncIterator, Callable, Mapping
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
@@ -141,6 +142,8 @@ class SandboxEmulator(kmock.KubernetesEmulator):
     store: Store = attrs.field(init=False)
     injected: set[str] = attrs.field(factory=set, init=False)  # pods whose status a client wrote
     _served: int = attrs.field(default=0, init=False)
+    # Where each authorization of an RBAC-restricted identity is appended as a JSON line (the admin is not logged).
+    audit_log: Path | None = attrs.field(default=None, init=False)
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
@@ -176,9 +179,21 @@ class SandboxEmulator(kmock.KubernetesEmulator):
             return
         attributes = rbac.request_attributes(user, raw.method, raw.path, dict(raw.query))
         decision = rbac.authorize(attributes, self.policy())
+        if self.audit_log is not None:
+            self._audit(attributes, decision.allowed)
         if not decision.allowed:
             message = rbac.forbidden_message(attributes, decision.reason)
             raise errors.forbidden(attributes.api_group, attributes.resource, attributes.name, message)
+
+    def _audit(self, a: rbac.Attributes, allowed: bool) -> None:
+        assert self.audit_log is not None
+        entry = {"user": a.user.name, "verb": a.verb, "allowed": allowed}
+        if a.resource_request:
+            entry.update(apiGroup=a.api_group, resource=a.combined_resource, namespace=a.namespace, name=a.name)
+        else:
+            entry["path"] = a.path
+        with self.audit_log.open("a", encoding="utf-8") as log_file:
+            log_file.write(json.dumps(entry) + "\n")
 
     def policy(self) -> rbac.Policy:
         """The RBAC objects as they are now (live: read, never changed)."""
@@ -448,8 +463,15 @@ class KubeSandbox:
     Besides HTTP, ``apply()`` seeds objects in-process. ``emulator`` is the kmock handler, for tests that
     want to inject kmock reactions (e.g. ``sandbox.emulator['get /version'] << 500``)."""
 
-    def __init__(self, *, ready_delay: float = 0.3, unpullable: Callable[[str], bool] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        ready_delay: float = 0.3,
+        unpullable: Callable[[str], bool] | None = None,
+        audit_log: Path | None = None,
+    ) -> None:
         self.emulator = SandboxEmulator()
+        self.emulator.audit_log = audit_log
         self.store = self.emulator.store
         self.controllers = ControllerManager(
             self.store,

@@ -30,6 +30,7 @@ pytestmark = pytest.mark.sandbox
 SA_USER = "system:serviceaccount:zerotouch-selfheal:zerotouch-selfheal"
 RBAC_API = "/apis/rbac.authorization.k8s.io/v1"
 WORKLOADS = "zerotouch-selfheal-workloads"
+NODES = "zerotouch-selfheal-nodes"
 NODE = "mod-rbac-node"
 TAINT = {"key": "zerotouch.test/mod-rbac", "value": "true", "effect": "NoSchedule"}
 
@@ -76,7 +77,10 @@ def test_the_loop_modules_run_as_either_identity(
         "objectives": {"availability": 99.0},
         "manifests": str(tmp_path / "manifests"),
     }
+    moved = {**service, "spec": {**service["spec"], "ports": [{"name": "http", "port": 80, "targetPort": 9090}]}}
     pod = admin.pods(namespace, "web")[0]["metadata"]["name"]
+    audit = Path(sandbox["kube_audit_log"])
+    audited_before = audit.stat().st_size if audit.exists() else 0
     run = run_tasks(
         tmp_path,
         [
@@ -88,7 +92,9 @@ def test_the_loop_modules_run_as_either_identity(
             task("workload_image", image="shop/web:1.1", **web),
             task("workload_rollback", **web),
             task("tenant_limit", tenant="acme", requests_per_second=5, **web),
+            task("tenant_limit", tenant="globex", requests_per_second=7, **web),
             task("workload_reconcile", manifests=[service]),
+            task("workload_reconcile", manifests=[moved]),
             task("node_drain", node=NODE, wait_timeout=10, **web),
             task("node_drain", node=NODE, state="uncordoned"),
             task("workload_lock", holder="rbac-test", state="released", **web),
@@ -110,10 +116,32 @@ def test_the_loop_modules_run_as_either_identity(
         assert_failed(
             run[-1], f'cannot read deployment default/web: deployments.apps "web" is forbidden: User "{SA_USER}"'
         )
-    assert run[9]["msg"].startswith(f"cordoned node {NODE} and evicted 3 pods of {namespace}/web")
+    assert run[11]["msg"].startswith(f"cordoned node {NODE} and evicted 3 pods of {namespace}/web")
     assert admin.deployment(namespace, "web")["spec"]["replicas"] == 3
     assert admin.core.read_node(NODE).spec.unschedulable is None
-    assert admin.core.read_namespaced_config_map("web-tenant-limits", namespace).data == {"acme": "5"}
+    assert admin.core.read_namespaced_config_map("web-tenant-limits", namespace).data == {"acme": "5", "globex": "7"}
+    assert admin.core.read_namespaced_service("web", namespace).spec.ports[0].target_port == 9090
+    if kube_identity == "restricted":  # least privilege: every permission the shipped RBAC grants was used
+        with audit.open(encoding="utf-8") as log:
+            log.seek(audited_before)
+            used = {
+                (entry["apiGroup"], entry["resource"], entry["verb"])
+                for entry in map(json.loads, log)
+                if entry["user"] == SA_USER and entry["allowed"] and entry.get("namespace") in (namespace, "")
+            }
+        assert used == granted_permissions()
+
+
+def granted_permissions() -> set[tuple[str, str, str]]:
+    """(apiGroup, resource, verb) of every rule of the shipped ClusterRoles."""
+    rules = [rule for name in (WORKLOADS, NODES) for rule in shipped_rbac("ClusterRole", name)["rules"]]
+    return {
+        (group, resource, verb)
+        for rule in rules
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+        for verb in rule["verbs"]
+    }
 
 
 @pytest.mark.parametrize(

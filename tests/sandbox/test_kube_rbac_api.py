@@ -49,6 +49,20 @@ def forbidden(call: Callable[[], Any]) -> dict[str, Any]:
     return json.loads(caught.value.body)  # type: ignore[no-any-return]
 
 
+def restart(apps: Any) -> None:
+    """A rollout restart as workload_restart does it: PUT of the Deployment read, again if the controller wrote."""
+    for _attempt in range(5):
+        deployment = apps.read_namespaced_deployment("web", "shop")
+        deployment.spec.template.metadata.annotations = {"kubectl.kubernetes.io/restartedAt": "2026-01-01T00:00:00Z"}
+        try:
+            apps.replace_namespaced_deployment("web", "shop", deployment)
+            return
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
+    raise AssertionError("the Deployment kept changing under the restart")
+
+
 def test_the_shipped_rbac_lets_the_loop_do_what_its_modules_do(
     restricted: Any, kube_core: Any, kube_wait: Callable[..., Any]
 ) -> None:
@@ -57,18 +71,21 @@ def test_the_shipped_rbac_lets_the_loop_do_what_its_modules_do(
     # gather
     assert apps.read_namespaced_deployment("web", "shop").spec.replicas == 2
     assert apps.list_namespaced_replica_set("shop").items
-    pods = kube_wait(lambda: core.list_namespaced_pod("shop").items, what="the pods of shop/web")
+
+    def both_pods() -> list[Any] | None:
+        items = core.list_namespaced_pod("shop").items
+        return items if len(items) == 2 else None
+
+    pods = kube_wait(both_pods, what="the pods of shop/web")
     assert [node.metadata.name for node in core.list_node().items] == ["node-a", "node-b", "node-c"]
-    # act: scale, rollout restart (PUT of the Deployment), cordon, evict, delete a pod
-    apps.patch_namespaced_deployment_scale("web", "shop", {"spec": {"replicas": 3}})
-    deployment = apps.read_namespaced_deployment("web", "shop")
-    deployment.spec.template.metadata.annotations = {"kubectl.kubernetes.io/restartedAt": "2026-01-01T00:00:00Z"}
-    apps.replace_namespaced_deployment("web", "shop", deployment)
-    core.patch_node("node-a", {"spec": {"unschedulable": True}})
-    assert core.read_node("node-a").spec.unschedulable is True
+    # act: evict a pod, delete a pod, scale, rollout restart (PUT of the Deployment), cordon
     eviction = {"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": pods[0].metadata.name}}
     core.create_namespaced_pod_eviction(pods[0].metadata.name, "shop", eviction)
     core.delete_namespaced_pod(pods[1].metadata.name, "shop")
+    apps.patch_namespaced_deployment_scale("web", "shop", {"spec": {"replicas": 3}})
+    restart(apps)
+    core.patch_node("node-a", {"spec": {"unschedulable": True}})
+    assert core.read_node("node-a").spec.unschedulable is True
     # the lock, the tenant limits, a reconciled Service
     lease = {"metadata": {"name": "selfheal-web"}, "spec": {"holderIdentity": "me"}}
     coordination.create_namespaced_lease("shop", lease)
@@ -224,3 +241,17 @@ def test_a_binding_keeps_its_role_ref(granted: RunningKube, kube_api: Any) -> No
     with pytest.raises(ApiException) as caught:
         admin.create_cluster_role_binding(crb)
     assert caught.value.status == 422
+
+
+def test_the_audit_log_records_each_decision_for_the_restricted_identity_only(
+    granted: RunningKube, restricted: Any, kube_apps: Any, tmp_path: Path
+) -> None:
+    audit = tmp_path / "audit.jsonl"
+    granted.sandbox.emulator.audit_log = audit
+    apps = kubernetes.client.AppsV1Api(restricted)
+    apps.read_namespaced_deployment("web", "shop")
+    forbidden(lambda: apps.delete_namespaced_deployment("web", "shop"))
+    kube_apps.read_namespaced_deployment("web", "shop")  # the admin: not audited
+    entries = [json.loads(line) for line in audit.read_text().splitlines()]
+    common = {"user": SA_USER, "apiGroup": "apps", "resource": "deployments", "namespace": "shop", "name": "web"}
+    assert entries == [{**common, "verb": "get", "allowed": True}, {**common, "verb": "delete", "allowed": False}]
