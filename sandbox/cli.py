@@ -20,11 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from sandbox import client, procs, prom
+from sandbox.kube.kubeconfig import SHIPPED_RBAC
 from sandbox.simulator import FAULT_KINDS, Simulator
 from sandbox.webhook import WebhookRecorder
 
 CLUSTER = Path(__file__).with_name("config") / "cluster.yml"
-RBAC = Path(__file__).resolve().parent.parent / "docs" / "deploy" / "rbac.yml"  # the RBAC the collection ships
 DEFAULT_RUN_DIR = Path(__file__).resolve().parent.parent / "run"
 
 
@@ -37,7 +37,7 @@ def _start_kube(run_dir: Path) -> tuple[subprocess.Popen, str, Path, Path]:
         [
             *(sys.executable, "-m", "sandbox.kube", "--port", "0", "--kubeconfig", str(kubeconfig)),
             *("--restricted-kubeconfig", str(restricted), "--audit-log", str(run_dir / "logs" / "kube-audit.jsonl")),
-            *("--seed", str(CLUSTER), str(RBAC)),
+            *("--seed", str(CLUSTER), str(SHIPPED_RBAC)),
         ],
         log,
         cwd=Path(__file__).resolve().parent.parent,

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import yaml
 from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 
+from sandbox.kube.__main__ import load_manifests
+from sandbox.kube.kubeconfig import SHIPPED_RBAC
 from sandbox.wait import wait_until
 
 
@@ -49,9 +49,6 @@ class Kube:
         return [r for r in items if (r["metadata"].get("labels") or {}).get("app") == app]
 
 
-RBAC = Path(__file__).resolve().parent.parent / "docs" / "deploy" / "rbac.yml"  # what the collection ships
-
-
 def kube_client(sandbox: dict[str, Any], kubeconfig: str = "kubeconfig") -> Kube:
     """A client of the admin (``kubeconfig``) or of the loop's restricted ServiceAccount (``kubeconfig_restricted``)."""
     api = k8s_config.new_client_from_config(config_file=sandbox[kubeconfig])
@@ -60,11 +57,10 @@ def kube_client(sandbox: dict[str, Any], kubeconfig: str = "kubeconfig") -> Kube
 
 def shipped_rbac(kind: str, name: str) -> dict[str, Any]:
     """One object of docs/deploy/rbac.yml."""
-    with RBAC.open(encoding="utf-8") as stream:
-        for doc in yaml.safe_load_all(stream):
-            if doc and doc["kind"] == kind and doc["metadata"]["name"] == name:
-                return doc  # type: ignore[no-any-return]
-    raise LookupError(f"{RBAC} has no {kind} {name}")
+    for doc in load_manifests([SHIPPED_RBAC]):
+        if doc["kind"] == kind and doc["metadata"]["name"] == name:
+            return doc
+    raise LookupError(f"{SHIPPED_RBAC} has no {kind} {name}")
 
 
 def grant_selfheal(kube: Kube, namespace: str) -> None:

@@ -50,10 +50,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 def load_manifests(paths: Sequence[Path]) -> list[dict[str, Any]]:
+    """The objects of multi-document YAML files; a ``kind: List`` stands for its items, as kubectl reads it."""
     docs: list[dict[str, Any]] = []
     for path in paths:
         with path.open(encoding="utf-8") as stream:
-            docs.extend(doc for doc in yaml.safe_load_all(stream) if doc)
+            for doc in yaml.safe_load_all(stream):
+                if doc and doc.get("kind") == "List":
+                    docs.extend(item for item in doc.get("items") or [] if item)
+                elif doc:
+                    docs.append(doc)
     return sorted(docs, key=lambda doc: _FIRST.get(doc.get("kind", ""), 2))
 
 

@@ -17,6 +17,7 @@ CONTEXT = "sandbox"
 TOKEN = "sandbox-token"  # the admin's
 RESTRICTED_TOKEN = "zerotouch-selfheal-token"  # the loop's ServiceAccount's
 SELFHEAL_NAMESPACE = SELFHEAL_SERVICE_ACCOUNT = "zerotouch-selfheal"
+SHIPPED_RBAC = Path(__file__).resolve().parents[2] / "docs" / "deploy" / "rbac.yml"  # what it is granted
 
 ADMIN = rbac.User("kubernetes-admin", (rbac.SUPERUSER_GROUP, rbac.AUTHENTICATED_GROUP))
 SELFHEAL = rbac.service_account(SELFHEAL_NAMESPACE, SELFHEAL_SERVICE_ACCOUNT)

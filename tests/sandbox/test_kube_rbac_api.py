@@ -15,10 +15,9 @@ from kubernetes.client.exceptions import ApiException
 from sandbox.cluster import Kube
 from sandbox.kube import write_kubeconfig
 from sandbox.kube.__main__ import load_manifests
-from sandbox.kube.kubeconfig import RESTRICTED_TOKEN
+from sandbox.kube.kubeconfig import RESTRICTED_TOKEN, SHIPPED_RBAC
 from tests.sandbox.conftest import RunningKube
 
-RBAC_FILE = Path(__file__).resolve().parents[2] / "docs" / "deploy" / "rbac.yml"
 SA_USER = "system:serviceaccount:zerotouch-selfheal:zerotouch-selfheal"
 WORKLOADS = "zerotouch-selfheal-workloads"
 
@@ -29,7 +28,7 @@ def granted(kube: RunningKube, kube_core: Any, kube_apps: Any, make_deployment: 
     for name in ("shop", "payments"):
         kube_core.create_namespace({"metadata": {"name": name}})
         kube_apps.create_namespaced_deployment(name, make_deployment("web", replicas=2))
-    for manifest in load_manifests([RBAC_FILE]):
+    for manifest in load_manifests([SHIPPED_RBAC]):
         kube.apply(manifest)
     return kube
 
