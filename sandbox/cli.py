@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from sandbox import client, postgres, procs, prom
+from sandbox.kube.kubeconfig import SHIPPED_RBAC
 from sandbox.simulator import FAULT_KINDS, Simulator
 from sandbox.webhook import WebhookRecorder
 
@@ -29,13 +30,17 @@ CLUSTER = Path(__file__).with_name("config") / "cluster.yml"
 DEFAULT_RUN_DIR = Path(__file__).resolve().parent.parent / "run"
 
 
-def _start_kube(run_dir: Path) -> tuple[subprocess.Popen, str, Path]:
-    kubeconfig = run_dir / "kubeconfig"
+def _start_kube(run_dir: Path) -> tuple[subprocess.Popen, str, Path, Path]:
+    kubeconfig, restricted = run_dir / "kubeconfig", run_dir / "kubeconfig-restricted"
     log = run_dir / "logs" / "kube.log"
     # The log is appended to across runs in the same directory: only this run's lines name its address.
     offset = log.stat().st_size if log.exists() else 0
     proc = procs.spawn(
-        [sys.executable, "-m", "sandbox.kube", "--port", "0", "--kubeconfig", str(kubeconfig), "--seed", str(CLUSTER)],
+        [
+            *(sys.executable, "-m", "sandbox.kube", "--port", "0", "--kubeconfig", str(kubeconfig)),
+            *("--restricted-kubeconfig", str(restricted), "--audit-log", str(run_dir / "logs" / "kube-audit.jsonl")),
+            *("--seed", str(CLUSTER), str(SHIPPED_RBAC)),
+        ],
         log,
         cwd=Path(__file__).resolve().parent.parent,
     )
@@ -47,7 +52,7 @@ def _start_kube(run_dir: Path) -> tuple[subprocess.Popen, str, Path]:
             if "listening on " in line:
                 url = line.rsplit("listening on ", 1)[1].strip()
                 procs.wait_http(f"{url}/version", timeout=10, proc=proc, log=log)
-                return proc, url, kubeconfig
+                return proc, url, kubeconfig, restricted
         time.sleep(0.05)
     raise TimeoutError("the Kubernetes stand-in did not report its address within 30s")
 
@@ -66,7 +71,7 @@ async def supervise(run_dir: Path, webhook_url: str | None) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     try:
-        kube, kube_url, kubeconfig = _start_kube(run_dir)
+        kube, kube_url, kubeconfig, kubeconfig_restricted = _start_kube(run_dir)
         children.append(kube)
         sim = Simulator(kube_url)
         sim_url = await sim.start()
@@ -85,6 +90,9 @@ async def supervise(run_dir: Path, webhook_url: str | None) -> None:
             "run_dir": str(run_dir),
             "kube_url": kube_url,
             "kubeconfig": str(kubeconfig),
+            # the loop's ServiceAccount, restricted to what docs/deploy/rbac.yml grants it
+            "kubeconfig_restricted": str(kubeconfig_restricted),
+            "kube_audit_log": str(run_dir / "logs" / "kube-audit.jsonl"),  # what RBAC decided for it, JSON lines
             "simulator_url": sim_url,
             "prometheus_url": pm.url,
             "alertmanager_url": am.url,

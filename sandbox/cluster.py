@@ -13,6 +13,8 @@ from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 
+from sandbox.kube.__main__ import load_manifests
+from sandbox.kube.kubeconfig import SHIPPED_RBAC
 from sandbox.wait import wait_until
 
 
@@ -47,9 +49,29 @@ class Kube:
         return [r for r in items if (r["metadata"].get("labels") or {}).get("app") == app]
 
 
-def kube_client(sandbox: dict[str, Any]) -> Kube:
-    api = k8s_config.new_client_from_config(config_file=sandbox["kubeconfig"])
+def kube_client(sandbox: dict[str, Any], kubeconfig: str = "kubeconfig") -> Kube:
+    """A client of the admin (``kubeconfig``) or of the loop's restricted ServiceAccount (``kubeconfig_restricted``)."""
+    api = k8s_config.new_client_from_config(config_file=sandbox[kubeconfig])
     return Kube(k8s_client.CoreV1Api(api), k8s_client.AppsV1Api(api), k8s_client.CoordinationV1Api(api), api)
+
+
+def shipped_rbac(kind: str, name: str) -> dict[str, Any]:
+    """One object of docs/deploy/rbac.yml."""
+    for doc in load_manifests([SHIPPED_RBAC]):
+        if doc["kind"] == kind and doc["metadata"]["name"] == name:
+            return doc
+    raise LookupError(f"{SHIPPED_RBAC} has no {kind} {name}")
+
+
+def grant_selfheal(kube: Kube, namespace: str) -> None:
+    """Let the loop's ServiceAccount heal ``namespace``, as an operator does: the shipped RoleBinding, put there."""
+    binding = shipped_rbac("RoleBinding", "zerotouch-selfheal")
+    binding["metadata"]["namespace"] = namespace
+    try:
+        kube.raw(f"/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}/rolebindings", "POST", binding)
+    except ApiException as exc:
+        if exc.status != 409:
+            raise
 
 
 def create_namespace(kube: Kube, name: str) -> None:

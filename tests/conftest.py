@@ -64,3 +64,17 @@ def faults(sandbox: dict[str, Any]) -> Iterator[Any]:
     for fault_id in injected:
         if fault_id in active:
             client.clear(sandbox, fault_id)
+
+
+@pytest.fixture(params=["admin", "restricted"])
+def kube_identity(request: pytest.FixtureRequest, sandbox: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run the test once as the sandbox's admin and once as the loop's ServiceAccount (zerotouch-selfheal, granted
+    what docs/deploy/rbac.yml grants): K8S_AUTH_KUBECONFIG points at that identity's kubeconfig during the test.
+
+    A test opts in by taking this fixture; the restricted identity may act only in namespaces bound to it, so the
+    test binds the namespaces it uses with ``sandbox.cluster.grant_selfheal(kube, namespace)`` (as an operator
+    does with the shipped RoleBinding)."""
+    monkeypatch.setenv(
+        "K8S_AUTH_KUBECONFIG", sandbox["kubeconfig" if request.param == "admin" else "kubeconfig_restricted"]
+    )
+    return str(request.param)

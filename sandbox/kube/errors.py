@@ -91,3 +91,12 @@ def resource_not_found() -> ApiError:
 
 def internal(message: str) -> ApiError:
     return ApiError(500, "InternalError", f"Internal error occurred: {message}")
+
+
+def forbidden(group: str, resource: str, name: str, message: str) -> ApiError:
+    details = {"kind": resource} if resource else {}
+    if group:
+        details["group"] = group
+    if name:
+        details["name"] = name
+    return ApiError(403, "Forbidden", message, details or None)

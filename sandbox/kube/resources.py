@@ -83,6 +83,8 @@ KINDS: tuple[Kind, ...] = (
     ),
     Kind("", "v1", "services", "Service", True, ("svc",), ("all",), (_status("Service"),), True),
     Kind("", "v1", "configmaps", "ConfigMap", True, ("cm",)),
+    Kind("", "v1", "secrets", "Secret", True),
+    Kind("", "v1", "serviceaccounts", "ServiceAccount", True, ("sa",)),
     Kind("", "v1", "events", "Event", True, ("ev",)),
     Kind(
         "apps",
@@ -108,6 +110,10 @@ KINDS: tuple[Kind, ...] = (
         (_status("PodDisruptionBudget"),),
         True,
     ),
+    Kind("rbac.authorization.k8s.io", "v1", "roles", "Role", True),
+    Kind("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", True),
+    Kind("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", False),
+    Kind("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", False),
 )
 
 _BY_PATH = {(k.group, k.version, k.plural): k for k in KINDS}
@@ -122,6 +128,10 @@ DEPLOYMENTS = _BY_PATH["apps", "v1", "deployments"]
 REPLICASETS = _BY_PATH["apps", "v1", "replicasets"]
 LEASES = _BY_PATH["coordination.k8s.io", "v1", "leases"]
 PDBS = _BY_PATH["policy", "v1", "poddisruptionbudgets"]
+ROLES = _BY_PATH["rbac.authorization.k8s.io", "v1", "roles"]
+ROLE_BINDINGS = _BY_PATH["rbac.authorization.k8s.io", "v1", "rolebindings"]
+CLUSTER_ROLES = _BY_PATH["rbac.authorization.k8s.io", "v1", "clusterroles"]
+CLUSTER_ROLE_BINDINGS = _BY_PATH["rbac.authorization.k8s.io", "v1", "clusterrolebindings"]
 
 
 def by_path(group: str, version: str, plural: str) -> Kind | None:

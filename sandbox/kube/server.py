@@ -12,6 +12,7 @@ import json
 import logging
 import traceback
 from collections.abc import AsyncIterator, Callable, Mapping
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
@@ -22,11 +23,22 @@ import kmock
 # Not re-exported by kmock for type checkers: its response type, and the wrapper of a failure after a stream began.
 from kmock._internal.rendering import Response, StreamingError
 
-from sandbox.kube import disruption, errors, resources, routing, selectors, strategic, tables, views
+from sandbox.kube import disruption, errors, rbac, resources, routing, selectors, strategic, tables, views
 from sandbox.kube.controllers import ControllerManager
 from sandbox.kube.errors import ApiError
+from sandbox.kube.kubeconfig import ADMIN, IDENTITIES
 from sandbox.kube.kubelet import default_unpullable
-from sandbox.kube.resources import KINDS, NAMESPACES, NODES, PODS, Kind
+from sandbox.kube.resources import (
+    CLUSTER_ROLE_BINDINGS,
+    CLUSTER_ROLES,
+    KINDS,
+    NAMESPACES,
+    NODES,
+    PODS,
+    ROLE_BINDINGS,
+    ROLES,
+    Kind,
+)
 from sandbox.kube.store import Store
 
 log = logging.getLogger(__name__)
@@ -36,6 +48,39 @@ DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease"
 WATCH_SECONDS = 1800.0  # the real server closes watches after 30-60 minutes
 LOG_LIMIT = 200  # requests kept for kmock-style assertions; kmock keeps all of them otherwise
 _CLOSE: Obj = {"type": "CLOSE"}  # put on every watch bus at shutdown so open watches end cleanly
+# What every cluster grants every authenticated user (kube-apiserver's bootstrap policy): discovery and health.
+BOOTSTRAP_POLICY: tuple[Obj, ...] = (
+    {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRole",
+        "metadata": {"name": "system:discovery", "labels": {"kubernetes.io/bootstrapping": "rbac-defaults"}},
+        "rules": [
+            {
+                "verbs": ["get"],
+                "nonResourceURLs": [
+                    "/api",
+                    "/api/*",
+                    "/apis",
+                    "/apis/*",
+                    "/healthz",
+                    "/livez",
+                    "/openapi",
+                    "/openapi/*",
+                    "/readyz",
+                    "/version",
+                    "/version/",
+                ],
+            }
+        ],
+    },
+    {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRoleBinding",
+        "metadata": {"name": "system:discovery", "labels": {"kubernetes.io/bootstrapping": "rbac-defaults"}},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "system:discovery"},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "system:authenticated"}],
+    },
+)
 
 
 def _json(payload: Any, status: int = 200) -> Response:
@@ -97,6 +142,8 @@ class SandboxEmulator(kmock.KubernetesEmulator):
     store: Store = attrs.field(init=False)
     injected: set[str] = attrs.field(factory=set, init=False)  # pods whose status a client wrote
     _served: int = attrs.field(default=0, init=False)
+    # Where each authorization of an RBAC-restricted identity is appended as a JSON line (the admin is not logged).
+    audit_log: Path | None = attrs.field(default=None, init=False)
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
@@ -115,6 +162,7 @@ class SandboxEmulator(kmock.KubernetesEmulator):
             self._served += 1
             request = await routing.parse_request(raw_request, id=self._served)
             self._remember(request)
+            self._authorize(raw_request)
             return await self._handle(request)
         except StreamingError as exc:  # headers are out already: report in the stream, then end it
             response: aiohttp.web.StreamResponse = exc.args[0]
@@ -123,6 +171,34 @@ class SandboxEmulator(kmock.KubernetesEmulator):
             return response
         except Exception as exc:
             return await self._render_error(exc)
+
+    def _authorize(self, raw: aiohttp.web.BaseRequest) -> None:
+        """Let the request through only if RBAC allows it (its user is the one its bearer token stands for)."""
+        user = rbac.authenticate(raw.headers.get("Authorization"), IDENTITIES, ADMIN)
+        if rbac.SUPERUSER_GROUP in user.groups:
+            return
+        attributes = rbac.request_attributes(user, raw.method, raw.path, dict(raw.query))
+        decision = rbac.authorize(attributes, self.policy())
+        if self.audit_log is not None:
+            self._audit(attributes, decision.allowed)
+        if not decision.allowed:
+            message = rbac.forbidden_message(attributes, decision.reason)
+            raise errors.forbidden(attributes.api_group, attributes.resource, attributes.name, message)
+
+    def _audit(self, a: rbac.Attributes, allowed: bool) -> None:
+        assert self.audit_log is not None
+        entry = {"user": a.user.name, "verb": a.verb, "allowed": allowed}
+        if a.resource_request:
+            entry.update(apiGroup=a.api_group, resource=a.combined_resource, namespace=a.namespace, name=a.name)
+        else:
+            entry["path"] = a.path
+        with self.audit_log.open("a", encoding="utf-8") as log_file:
+            log_file.write(json.dumps(entry) + "\n")
+
+    def policy(self) -> rbac.Policy:
+        """The RBAC objects as they are now (live: read, never changed)."""
+        scan = self.store.scan
+        return rbac.Policy(scan(ROLES), scan(CLUSTER_ROLES), scan(ROLE_BINDINGS), scan(CLUSTER_ROLE_BINDINGS))
 
     def _remember(self, request: kmock.Request) -> None:
         self._requests.append(request)
@@ -387,8 +463,15 @@ class KubeSandbox:
     Besides HTTP, ``apply()`` seeds objects in-process. ``emulator`` is the kmock handler, for tests that
     want to inject kmock reactions (e.g. ``sandbox.emulator['get /version'] << 500``)."""
 
-    def __init__(self, *, ready_delay: float = 0.3, unpullable: Callable[[str], bool] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        ready_delay: float = 0.3,
+        unpullable: Callable[[str], bool] | None = None,
+        audit_log: Path | None = None,
+    ) -> None:
         self.emulator = SandboxEmulator()
+        self.emulator.audit_log = audit_log
         self.store = self.emulator.store
         self.controllers = ControllerManager(
             self.store,
@@ -416,6 +499,8 @@ class KubeSandbox:
         for name in DEFAULT_NAMESPACES:
             if self.store.find(NAMESPACES, None, name) is None:
                 await self.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+        for manifest in BOOTSTRAP_POLICY:
+            await self.apply(manifest)
         self.controllers.start()
         # kmock.Server is a test fixture (it patches aiohttp's resolver process-wide); a plain listener suffices.
         self._runner = aiohttp.web.ServerRunner(aiohttp.web.Server(self.emulator), shutdown_timeout=2.0)

@@ -11,7 +11,20 @@ import uuid
 from typing import Any
 
 from sandbox.kube import errors, selectors
-from sandbox.kube.resources import DEPLOYMENTS, NAMESPACES, NODES, PDBS, PODS, REPLICASETS, SERVICES, Kind
+from sandbox.kube.resources import (
+    CLUSTER_ROLE_BINDINGS,
+    CLUSTER_ROLES,
+    DEPLOYMENTS,
+    NAMESPACES,
+    NODES,
+    PDBS,
+    PODS,
+    REPLICASETS,
+    ROLE_BINDINGS,
+    ROLES,
+    SERVICES,
+    Kind,
+)
 
 Obj = dict[str, Any]
 
@@ -19,6 +32,7 @@ _SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a
 _LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _GENERATION_KINDS = (DEPLOYMENTS, REPLICASETS, PDBS)
 _DNS_LABEL_KINDS = (NAMESPACES, SERVICES)
+_PATH_SEGMENT_KINDS = (ROLES, ROLE_BINDINGS, CLUSTER_ROLES, CLUSTER_ROLE_BINDINGS)  # e.g. "system:discovery"
 
 
 def now() -> str:
@@ -46,9 +60,14 @@ class Allocator:
 
 def validate(kind: Kind, obj: Obj) -> None:
     name = obj["metadata"].get("name", "")
-    pattern, limit = (_LABEL, 63) if kind in _DNS_LABEL_KINDS else (_SUBDOMAIN, 253)
-    if not pattern.match(name) or len(name) > limit:
-        raise errors.invalid(kind, name, "metadata.name", f'Invalid value: "{name}": must be a lowercase RFC 1123 name')
+    if kind in _PATH_SEGMENT_KINDS:
+        if name in (".", "..") or "/" in name or "%" in name:
+            raise errors.invalid(kind, name, "metadata.name", f'Invalid value: "{name}": may not contain "/" or "%"')
+    else:
+        pattern, limit = (_LABEL, 63) if kind in _DNS_LABEL_KINDS else (_SUBDOMAIN, 253)
+        if not pattern.match(name) or len(name) > limit:
+            detail = f'Invalid value: "{name}": must be a lowercase RFC 1123 name'
+            raise errors.invalid(kind, name, "metadata.name", detail)
     if kind in (DEPLOYMENTS, REPLICASETS):
         _validate_workload(kind, name, obj.get("spec") or {})
     elif kind is PODS:
@@ -58,6 +77,20 @@ def validate(kind: Kind, obj: Obj) -> None:
         if "minAvailable" in spec and "maxUnavailable" in spec:
             detail = "minAvailable and maxUnavailable cannot be both set"
             raise errors.invalid(kind, name, "spec", detail)
+    elif kind in (ROLE_BINDINGS, CLUSTER_ROLE_BINDINGS):
+        _validate_role_ref(kind, name, obj.get("roleRef") or {})
+
+
+def _validate_role_ref(kind: Kind, name: str, ref: Obj) -> None:
+    """A binding names its role by roleRef: a ClusterRole, or (RoleBinding only) a Role of its namespace."""
+    allowed = ("ClusterRole",) if kind is CLUSTER_ROLE_BINDINGS else ("Role", "ClusterRole")
+    if ref.get("apiGroup") != "rbac.authorization.k8s.io":
+        raise errors.invalid(kind, name, "roleRef.apiGroup", 'Unsupported value: must be "rbac.authorization.k8s.io"')
+    if ref.get("kind") not in allowed:
+        values = ", ".join(f'"{value}"' for value in allowed)
+        raise errors.invalid(kind, name, "roleRef.kind", f"Unsupported value: {ref.get('kind')!r}: supported: {values}")
+    if not ref.get("name"):
+        raise errors.invalid(kind, name, "roleRef.name", "Required value", "FieldValueRequired")
 
 
 def _validate_workload(kind: Kind, name: str, spec: Obj) -> None:
@@ -93,6 +126,8 @@ def validate_update(kind: Kind, old: Obj, new: Obj) -> None:
         if (old.get("spec") or {}).get("selector") != (new.get("spec") or {}).get("selector"):
             name = new["metadata"]["name"]
             raise errors.invalid(kind, name, "spec.selector", "Invalid value: field is immutable")
+    if kind in (ROLE_BINDINGS, CLUSTER_ROLE_BINDINGS) and old.get("roleRef") != new.get("roleRef"):
+        raise errors.invalid(kind, new["metadata"]["name"], "roleRef", "Invalid value: cannot change roleRef")
 
 
 def apply_defaults(kind: Kind, obj: Obj, allocator: Allocator) -> None:

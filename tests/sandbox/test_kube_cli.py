@@ -11,6 +11,7 @@ import textwrap
 from pathlib import Path
 
 import kubernetes
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -92,11 +93,20 @@ def test_a_run_directory_used_before_gets_the_new_address(tmp_path: Path) -> Non
     log = tmp_path / "logs" / "kube.log"
     log.parent.mkdir()
     log.write_text("kube-sandbox listening on http://127.0.0.1:9\n")  # what the previous run left
-    proc, url, kubeconfig = cli._start_kube(tmp_path)
+    proc, url, kubeconfig, restricted = cli._start_kube(tmp_path)
     try:
         assert url != "http://127.0.0.1:9"
         api = kubernetes.config.new_client_from_config(config_file=str(kubeconfig))
         assert kubernetes.client.CoreV1Api(api).list_node().items
+        api.close()
+        # the second kubeconfig is the loop's ServiceAccount, granted what the shipped rbac.yml grants
+        api = kubernetes.config.new_client_from_config(config_file=str(restricted))
+        core = kubernetes.client.CoreV1Api(api)
+        assert core.list_node().items
+        assert core.list_namespaced_pod("shop").items is not None
+        with pytest.raises(kubernetes.client.exceptions.ApiException) as denied:
+            core.list_namespaced_secret("shop")
+        assert denied.value.status == 403
         api.close()
     finally:
         proc.send_signal(signal.SIGTERM)
