@@ -14,7 +14,8 @@ transaction opens, so an unserialisable snapshot fails without touching the file
 
 Tables: ``decisions`` (one per call of the engine, with the snapshot and decision as JSON), ``actions`` (what was
 run for a decision: started, ended, changed, outcome), ``incidents`` (decisions grouped by alert fingerprint: an
-incident opens with the first decision on a firing alert and closes when a decision sees that alert resolved).
+incident opens with the first decision on a firing alert and closes when a decision sees that alert resolved),
+``gates`` (every answer of the change gate, allow or deny, with the pipeline's identity and what it was judged on).
 """
 
 from __future__ import annotations
@@ -76,6 +77,21 @@ _SCHEMA = (
         detail TEXT
     )""",
     "CREATE INDEX IF NOT EXISTS actions_by_service ON actions (namespace, service, started)",
+    """CREATE TABLE IF NOT EXISTS gates (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        time TEXT NOT NULL,
+        namespace TEXT NOT NULL,
+        service TEXT NOT NULL,
+        change TEXT NOT NULL,
+        allowed INTEGER NOT NULL CHECK (allowed IN (0, 1)),
+        rule TEXT NOT NULL,
+        forced INTEGER NOT NULL CHECK (forced IN (0, 1)),
+        requested_by TEXT,
+        change_id TEXT,
+        answer TEXT NOT NULL,
+        snapshot TEXT NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS gates_by_service ON gates (namespace, service, time)",
 )
 
 
@@ -332,6 +348,42 @@ class Journal:
             if cursor.rowcount != 1:
                 raise JournalError(f"cannot finish action {action_id}: there is no such action")
 
+    def record_gate(
+        self,
+        *,
+        namespace: str,
+        service: str,
+        answer: Mapping[str, Any],
+        snapshot: Mapping[str, Any],
+        requested_by: str | None = None,
+        change_id: str | None = None,
+        at: datetime | None = None,
+    ) -> int:
+        """Journal one answer of the change gate (``GateAnswer.to_dict()``) and the gate snapshot; return its id.
+
+        ``requested_by`` and ``change_id`` are the pipeline's words, stored as given.
+        """
+        row = (
+            _stamp(at),
+            namespace,
+            service,
+            str(answer.get("change", "")),
+            int(bool(answer.get("allowed"))),
+            str(answer.get("rule", "")),
+            int(bool(answer.get("forced"))),
+            requested_by,
+            change_id,
+            _json(dict(answer), "gate answer"),
+            _json(dict(snapshot), "snapshot"),
+        )
+        with self._write() as conn:
+            cursor = conn.execute(
+                "INSERT INTO gates (time, namespace, service, change, allowed, rule, forced, requested_by, change_id,"
+                " answer, snapshot) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                row,
+            )
+            return int(cursor.lastrowid or 0)
+
     # --- reading ---------------------------------------------------------------------------------------------
 
     def history(
@@ -411,6 +463,42 @@ class Journal:
         if include_snapshot:
             item["snapshot"] = json.loads(row["snapshot"])
         return item
+
+    def gate_answers(
+        self,
+        *,
+        namespace: str | None = None,
+        service: str | None = None,
+        since: datetime | None = None,
+        limit: int = 100,
+        include_snapshot: bool = False,
+    ) -> list[dict[str, Any]]:
+        """Answers of the change gate matching every given filter, newest first."""
+        filters = [("namespace = ?", namespace), ("service = ?", service)]
+        filters.append(("time >= ?", _stamp(since) if since else None))
+        where, args = _where(filters)
+        rows = self._read(
+            f"SELECT * FROM gates WHERE {where} ORDER BY time DESC, id DESC LIMIT ?", (*args, max(0, int(limit)))
+        )
+        answers = []
+        for row in rows:
+            item: dict[str, Any] = {
+                "id": row["id"],
+                "time": _unstamp(row["time"]),
+                "namespace": row["namespace"],
+                "service": row["service"],
+                "change": row["change"],
+                "allowed": bool(row["allowed"]),
+                "rule": row["rule"],
+                "forced": bool(row["forced"]),
+                "requested_by": row["requested_by"],
+                "change_id": row["change_id"],
+                "answer": json.loads(row["answer"]),
+            }
+            if include_snapshot:
+                item["snapshot"] = json.loads(row["snapshot"])
+            answers.append(item)
+        return answers
 
     def incidents(
         self, *, namespace: str | None = None, service: str | None = None, status: str | None = None, limit: int = 100
