@@ -96,6 +96,8 @@ def test_a_healthy_service_is_allowed_and_every_answer_is_journaled(workloads: d
     assert deploy["snapshot"]["gate"]["burn_error_rate"] is not None  # measured over the burn window
     assert deploy["snapshot"]["gate"]["lock"] is None
     assert dry["gate_id"] is None  # check mode journals nothing
+    assert any("does not exist: no remediation history is known" in w for w in dry["gather_warnings"])
+    assert config["gather_warnings"] == []  # the journal exists once an answer was journaled
     assert gates(journal) == [
         (deploy["gate_id"], "deploy", 1, "allow", "ci/checkout#88", "9f1c2e7a"),
         (config["gate_id"], "config", 1, "allow", "ci/checkout#88", "9f1c2e7a"),

@@ -36,7 +36,7 @@ from ansible_collections.zerotouch.selfheal.plugins.module_utils._engine.gate im
 )
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._engine.objectives import error_budget
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import GatherError, ValidationError
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._journal.store import Journal
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._journal.store import Journal, default_journal_path
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop import check as _check
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop import watch as _watch
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._model.intent import find_intent
@@ -154,7 +154,11 @@ def gate(params: dict[str, Any], kube_factory: Callable[[], Any], check_mode: bo
     if force and not (reason or "").strip():
         raise ValidationError("options", "reason", "is required with force: say why the gate may be overridden")
     recording = bool(params.get("record")) and not check_mode
+    path = params.get("journal") or str(default_journal_path())
     journal = None
+    unjournaled = (
+        [] if os.path.exists(path) else [f"the journal {path} does not exist: no remediation history is known"]
+    )
     if recording:
         journal = Journal(params.get("journal") or None)
     elif params.get("journal") and os.path.exists(params["journal"]):
@@ -165,6 +169,7 @@ def gate(params: dict[str, Any], kube_factory: Callable[[], Any], check_mode: bo
             snapshot, evidence, document = _replay(params)
         else:
             snapshot, evidence, document, warnings = _live(params, kube_factory, journal)
+            warnings = unjournaled + warnings
         answer = judge_change(
             snapshot,
             change,

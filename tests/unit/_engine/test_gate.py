@@ -183,6 +183,22 @@ def test_a_fast_error_budget_burn_denies_every_change_but_a_fix(
         assert "over 1m" in result.reasons[0]
 
 
+@pytest.mark.parametrize(
+    ("objectives", "burn_error_rate", "threshold"),
+    [
+        ({"max_error_rate": 0.1}, 0.6, 6.0),  # 0.6 / 0.1 is 5.999... in floating point
+        ({"availability": 99.7}, 0.9, 3.0),  # 100 - 99.7 is 0.30000000000000426
+        ({"max_error_rate": 0.3}, 0.7, 7 / 3),
+    ],
+)
+def test_a_burn_exactly_at_the_threshold_is_fast_on_the_numbers_as_written(
+    objectives: dict, burn_error_rate: float, threshold: float
+) -> None:
+    edits = {"intent.objectives": objectives, "observed.metrics.error_rate": 0.0, "observed.metrics.availability": 100}
+    result = answer(edits, evidence=GateEvidence(burn_error_rate=burn_error_rate), burn_threshold=threshold)
+    assert result.denied_by == ("fast-burn",), result.reasons
+
+
 def test_a_budget_of_zero_burns_infinitely_fast_at_the_first_error() -> None:
     edits = {"intent.objectives": {"availability": 100}, "observed.metrics.availability": 100}
     result = answer(edits, evidence=GateEvidence(burn_error_rate=0.01))
