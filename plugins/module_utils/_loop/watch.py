@@ -32,9 +32,7 @@ from typing import Any
 
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._alerts import fingerprint_of
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._engine.decide import check_objectives
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._engine.objectives import (  # noqa: F401 - re-exported
-    BURN_WINDOW,
-    FAST_BURN_RATE,
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._engine.objectives import (
     burn_rate,
     error_budget,
     is_fast_burn,
