@@ -6,7 +6,8 @@ Each shared piece has a doc fragment that documents it word for word (``plugins/
 has the same name, type and meaning in every module:
 
 * :func:`k8s_auth_spec` <-> ``zerotouch.selfheal.k8s_auth`` (how to reach the cluster);
-* :func:`workload_spec` <-> ``zerotouch.selfheal.workload`` (the Deployment a remediation acts on).
+* :func:`workload_spec` <-> ``zerotouch.selfheal.workload`` (the Deployment a remediation acts on);
+* :func:`replay_spec` <-> ``zerotouch.selfheal.replay`` (judge a recorded snapshot, or as of another instant).
 
 The per-module factories below add the options of one module to those pieces; the module shells call them and
 nothing else, and validate-modules checks the result against each module's DOCUMENTATION.
@@ -14,6 +15,7 @@ nothing else, and validate-modules checks the result against each module's DOCUM
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from ansible.module_utils.basic import env_fallback
@@ -154,21 +156,54 @@ def intent_sources_spec() -> dict[str, Any]:
     }
 
 
+def replay_spec() -> dict[str, Any]:
+    """A recorded snapshot to judge instead of gathering, and the instant to judge at (doc fragment
+    ``zerotouch.selfheal.replay``)."""
+    return {
+        "snapshot": {"type": "raw"},
+        "now": {"type": "str"},
+    }
+
+
 def intent_check_spec() -> dict[str, Any]:
     return {
         **k8s_auth_spec(),
         **intent_sources_spec(),
         **journal_spec(),
+        **replay_spec(),
         "namespace": {"type": "str"},
         "service": {"type": "str"},
         "alert": {"type": "dict"},
-        "snapshot": {"type": "raw"},
-        "now": {"type": "str"},
         "patches": {"type": "list", "elements": "dict"},
         "record": {"type": "bool", "default": True},
         "claim": {"type": "bool", "default": False},
         "lock_ttl_seconds": {"type": "int", "default": 900},
     }
+
+
+def change_gate_spec(changes: Sequence[str]) -> dict[str, Any]:
+    """``change_gate``; ``changes`` are the change kinds the gate knows (``_engine.gate.CHANGES``)."""
+    return {
+        **k8s_auth_spec(),
+        **intent_sources_spec(),
+        **journal_spec(),
+        **replay_spec(),
+        "namespace": {"type": "str"},
+        "service": {"type": "str"},
+        "change": {"type": "str", "required": True, "choices": list(changes)},
+        "requested_by": {"type": "str"},
+        "change_id": {"type": "str"},
+        "force": {"type": "bool", "default": False},
+        "reason": {"type": "str"},
+        "allow_unknown": {"type": "bool", "default": False},
+        "burn_window": {"type": "str", "default": "1m"},
+        "burn_rate": {"type": "float", "default": 6.0},
+        "record": {"type": "bool", "default": True},
+    }
+
+
+CHANGE_GATE_REQUIRED_IF = [("force", True, ("reason",))]
+CHANGE_GATE_ONE_OF = [("snapshot", "service")]
 
 
 def journal_info_spec() -> dict[str, Any]:

@@ -37,15 +37,6 @@ options:
       - The Alertmanager alert that prompted the check, either as Alertmanager sends it (one element of the
         webhook's C(alerts)) or as an event of the C(zerotouch.selfheal.alertmanager) event source.
     type: dict
-  snapshot:
-    description:
-      - Replay this snapshot instead of gathering - a path to a YAML or JSON file, or the snapshot as a mapping.
-      - Its C(expect) block, if any, is never read.
-    type: raw
-  now:
-    description:
-      - Decide as of this instant (ISO 8601 with a UTC offset) instead of the current time.
-    type: str
   patches:
     description:
       - Trusted catalog of available fixes; a workload running an image listed in C(from) gets C(image) as its
@@ -77,6 +68,7 @@ extends_documentation_fragment:
   - zerotouch.selfheal.intent_sources
   - zerotouch.selfheal.journal
   - zerotouch.selfheal.k8s_auth
+  - zerotouch.selfheal.replay
 attributes:
   check_mode:
     description: In check mode it decides the same way, records nothing in the journal and takes no lock.

@@ -15,7 +15,8 @@ opens, so an unserialisable snapshot fails without touching the database.
 Tables (the same in both): ``decisions`` (one per call of the engine, with the snapshot and decision as JSON),
 ``actions`` (what was run for a decision: started, ended, changed, outcome), ``incidents`` (decisions grouped by
 alert fingerprint: an incident opens with the first decision on a firing alert and closes when a decision sees
-that alert resolved; at most one is open per alert), ``alert_dedupe`` (alert notifications already accepted, see
+that alert resolved; at most one is open per alert), ``gates`` (every answer of the change gate, allow or deny,
+with the pipeline's identity and what it was judged on), ``alert_dedupe`` (alert notifications already accepted, see
 :meth:`Journal.accept_alert`), and ``schema_version`` (the migrations applied). Times are fixed-width UTC text,
 so text order is time order in both databases.
 
@@ -103,6 +104,24 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
     ),
     # How effective each action was, recorded when its verification ends (the review reads it).
     3: ("ALTER TABLE actions ADD COLUMN effectiveness TEXT",),
+    # Every answer of the change gate (docs/gate.md).
+    4: (
+        """CREATE TABLE IF NOT EXISTS gates (
+            id {id},
+            time TEXT NOT NULL,
+            namespace TEXT NOT NULL,
+            service TEXT NOT NULL,
+            change TEXT NOT NULL,
+            allowed INTEGER NOT NULL CHECK (allowed IN (0, 1)),
+            rule TEXT NOT NULL,
+            forced INTEGER NOT NULL CHECK (forced IN (0, 1)),
+            requested_by TEXT,
+            change_id TEXT,
+            answer TEXT NOT NULL,
+            snapshot TEXT NOT NULL
+        )""",
+        "CREATE INDEX IF NOT EXISTS gates_by_service ON gates (namespace, service, time)",
+    ),
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 
@@ -412,6 +431,44 @@ class Journal:
         if updated != 1:
             raise JournalError(f"cannot record the effectiveness of action {action_id}: there is no such action")
 
+    def record_gate(
+        self,
+        *,
+        namespace: str,
+        service: str,
+        answer: Mapping[str, Any],
+        snapshot: Mapping[str, Any],
+        requested_by: str | None = None,
+        change_id: str | None = None,
+        at: datetime | None = None,
+    ) -> int:
+        """Journal one answer of the change gate (``GateAnswer.to_dict()``) and the gate snapshot; return its id.
+
+        ``requested_by`` and ``change_id`` are the pipeline's words, stored as given.
+        """
+        row = (
+            _stamp(at),
+            namespace,
+            service,
+            str(answer.get("change", "")),
+            int(bool(answer.get("allowed"))),
+            str(answer.get("rule", "")),
+            int(bool(answer.get("forced"))),
+            requested_by,
+            change_id,
+            _json(dict(answer), "gate answer"),
+            _json(dict(snapshot), "snapshot"),
+        )
+        with self._write() as tx:
+            gate_id = tx.insert(
+                "INSERT INTO gates (time, namespace, service, change, allowed, rule, forced, requested_by, change_id,"
+                " answer, snapshot) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                row,
+            )
+        if gate_id is None:
+            raise JournalError(f"cannot journal the gate answer for {namespace}/{service}")
+        return gate_id
+
     # --- reading ---------------------------------------------------------------------------------------------
 
     def history(
@@ -501,6 +558,42 @@ class Journal:
         if include_snapshot:
             item["snapshot"] = json.loads(row["snapshot"])
         return item
+
+    def gate_answers(
+        self,
+        *,
+        namespace: str | None = None,
+        service: str | None = None,
+        since: datetime | None = None,
+        limit: int = 100,
+        include_snapshot: bool = False,
+    ) -> list[dict[str, Any]]:
+        """Answers of the change gate matching every given filter, newest first."""
+        filters = [("namespace = ?", namespace), ("service = ?", service)]
+        filters.append(("time >= ?", _stamp(since) if since else None))
+        where, args = _where(filters)
+        rows = self._read(
+            f"SELECT * FROM gates WHERE {where} ORDER BY time DESC, id DESC LIMIT ?", (*args, max(0, int(limit)))
+        )
+        answers = []
+        for row in rows:
+            item: dict[str, Any] = {
+                "id": row["id"],
+                "time": _unstamp(row["time"]),
+                "namespace": row["namespace"],
+                "service": row["service"],
+                "change": row["change"],
+                "allowed": bool(row["allowed"]),
+                "rule": row["rule"],
+                "forced": bool(row["forced"]),
+                "requested_by": row["requested_by"],
+                "change_id": row["change_id"],
+                "answer": json.loads(row["answer"]),
+            }
+            if include_snapshot:
+                item["snapshot"] = json.loads(row["snapshot"])
+            answers.append(item)
+        return answers
 
     def incidents(
         self, *, namespace: str | None = None, service: str | None = None, status: str | None = None, limit: int = 100

@@ -7,9 +7,9 @@ indicators of its declared objectives (the same PromQL ``intent_check`` uses, in
 error rate over the short ``burn_window``. Each service is then judged:
 
 * **breached**: an objective is breached, judged by the decision engine itself (``_decide.check_objectives``);
-* **burning fast**: the error budget is spent at least ``burn_rate`` times as fast as the objectives allow. The
-  budget is the error share the objectives tolerate, the tighter of ``100 - availability`` and
-  ``max_error_rate`` (percent); the burn rate is the error rate over ``burn_window`` divided by that budget. With
+* **burning fast**: the error budget is spent at least ``burn_rate`` times as fast as the objectives allow
+  (``_engine.objectives``: the budget is the tighter of ``100 - availability`` and ``max_error_rate``, the burn
+  rate the error rate over ``burn_window`` divided by that budget; the change gate judges burns the same way). With
   a ``burn_window`` shorter than the intent's ``indicators.window`` this sees a burst of errors before the
   intent's own window (and an alert rule with a similar window) reports a breach. A budget of zero burns
   infinitely fast at the first error;
@@ -32,6 +32,11 @@ from typing import Any
 
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._alerts import fingerprint_of
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._engine.decide import check_objectives
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._engine.objectives import (
+    burn_rate,
+    error_budget,
+    is_fast_burn,
+)
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._gather.build import observed_metrics
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._gather.queries import (
     OBJECTIVE_INDICATORS,
@@ -56,31 +61,11 @@ def watch_queries(intents: Iterable[Mapping[str, Any]], burn_window: str | None)
         if not wanted:
             continue  # nothing to judge
         per_service = {name: q for name, q in service_queries(dict(intent)).items() if name in wanted}
-        if burn_window and _budget(declared) is not None:
+        if burn_window and error_budget(declared) is not None:
             short = {**intent, "indicators": {**(intent.get("indicators") or {}), "window": burn_window}}
             per_service[BURN_INDICATOR] = service_queries(short)["error_rate"]
         queries[key_of(intent)] = per_service
     return queries
-
-
-def _budget(objectives: Mapping[str, Any]) -> float | None:
-    """The error share (percent) the objectives tolerate, or None when no objective bounds errors."""
-    budgets = []
-    if objectives.get("availability") is not None:
-        budgets.append(100.0 - float(objectives["availability"]))
-    if objectives.get("max_error_rate") is not None:
-        budgets.append(float(objectives["max_error_rate"]))
-    return max(0.0, min(budgets)) if budgets else None
-
-
-def burn_rate(objectives: Mapping[str, Any], short_error_rate: float | None) -> float | None:
-    """How many times faster than allowed the error budget burns; None when unknown or nothing bounds errors."""
-    budget = _budget(objectives)
-    if budget is None or short_error_rate is None:
-        return None
-    if budget == 0:
-        return math.inf if short_error_rate > 0 else 0.0
-    return short_error_rate / budget
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +113,7 @@ def judge(
     reasons = list(check.reasons)
     evidence = dict(check.evidence)
     burn = burn_rate(intent.get("objectives") or {}, indicators.get(BURN_INDICATOR))
-    fast = burn is not None and threshold > 0 and burn >= threshold
+    fast = is_fast_burn(burn, threshold)
     if burn is not None:
         evidence["burn_rate"] = burn if math.isfinite(burn) else "inf"
         evidence[BURN_INDICATOR] = indicators.get(BURN_INDICATOR)

@@ -154,6 +154,7 @@ def _load(name: str) -> ModuleType:
 
 _alerts = _load("_alerts")
 _watch = _load("_loop.watch")
+_objectives = _load("_engine.objectives")
 _intent = _load("_model.intent")
 _policy = _load("_model.policy")
 _prom = _load("_prom")
@@ -170,8 +171,8 @@ class Config:
     prometheus_token: str | None = field(default=None, repr=False)
     policy: str | None = None
     interval: float = 30.0
-    burn_window: str | None = "1m"
-    burn_rate: float = 6.0
+    burn_window: str | None = _objectives.BURN_WINDOW
+    burn_rate: float = _objectives.FAST_BURN_RATE
     timeout: float = 10.0
     escape_templates: bool = True
     host: str = "127.0.0.1"
@@ -186,7 +187,7 @@ def parse_args(args: Mapping[str, Any]) -> Config:
     for required in ("intents", "prometheus_url"):
         if not isinstance(args.get(required), str) or not args[required].strip():
             raise ValueError(f"{required}: required, a non-empty string")
-    burn_window = args.get("burn_window", "1m")
+    burn_window = args.get("burn_window", _objectives.BURN_WINDOW)
     if burn_window in (None, ""):
         burn_window = None
     elif not isinstance(burn_window, str) or not _duration(burn_window):
@@ -203,7 +204,7 @@ def parse_args(args: Mapping[str, Any]) -> Config:
         policy=_optional_str(args, "policy"),
         interval=_number(args, "interval", 30.0, 0.01, 86400),
         burn_window=burn_window,
-        burn_rate=_number(args, "burn_rate", 6.0, 0, 1e9),
+        burn_rate=_number(args, "burn_rate", _objectives.FAST_BURN_RATE, 0, 1e9),
         timeout=_number(args, "timeout", 10.0, 0.1, 3600),
         escape_templates=_bool(args, "escape_templates", True),
         host=_optional_str(args, "host") or "127.0.0.1",
