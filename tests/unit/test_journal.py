@@ -562,3 +562,20 @@ def test_pending_actions_count_every_service_not_yet_verified(journal: Journal) 
         )
     assert journal.pending_actions(since=minutes(60)) == 2
     assert journal.pending_actions(since=minutes(300)) == 3
+
+
+def test_gate_answers_round_trip_on_every_backend(journal: Journal) -> None:
+    answer = {"change": "deploy", "allowed": False, "rule": "freeze", "forced": False, "reasons": ["freeze: ..."]}
+    gate_id = journal.record_gate(
+        namespace="shop",
+        service="checkout",
+        answer=answer,
+        snapshot={"now": "2026-03-04T15:10:00Z"},
+        requested_by="{{ lookup('pipe', 'id') }}",
+        change_id="ci-42",
+        at=NOW,
+    )
+    [row] = journal.gate_answers(service="checkout", include_snapshot=True)
+    assert (row["id"], row["allowed"], row["rule"], row["change_id"]) == (gate_id, False, "freeze", "ci-42")
+    assert row["requested_by"] == "{{ lookup('pipe', 'id') }}"  # the pipeline's words, kept as data
+    assert row["answer"] == answer and row["snapshot"] == {"now": "2026-03-04T15:10:00Z"}
