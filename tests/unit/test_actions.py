@@ -25,7 +25,7 @@ def deployment(
 ) -> dict[str, Any]:
     notes = dict(annotations or {})
     if revision is not None:
-        notes[actions.REVISION] = str(revision)
+        notes[objects.REVISION] = str(revision)
     template: dict[str, Any] = {
         "metadata": {"labels": {"app": "checkout"}},
         "spec": {"containers": containers or [{"name": "checkout", "image": image}]},
@@ -48,9 +48,9 @@ def deployment(
 
 
 def replicaset(revision: int, image: str, history: str | None = None, owner: str = "dep-uid") -> dict[str, Any]:
-    notes = {actions.REVISION: str(revision)}
+    notes = {objects.REVISION: str(revision)}
     if history:
-        notes[actions.REVISION_HISTORY] = history
+        notes[objects.REVISION_HISTORY] = history
     return {
         "metadata": {
             "name": f"checkout-{revision}",
@@ -108,7 +108,7 @@ def pod(
     ],
 )
 def test_selector_matches(selector: Any, labels: dict[str, str], expected: bool) -> None:
-    assert actions.selector_matches(selector, labels) is expected
+    assert objects.selector_matches(selector, labels) is expected
 
 
 @pytest.mark.parametrize(
@@ -125,7 +125,7 @@ def test_selector_matches(selector: Any, labels: dict[str, str], expected: bool)
     ],
 )
 def test_failing_reason(kwargs: dict[str, Any], expected: str | None) -> None:
-    assert actions.failing_reason(pod("p", **kwargs)) == expected
+    assert objects.failing_reason(pod("p", **kwargs)) == expected
 
 
 @pytest.mark.parametrize(
@@ -137,8 +137,8 @@ def test_a_pod_not_ready_counts_as_failing_only_after_a_grace_period(
 ) -> None:
     starting = pod("p", ready=False)
     starting["status"]["conditions"][0]["lastTransitionTime"] = format_datetime(NOW - not_ready_for)
-    assert actions.failing_reason(starting, NOW) == expected
-    assert actions.failing_reason(starting) == "NotReady"  # without a clock: any not-ready pod
+    assert objects.failing_reason(starting, NOW) == expected
+    assert objects.failing_reason(starting) == "NotReady"  # without a clock: any not-ready pod
 
 
 # --- workload_restart -------------------------------------------------------------------------------------------
@@ -578,7 +578,7 @@ def test_tenant_unlimit_without_tenant_prunes_expired_limits_only() -> None:
     ],
 )
 def test_parse_time(text: Any, expected: datetime | None) -> None:
-    assert actions.parse_time(text) == expected
+    assert objects.parse_time(text) == expected
 
 
 def test_plans_do_not_mutate_their_inputs() -> None:

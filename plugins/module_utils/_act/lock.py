@@ -25,12 +25,11 @@ from ansible_collections.zerotouch.selfheal.plugins.module_utils._act.plans impo
     Change,
     Plan,
     changing,
-    meta,
     micro_time,
-    parse_time,
     unchanged,
 )
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import ValidationError
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._model.objects import meta, parse_time
 
 LEASE_PREFIX = "selfheal-"
 _MAX_NAME = 253

@@ -22,7 +22,20 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import SelfHealError, ValidationError
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._model.objects import CORDONED_BY
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._model.objects import (
+    CORDONED_BY,
+    REVISION,
+    annotations_of,
+    deployment_pods,
+    failing_reason,
+    int_or_none,
+    meta,
+    owned_by,
+    parse_time,
+    ref,
+    restart_cures,
+    rs_revisions,
+)
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._schema import format_datetime
 
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
@@ -30,25 +43,9 @@ RESTART_ID = "selfheal.zerotouch.io/restart-id"
 PREVIOUS_IMAGE = "selfheal.zerotouch.io/previous-image"
 ROLLED_BACK_TO = "selfheal.zerotouch.io/rolled-back-to"
 EXPIRES_PREFIX = "selfheal.zerotouch.io/expires-"
-REVISION = "deployment.kubernetes.io/revision"
-REVISION_HISTORY = "deployment.kubernetes.io/revision-history"
 POD_TEMPLATE_HASH = "pod-template-hash"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "zerotouch.selfheal"}
 TENANT_LIMITS_SUFFIX = "-tenant-limits"
-
-# Why a container is not running, as the kubelet reports it, that deleting the pod may cure.
-FAILING_REASONS = frozenset(
-    {
-        "CrashLoopBackOff",
-        "ImagePullBackOff",
-        "ErrImagePull",
-        "CreateContainerConfigError",
-        "CreateContainerError",
-        "RunContainerError",
-        "OOMKilled",
-        "Error",
-    }
-)
 
 _OPTIONS = "options"  # the ValidationError source for module options
 
@@ -107,116 +104,9 @@ def count(n: int, noun: str) -> str:
 # --- small helpers on objects --------------------------------------------------------------------------------
 
 
-def meta(obj: dict[str, Any] | None) -> dict[str, Any]:
-    return (obj or {}).get("metadata") or {}
-
-
-def annotations_of(obj: dict[str, Any] | None) -> dict[str, str]:
-    return meta(obj).get("annotations") or {}
-
-
-def ref(obj: dict[str, Any]) -> str:
-    """``namespace/name`` of a namespaced object, ``name`` of a cluster-scoped one."""
-    m = meta(obj)
-    return f"{m['namespace']}/{m['name']}" if m.get("namespace") else str(m.get("name"))
-
-
 def micro_time(ts: datetime) -> str:
     """The MicroTime format of Lease timestamps."""
     return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def parse_time(value: Any) -> datetime | None:
-    """An RFC 3339 timestamp as the API writes it (with or without fraction); None when absent or unreadable."""
-    if not isinstance(value, str) or not value:
-        return None
-    text = value.strip().replace("Z", "+00:00")
-    match = re.match(r"^(.*T\d\d:\d\d:\d\d)(\.\d+)?(.*)$", text)
-    if match and match.group(2):  # fromisoformat before 3.11 wants exactly 3 or 6 fraction digits
-        text = match.group(1) + (match.group(2) + "000000")[:7] + match.group(3)
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def selector_matches(selector: dict[str, Any] | None, labels: dict[str, str] | None) -> bool:
-    """Whether a LabelSelector (matchLabels and matchExpressions) selects these labels.
-
-    An empty or missing selector selects nothing here: a remediation must never fall back to "every pod".
-    """
-    selector = selector or {}
-    labels = labels or {}
-    match_labels = selector.get("matchLabels") or {}
-    expressions = selector.get("matchExpressions") or []
-    if not match_labels and not expressions:
-        return False
-    if any(labels.get(k) != v for k, v in match_labels.items()):
-        return False
-    for expr in expressions:
-        key, op, values = expr.get("key"), expr.get("operator"), expr.get("values") or []
-        present = key in labels
-        if op == "In" and not (present and labels[key] in values):
-            return False
-        if op == "NotIn" and present and labels[key] in values:
-            return False
-        if op == "Exists" and not present:
-            return False
-        if op == "DoesNotExist" and present:
-            return False
-    return True
-
-
-def deployment_pods(deployment: dict[str, Any], pods: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The pods a Deployment's selector selects in its namespace, sorted by name."""
-    namespace = meta(deployment).get("namespace")
-    selector = (deployment.get("spec") or {}).get("selector")
-    return sorted(
-        (
-            p
-            for p in pods
-            if meta(p).get("namespace") == namespace and selector_matches(selector, meta(p).get("labels"))
-        ),
-        key=lambda p: str(meta(p).get("name")),
-    )
-
-
-NOT_READY_GRACE = timedelta(seconds=60)  # a pod not ready for less than this may still be starting
-
-
-def _ready_condition(pod: dict[str, Any]) -> dict[str, Any]:
-    for cond in (pod.get("status") or {}).get("conditions") or []:
-        if cond.get("type") == "Ready":
-            return dict(cond)
-    return {}
-
-
-def failing_reason(pod: dict[str, Any], now: datetime | None = None) -> str | None:
-    """Why a pod counts as failing, or None when it runs cleanly (or is still starting, or already leaving).
-
-    Failing: phase Failed, a container waiting or terminated for a reason in :data:`FAILING_REASONS`, or
-    Running but not Ready for at least :data:`NOT_READY_GRACE` (as of ``now``; any time when ``now`` is None). A
-    Pending pod is not failing here: deleting it would not schedule or start it any sooner.
-    """
-    if meta(pod).get("deletionTimestamp"):
-        return None
-    status = pod.get("status") or {}
-    phase = status.get("phase")
-    if phase == "Failed":
-        return str(status.get("reason") or "Failed")
-    for cs in status.get("containerStatuses") or []:
-        state = cs.get("state") or {}
-        for key in ("waiting", "terminated"):
-            reason = (state.get(key) or {}).get("reason")
-            if reason in FAILING_REASONS:
-                return str(reason)
-    ready = _ready_condition(pod)
-    if phase == "Running" and ready.get("status") != "True":
-        since = parse_time(ready.get("lastTransitionTime"))
-        if now is None or since is None or now - since >= NOT_READY_GRACE:
-            return "NotReady"
-    return None
 
 
 # --- workload_restart -------------------------------------------------------------------------------------------
@@ -304,7 +194,8 @@ def plan_delete_pods(
     candidates = [p for p in candidates if not meta(p).get("deletionTimestamp")]
     reasons = {meta(p)["name"]: failing_reason(p, now) for p in candidates}
     if only_failing:
-        candidates = [p for p in candidates if reasons[meta(p)["name"]]]
+        # Only what a restart can cure: a new pod pulls the same missing image or reads the same broken config.
+        candidates = [p for p in candidates if (why := reasons[meta(p)["name"]]) and restart_cures(why)]
     doomed = [meta(p)["name"] for p in candidates]
     result = {"restart_id": None, "restarted_at": None, "deleted_pods": doomed}
     if not doomed:
@@ -384,34 +275,6 @@ def rollout_progress(deployment: dict[str, Any], replicas: int) -> tuple[bool, i
 # --- workload_rollback ------------------------------------------------------------------------------------------
 
 
-def _owned_by(obj: dict[str, Any], kind: str, owner: dict[str, Any]) -> bool:
-    owner_meta = meta(owner)
-    for owner_ref in meta(obj).get("ownerReferences") or []:
-        if owner_ref.get("kind") != kind:
-            continue
-        if owner_meta.get("uid") and owner_ref.get("uid"):
-            if owner_ref["uid"] == owner_meta["uid"]:
-                return True
-        elif owner_ref.get("name") == owner_meta.get("name"):
-            return True
-    return False
-
-
-def _int(value: Any) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def rs_revisions(rs: dict[str, Any]) -> list[int]:
-    """The revisions a ReplicaSet stands for: its own, and the earlier ones it was reused for (revision-history)."""
-    notes = annotations_of(rs)
-    found = [_int(notes.get(REVISION))]
-    found += [_int(part) for part in str(notes.get(REVISION_HISTORY) or "").split(",") if part.strip()]
-    return [r for r in found if r is not None]
-
-
 def _strip_hash(template: dict[str, Any]) -> dict[str, Any]:
     template = copy.deepcopy(template or {})
     labels = (template.get("metadata") or {}).get("labels")
@@ -429,13 +292,13 @@ def _images(template: dict[str, Any]) -> dict[str, str]:
 def rollout_history(deployment: dict[str, Any], replicasets: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
     """Revision -> ReplicaSet, for the ReplicaSets the Deployment owns (its rollout history)."""
     history: dict[int, dict[str, Any]] = {}
-    owned = [rs for rs in replicasets if _owned_by(rs, "Deployment", deployment)]
+    owned = [rs for rs in replicasets if owned_by(rs, "Deployment", deployment)]
     # A revision reused by a rollback lives on in the newer ReplicaSet's revision-history; own revisions win.
     for rs in owned:
         for rev in rs_revisions(rs)[1:]:
             history.setdefault(rev, rs)
     for rs in owned:
-        own = _int(annotations_of(rs).get(REVISION))
+        own = int_or_none(annotations_of(rs).get(REVISION))
         if own is not None:
             history[own] = rs
     return dict(sorted(history.items()))
@@ -452,7 +315,7 @@ def plan_rollback(deployment: dict[str, Any], replicasets: list[dict[str, Any]],
     target = ref(deployment)
     history = rollout_history(deployment, replicasets)
     template = _strip_hash((deployment.get("spec") or {}).get("template") or {})
-    current = _int(annotations_of(deployment).get(REVISION))
+    current = int_or_none(annotations_of(deployment).get(REVISION))
     if current is None:
         current = next((rev for rev, rs in history.items() if _strip_hash(rs["spec"]["template"]) == template), None)
     available = ", ".join(str(r) for r in history) or "none"
@@ -463,7 +326,7 @@ def plan_rollback(deployment: dict[str, Any], replicasets: list[dict[str, Any]],
             )
         wanted = revision
     else:
-        earlier = _int(annotations_of(deployment).get(ROLLED_BACK_TO))
+        earlier = int_or_none(annotations_of(deployment).get(ROLLED_BACK_TO))
         if earlier in history and _strip_hash(history[earlier]["spec"]["template"]) == template:
             wanted = earlier
         else:

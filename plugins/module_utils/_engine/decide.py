@@ -72,6 +72,7 @@ from typing import Any
 
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import DecisionError
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._model.intent import Intent
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._model.objects import RESTART_CANNOT_CURE
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._model.policy import (
     REMEDIATIONS,
     Policy,
@@ -116,18 +117,6 @@ NOT_RECOVERED = ("not_recovered", "failed")
 _CRASHING = frozenset({"CrashLoopBackOff", "OOMKilled", "Error", "Evicted"})
 _NOT_READY = frozenset({"Unhealthy", "ReadinessProbeFailed", "NotReady", "ContainersNotReady"})
 _STARTING = frozenset({"ContainerCreating", "PodInitializing"})
-_UNFIXABLE_BY_RESTART = frozenset(
-    {
-        "ImagePullBackOff",
-        "ErrImagePull",
-        "InvalidImageName",
-        "ErrImageNeverPull",
-        "CreateContainerConfigError",
-        "CreateContainerError",
-        "RunContainerError",
-        "Unschedulable",
-    }
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,7 +211,7 @@ def _pod_state(pod: Pod) -> str:
         return "starting"  # serving again (e.g. after one OOM kill): nothing to fix
     if reason in _CRASHING or crash_looping or pod.phase == "Failed":
         return "crashing"
-    if reason in _UNFIXABLE_BY_RESTART:
+    if reason in RESTART_CANNOT_CURE:
         return "unfixable"
     if reason in _STARTING or (pod.phase in ("Pending", None) and not reason):
         return "starting"

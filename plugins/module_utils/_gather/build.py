@@ -12,29 +12,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._act.plans import failing_reason
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._model.objects import (
+    condition,
     cordoned,
     cordoned_by_us,
+    failing_reason,
     node_ready,
+    owned_by,
+    revision_of,
 )
-
-REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
-
-
-def _revision(obj: dict[str, Any]) -> int | None:
-    value = ((obj.get("metadata") or {}).get("annotations") or {}).get(REVISION_ANNOTATION)
-    try:
-        return int(value) if value is not None else None
-    except ValueError:
-        return None
-
-
-def _owned_by(obj: dict[str, Any], kind: str, uid: str | None, name: str) -> bool:
-    for ref in (obj.get("metadata") or {}).get("ownerReferences") or []:
-        if ref.get("kind") == kind and (ref.get("uid") == uid if uid else ref.get("name") == name):
-            return True
-    return False
 
 
 def _first_image(template: dict[str, Any]) -> str | None:
@@ -42,17 +28,10 @@ def _first_image(template: dict[str, Any]) -> str | None:
     return containers[0].get("image") if containers else None
 
 
-def _condition(obj: dict[str, Any], kind: str) -> str | None:
-    for cond in (obj.get("status") or {}).get("conditions") or []:
-        if cond.get("type") == kind:
-            return str(cond.get("status"))
-    return None
-
-
 def pod_failure(pod: dict[str, Any]) -> tuple[str | None, bool]:
     """(reason, ready) of a pod, for the snapshot: why it does not serve, when the pod says why.
 
-    A failing container is judged by the one definition the remediation modules use (``_actions.failing_reason``);
+    A failing container is judged by the one definition the remediation modules use (``_model.objects.failing_reason``);
     on top of it the snapshot wants to know of a pod the scheduler cannot place and of an OOM kill that a restart
     has already hidden, because the decision engine treats those differently.
     """
@@ -68,7 +47,7 @@ def pod_failure(pod: dict[str, Any]) -> tuple[str | None, bool]:
         for cond in status.get("conditions") or []:
             if cond.get("type") == "PodScheduled" and cond.get("status") == "False":
                 reason = str(cond.get("reason") or "Unschedulable")
-    return reason, _condition(pod, "Ready") == "True"
+    return reason, condition(pod, "Ready").get("status") == "True"
 
 
 def observed_workload(
@@ -78,13 +57,11 @@ def observed_workload(
     restarts_15m: dict[str, float] | None = None,
 ) -> dict[str, Any]:
     """The snapshot's `observed.workload` for a Deployment, its ReplicaSets and its pods."""
-    meta = deployment.get("metadata") or {}
-    uid, name = meta.get("uid"), meta.get("name", "")
     spec, status = deployment.get("spec") or {}, deployment.get("status") or {}
     revisions: list[dict[str, Any]] = []
     for rs in replicasets:
-        rev = _revision(rs)
-        if rev is None or not _owned_by(rs, "Deployment", uid, name):
+        rev = revision_of(rs)
+        if rev is None or not owned_by(rs, "Deployment", deployment):
             continue
         revisions.append(
             {
@@ -115,7 +92,7 @@ def observed_workload(
     return {
         "replicas": spec.get("replicas", 1),
         "ready_replicas": status.get("readyReplicas", 0),
-        "revision": _revision(deployment),
+        "revision": revision_of(deployment),
         "revisions": revisions,
         "pods": failing,
         "drift": [],
@@ -133,7 +110,7 @@ def observed_nodes(
         if nname not in serving:
             continue
         entry: dict[str, Any] = {
-            "ready": _condition(node, "Ready") != "False",
+            "ready": node_ready(node) is not False,
             "schedulable": not (node.get("spec") or {}).get("unschedulable", False),
         }
         latency = node_latency_ms.get(nname)

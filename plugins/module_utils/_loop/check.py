@@ -32,6 +32,7 @@ from ansible_collections.zerotouch.selfheal.plugins.module_utils._model.intent i
     intents_from_document,
     load_intents,
 )
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._model.objects import deployment_pods
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._model.policy import (
     load_policy,
     policy_for,
@@ -124,12 +125,7 @@ def gather(
     target = workload_of(intent)
     deployment = kube.get("apps/v1", "Deployment", namespace, target)
     replicasets = kube.list("apps/v1", "ReplicaSet", namespace)
-    selector = ((deployment.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
-    pods = [
-        p
-        for p in kube.list("v1", "Pod", namespace)
-        if selector and all(((p.get("metadata") or {}).get("labels") or {}).get(k) == v for k, v in selector.items())
-    ]
+    pods = deployment_pods(deployment, kube.list("v1", "Pod", namespace))  # matchExpressions too
     nodes = kube.list("v1", "Node")
 
     warnings: list[str] = []
