@@ -162,6 +162,8 @@ def intent_check_spec() -> dict[str, Any]:
         "namespace": {"type": "str"},
         "service": {"type": "str"},
         "alert": {"type": "dict"},
+        "alert_file": {"type": "path"},
+        "decision_id": {"type": "int"},
         "snapshot": {"type": "raw"},
         "now": {"type": "str"},
         "patches": {"type": "list", "elements": "dict"},
@@ -187,7 +189,7 @@ def journal_info_spec() -> dict[str, Any]:
 def journal_action_spec() -> dict[str, Any]:
     return {
         **journal_spec(),
-        "state": {"type": "str", "required": True, "choices": ["started", "finished", "skipped"]},
+        "state": {"type": "str", "required": True, "choices": ["started", "applied", "finished", "skipped"]},
         "decision_id": {"type": "int"},
         "action_id": {"type": "int"},
         "action": {"type": "str"},

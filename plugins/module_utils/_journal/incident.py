@@ -35,8 +35,11 @@ def journal_incident_spec() -> dict[str, Any]:
     }
 
 
-def close(params: dict[str, Any], check_mode: bool, now: datetime | None = None) -> dict[str, Any]:
-    """Close the open incident of a resolved alert; return the module's result."""
+def close(
+    params: dict[str, Any], check_mode: bool, now: datetime | None = None, journal: Journal | None = None
+) -> dict[str, Any]:
+    """Close the open incident of a resolved alert; return the module's result. The event sources pass their
+    open ``journal``; the module opens the one ``params`` names."""
     alert = params["alert"]
     event = normalize({"alerts": [alert]})[0]
     if event["status"] != "resolved":
@@ -61,11 +64,13 @@ def close(params: dict[str, Any], check_mode: bool, now: datetime | None = None)
         "fingerprint": fingerprint,
         "decision": decision.to_dict(),
     }
-    path = params.get("journal") or default_journal_path()
-    if not os.path.exists(path):
-        result["msg"] = f"no journal at {path}: nothing to close"
-        return result
-    journal = Journal(path)
+    own = journal is None
+    if journal is None:
+        path = params.get("journal") or default_journal_path()
+        if not os.path.exists(path):
+            result["msg"] = f"no journal at {path}: nothing to close"
+            return result
+        journal = Journal(path)
     try:
         incident = _open_incident(journal, namespace, service, fingerprint)
         if incident is None:
@@ -88,7 +93,8 @@ def close(params: dict[str, Any], check_mode: bool, now: datetime | None = None)
         result["msg"] = f"closed incident {incident['id']} of {namespace}/{service}: the alert resolved"
         return result
     finally:
-        journal.close()
+        if own:
+            journal.close()
 
 
 def _open_incident(journal: Journal, namespace: str, service: str, fingerprint: str) -> dict[str, Any] | None:

@@ -76,6 +76,24 @@ _SCHEMA = (
         detail TEXT
     )""",
     "CREATE INDEX IF NOT EXISTS actions_by_service ON actions (namespace, service, started)",
+    # Added with the warm loop (additive: older journals gain the tables, nothing else changes).
+    """CREATE TABLE IF NOT EXISTS action_progress (
+        action_id INTEGER PRIMARY KEY REFERENCES actions (id),
+        applied TEXT NOT NULL,
+        changed INTEGER CHECK (changed IN (0, 1)),
+        detail TEXT
+    )""",
+    """CREATE TABLE IF NOT EXISTS alert_links (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        decision_id INTEGER NOT NULL REFERENCES decisions (id),
+        incident_id INTEGER REFERENCES incidents (id),
+        time TEXT NOT NULL,
+        fingerprint TEXT,
+        status TEXT,
+        reason TEXT NOT NULL,
+        alert TEXT NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS alert_links_by_decision ON alert_links (decision_id)",
 )
 
 
@@ -436,6 +454,95 @@ class Journal:
             }
             for row in rows
         ]
+
+    # --- the warm loop's additions (by id: the rulebook hands over ids, never alert text) -----------------------
+
+    def decision(self, decision_id: int) -> dict[str, Any] | None:
+        """One decision by id, with its snapshot and its actions; None when there is no such decision."""
+        rows = self._read("SELECT * FROM decisions WHERE id = ?", (int(decision_id),))
+        if not rows:
+            return None
+        return self._decision_row(rows[0], self._actions_of([int(decision_id)]).get(int(decision_id), []), True)
+
+    def action(self, action_id: int) -> dict[str, Any] | None:
+        """One action by id (``decision_id``, ``outcome``, ...) with ``applied``: when its change was reported made
+        (``mark_applied``), else None; None when there is no such action."""
+        rows = self._read(
+            "SELECT a.*, p.applied AS applied FROM actions a LEFT JOIN action_progress p ON p.action_id = a.id"
+            " WHERE a.id = ?",
+            (int(action_id),),
+        )
+        if not rows:
+            return None
+        row = rows[0]
+        return {
+            "id": row["id"],
+            "decision_id": row["decision_id"],
+            "namespace": row["namespace"],
+            "service": row["service"],
+            "action": row["action"],
+            "params": json.loads(row["params"]),
+            "started": _unstamp(row["started"]),
+            "ended": _unstamp(row["ended"]),
+            "changed": None if row["changed"] is None else bool(row["changed"]),
+            "outcome": row["outcome"],
+            "detail": row["detail"],
+            "applied": _unstamp(row["applied"]),
+        }
+
+    def mark_applied(
+        self, action_id: int, *, changed: bool | None = None, detail: str | None = None, at: datetime | None = None
+    ) -> None:
+        """Record that a started action's change is made (its outcome stays pending until it is verified)."""
+        with self._write() as conn:
+            if conn.execute("SELECT 1 FROM actions WHERE id = ?", (int(action_id),)).fetchone() is None:
+                raise JournalError(f"cannot mark action {action_id} applied: there is no such action")
+            conn.execute(
+                "INSERT OR REPLACE INTO action_progress (action_id, applied, changed, detail) VALUES (?, ?, ?, ?)",
+                (int(action_id), _stamp(at), None if changed is None else int(changed), detail),
+            )
+            if changed is not None or detail is not None:
+                conn.execute(
+                    "UPDATE actions SET changed = COALESCE(?, changed), detail = COALESCE(?, detail) WHERE id = ?",
+                    (None if changed is None else int(changed), detail, int(action_id)),
+                )
+
+    def link_alert(self, decision_id: int, alert: Mapping[str, Any], reason: str, at: datetime | None = None) -> int:
+        """Journal an alert that was not checked on its own (it came while ``decision_id`` was being checked, acted
+        on or verified) with that decision and its incident; return the link's id. The alert is kept verbatim."""
+        text = _json(dict(alert), "alert")
+        with self._write() as conn:
+            owner = conn.execute("SELECT incident_id FROM decisions WHERE id = ?", (int(decision_id),)).fetchone()
+            if owner is None:
+                raise JournalError(f"cannot link an alert to decision {decision_id}: there is no such decision")
+            cursor = conn.execute(
+                "INSERT INTO alert_links (decision_id, incident_id, time, fingerprint, status, reason, alert)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (int(decision_id), owner[0], _stamp(at), alert.get("fingerprint"), alert.get("status"), reason, text),
+            )
+            return int(cursor.lastrowid or 0)
+
+    def linked_alerts(self, decision_id: int) -> list[dict[str, Any]]:
+        """The alerts linked to a decision (``link_alert``), oldest first."""
+        rows = self._read("SELECT * FROM alert_links WHERE decision_id = ? ORDER BY id", (int(decision_id),))
+        return [
+            {
+                "id": r["id"],
+                "decision_id": r["decision_id"],
+                "incident_id": r["incident_id"],
+                "time": _unstamp(r["time"]),
+                "fingerprint": r["fingerprint"],
+                "status": r["status"],
+                "reason": r["reason"],
+                "alert": json.loads(r["alert"]),
+            }
+            for r in rows
+        ]
+
+    def unfinished_actions(self) -> list[dict[str, Any]]:
+        """Every action still ``pending`` (started, not finished), oldest first, as :meth:`action` returns them."""
+        rows = self._read("SELECT id FROM actions WHERE outcome = 'pending' ORDER BY id")
+        return [a for a in (self.action(int(r["id"])) for r in rows) if a is not None]
 
 
 def _where(filters: list[tuple[str, Any]]) -> tuple[str, tuple[Any, ...]]:
