@@ -52,6 +52,10 @@ def alert_block(alert: dict[str, Any] | None) -> dict[str, Any] | None:
     block = {k: event[k] for k in ("status", "labels", "annotations", "fingerprint") if event.get(k) is not None}
     if event.get("startsAt"):
         block["startsAt"] = event["startsAt"]
+    # What the notification said around the alert is kept too (as data), when the alert came with it.
+    for key in ("generatorURL", "groupKey", "groupLabels", "receiver", "externalURL"):
+        if alert.get(key):
+            block[key] = alert[key]
     return block
 
 
@@ -364,7 +368,7 @@ def alert_from(params: dict[str, Any]) -> dict[str, Any] | None:
     if isinstance(data, dict) and isinstance(data.get("alerts"), list):
         if not data["alerts"]:
             raise ValidationError(str(path), "alerts", "holds no alert")
-        data = data["alerts"][0]
+        data = normalize(data)[0]  # the first alert, with the notification's fields
     if not isinstance(data, dict):
         raise ValidationError(str(path), "", "an alert file must hold one alert (a mapping) or a webhook body")
     return data

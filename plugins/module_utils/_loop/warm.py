@@ -589,13 +589,15 @@ class Loop:
             )
         except SelfHealError as journal_error:
             logger.error("cannot journal the failed check either: %s", journal_error)
-        self._send(namespace, service, decision, [reason], {}, None)
+        self._send(namespace, service, decision, [reason], {"alert": _check.alert_block(alert)}, None)
         return result
 
     def _escalate_decision(self, result: dict[str, Any]) -> None:
         """An ``escalate`` decision: post it, journal how that went, give the claimed lock back."""
-        intent = result["snapshot"]["intent"]
-        sent, detail = self._send(intent["namespace"], intent["service"], result["decision"], None, None, None)
+        intent, decision = result["snapshot"]["intent"], result["decision"]
+        alert = result["snapshot"].get("alert")
+        evidence = {**(decision.get("evidence") or {}), "alert": alert} if alert else None
+        sent, detail = self._send(intent["namespace"], intent["service"], decision, None, evidence, None)
         journal = self.clients.journal()
         journal.finish_action(
             int(result["claim"]["action_id"]),
