@@ -66,15 +66,17 @@ class Script:
                 raise ApiError("cannot list pods: connection refused")
             decision = {"action": action, "params": {}, "reasons": [f"scripted {action}"], "rule": action}
             intent = {**INTENT, "service": request.service}
+            alert_block = {k: request.alert[k] for k in ("status", "labels", "annotations", "fingerprint")}
             decision_id = clients.journal.record_decision(
                 namespace="shop",
                 service=request.service,
-                snapshot={"id": "x", "alert": request.alert},
+                snapshot={"id": "x", "intent": intent, "alert": alert_block},
                 decision=decision,
                 fingerprint=request.alert.get("fingerprint"),
                 alert_status="firing",
             )
-            result: dict[str, Any] = {"decision": decision, "decision_id": decision_id, "snapshot": {"intent": intent}}
+            snapshot = {"intent": intent, "alert": alert_block}
+            result: dict[str, Any] = {"decision": decision, "decision_id": decision_id, "snapshot": snapshot}
             if action != "none":
                 action_id = clients.journal.record_action(decision_id, action, {}, outcome="pending")
                 holder = f"selfheal-remediate/decision-{decision_id}"
@@ -254,7 +256,7 @@ async def test_what_does_not_recover_is_escalated_from_the_source(harness: Calla
 async def test_escalate_decisions_and_failed_checks_are_posted_journaled_and_never_reach_the_rule_engine(
     harness: Callable[..., Harness],
 ) -> None:
-    h = harness(Script(["escalate", "fail"]))
+    h = harness(Script(["escalate", "fail"]), workers=1)  # one worker: web is checked first
     await h.loop.offer(firing(service="web"))
     await h.loop.offer(firing(service="api", fingerprint="f2"))
     await wait_for(lambda: len(h.posted) == 2)
@@ -294,3 +296,58 @@ async def test_a_resolved_alert_closes_its_incident_in_the_source(harness: Calla
         (incident,) = journal.incidents(namespace="shop")
     assert incident["status"] == "closed"
     assert h.emitted == []
+
+
+async def test_after_a_restart_what_was_applied_is_verified_and_what_never_started_is_released_and_checked_again(
+    harness: Callable[..., Harness], tmp_path: Path
+) -> None:
+    first = harness(Script(["rollback", "scale_up"], delay=0.05), workers=1)  # web is checked first
+    await first.loop.offer(firing(service="web", fingerprint="w"))
+    await first.loop.offer(firing(service="api", fingerprint="a"))
+    await wait_for(lambda: len(first.emitted) == 2)
+    by_service = {e["service"]: e for e in first.emitted}
+    await first.loop.stop()  # the process dies: nothing was verified
+    applied(first, by_service["web"]["decision_id"])  # web's playbook got that far (its report came late); api's not
+
+    again = harness(Script(["none"]))
+    await again.loop.recover()
+    await wait_for(lambda: again.loop.stats.verifications["recovered"] == 1)
+    await wait_for(lambda: again.loop.stats.checks["none"] == 1)
+    with again.journal() as journal:
+        web = journal.decision(by_service["web"]["decision_id"])["actions"]
+        api = journal.decision(by_service["api"]["decision_id"])["actions"]
+    assert [(a["action"], a["outcome"]) for a in web] == [("rollback", "recovered")]
+    assert [(a["action"], a["outcome"]) for a in api] == [("scale_up", "skipped")]
+    assert "restarted" in api[0]["detail"]
+    holders = [p["holder"] for p in again.loop.released]  # type: ignore[attr-defined]
+    assert f"selfheal-remediate/decision-{by_service['api']['decision_id']}" in holders
+    assert again.emitted == [], "the re-check of api decided none this time"
+
+
+async def test_an_alert_leaves_the_spool_only_once_its_check_is_journaled(tmp_path: Path) -> None:
+    import runpy
+
+    from tests.eda.conftest import SOURCE_FILE
+
+    source = runpy.run_path(str(SOURCE_FILE))
+    spool = source["Spool"](tmp_path / "spool")
+    spool.open()
+    outbox = source["Outbox"](10, spool, [])
+    journaled: list[asyncio.Future[None]] = []
+
+    async def sink(alert: dict[str, Any]) -> asyncio.Future[None]:
+        journaled.append(asyncio.get_running_loop().create_future())
+        return journaled[-1]
+
+    outbox.add([{"fingerprint": "x1"}, {"fingerprint": "x2"}])
+    drain = asyncio.create_task(outbox.drain_into(sink))
+    await wait_for(lambda: len(journaled) == 2)
+    assert spool.pending == 2, "handed to the loop is not journaled"
+    journaled[1].set_result(None)
+    await asyncio.sleep(0.01)
+    assert spool.pending == 2, "acknowledged in order: x1 is not journaled yet"
+    journaled[0].set_result(None)
+    await asyncio.sleep(0.01)
+    assert spool.pending == 0
+    drain.cancel()
+    spool.close()

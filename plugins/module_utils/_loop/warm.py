@@ -14,7 +14,8 @@ Nothing else of the alert goes there: ansible-rulebook hands the whole event to 
 vars, which ansible-core renders as templates. The playbook reads the decision by its id from the journal.
 
 - ``none`` (cooldown included), ``locked`` (another run holds the target) and ``escalate`` are journaled, counted,
-  and start no playbook; an escalation is posted from here through the collection's notify code.
+  and start no playbook; an escalation is posted from here through the collection's notify code. Each of them is
+  followed by the settle below, so one failing service pages a human once, not once per alert.
 - Per service, one check at a time. A firing alert that comes while its service is checked, acted on or verified
   is linked to that decision (and its incident) in the journal and starts nothing. After a decision not to act,
   the next firing alert is checked once ``recheck_settle_seconds`` have passed (it waits, it is not dropped).
@@ -294,6 +295,7 @@ class Service:
     waiting: list[dict[str, Any]] = field(default_factory=list)  # came during the check: linked once journaled
     pending: dict[str, Any] | None = None  # the latest firing alert to check once the settle is over
     timer: asyncio.Task[None] | None = None
+    journaled: asyncio.Future[None] | None = None  # done once the running check's decision (and links) are journaled
 
 
 @dataclass
@@ -387,14 +389,15 @@ class Loop:
 
     # --- intake ---------------------------------------------------------------------------------------------
 
-    async def offer(self, alert: dict[str, Any]) -> None:
-        """Take one alert. Returns once it is journaled or given to a worker; waits while every worker is busy,
-        so the caller's queue (and spool) keeps what cannot be checked yet."""
+    async def offer(self, alert: dict[str, Any]) -> asyncio.Future[None] | None:
+        """Take one alert. Returns once it is journaled (None) or given to a worker (a future done once its check
+        is journaled); waits while every worker is busy, so the caller's queue (and spool) keeps what cannot be
+        checked yet."""
         status = alert.get("status")
         namespace, service = alert.get("namespace"), alert.get("service")
         if status not in ("firing", "resolved") or not _named(namespace) or not _named(service):
             self.stats.alerts["ignored"] += 1
-            return
+            return None
         self.stats.alerts[str(status)] += 1
         key = f"{namespace}/{service}"
         state = self.services.setdefault(key, Service())
@@ -402,22 +405,78 @@ class Loop:
             if state.pending is not None and state.pending.get("fingerprint") == alert.get("fingerprint"):
                 state.pending = None
             await self._in_pool(self._close, alert)
-            return
+            return None
         if state.phase == "checking":
             state.waiting.append(alert)
             state.pending = alert
             self.stats.coalesced += 1
-            return
+            return state.journaled
         if state.phase in ("acting", "verifying", "settling") and state.decision_id is not None:
             why = {"settling": "came during the settle after a decision not to act; checked when it ends"}
             await self._in_pool(self._link, state.decision_id, alert, why.get(state.phase, f"came while {state.phase}"))
             self.stats.coalesced += 1
             if state.phase == "settling":
                 state.pending = alert
-            return
+            return None
         await self._slots.acquire()  # a full pool holds the intake here
         state.phase = "checking"
+        state.journaled = asyncio.get_running_loop().create_future()
         self._spawn(self._check_and_follow(key, state, alert))
+        return state.journaled
+
+    async def recover(self) -> None:
+        """Settle what a previous run journaled and did not finish (call once, before the first alert).
+
+        A claimed action whose playbook reported its change applied is verified as if the run had not stopped; one
+        that never got that far is journaled ``skipped`` (it changed nothing), its lock is given back, and its
+        alert is checked again."""
+        unfinished = await self._in_pool(self._unfinished)
+        for result, applied in unfinished:
+            intent = result["snapshot"]["intent"]
+            key = f"{intent['namespace']}/{intent['service']}"
+            state = self.services.setdefault(key, Service())
+            if applied:
+                state.phase, state.decision_id = "acting", int(result["decision_id"])
+                self._spawn(self._resume(state, result))
+                continue
+            await self._in_pool(self._abandon, result)
+            alert = result["snapshot"].get("alert")
+            if alert and alert.get("status") == "firing":
+                from ansible_collections.zerotouch.selfheal.plugins.module_utils._alerts import normalize
+
+                await self.offer(normalize({"alerts": [alert]})[0])
+
+    async def _resume(self, state: Service, result: dict[str, Any]) -> None:
+        try:
+            await self._follow(state, result)
+        finally:
+            state.phase = "idle"
+
+    def _unfinished(self) -> list[tuple[dict[str, Any], bool]]:
+        journal = self.clients.journal()
+        found = []
+        for action in journal.unfinished_actions():
+            decision = journal.decision(int(action["decision_id"]))
+            if decision is None or decision["rule"] == _check.MANUAL_RULE or action["action"] == "escalate":
+                continue
+            intent = (decision.get("snapshot") or {}).get("intent")
+            if not intent:
+                continue
+            holder = _check.claim_holder(int(decision["id"]))
+            result = {
+                "decision": decision["decision"],
+                "decision_id": decision["id"],
+                "snapshot": decision["snapshot"],
+                "claim": {"acquired": True, "holder": holder, "action_id": action["id"]},
+            }
+            found.append((result, bool(action.get("applied"))))
+        return found
+
+    def _abandon(self, result: dict[str, Any]) -> None:
+        journal = self.clients.journal()
+        detail = "skipped: the loop restarted before the action's playbook reported its change applied"
+        journal.finish_action(int(result["claim"]["action_id"]), outcome="skipped", detail=detail)
+        self._release(result["snapshot"]["intent"], result)
 
     async def stop(self) -> None:
         """Cancel what runs, wait for it, shut the pools and close the connections."""
@@ -460,9 +519,13 @@ class Loop:
         self.stats.checks[outcome] += 1
         state.decision_id = result.get("decision_id")
         waiting, state.waiting = state.waiting, []
-        if state.decision_id is not None:
-            for other in waiting:
-                await self._in_pool(self._link, state.decision_id, other, "came while its service was checked")
+        try:
+            if state.decision_id is not None:
+                for other in waiting:
+                    await self._in_pool(self._link, state.decision_id, other, "came while its service was checked")
+        finally:
+            if state.journaled is not None and not state.journaled.done():
+                state.journaled.set_result(None)
         if outcome == "act":
             state.phase, state.pending = "acting", None
             snapshot_intent = result["snapshot"]["intent"]
@@ -480,10 +543,10 @@ class Loop:
             finally:
                 state.phase = "idle"
             return
-        if outcome in ("escalate", "error"):
+        if outcome == "error":  # the next alert tries again: the cluster or Prometheus may be back
             state.phase, state.pending = "idle", None
             return
-        self._settle(key, state)
+        self._settle(key, state)  # none, cooldown, locked, escalate: the next alert waits for the settle
 
     def _settle(self, key: str, state: Service) -> None:
         state.phase = "settling"
@@ -521,8 +584,8 @@ class Loop:
         state.phase = "verifying"
         loop = asyncio.get_running_loop()
         verdict, summary, reasons, evidence = await loop.run_in_executor(self._watchers, self._verify, result)
-        self.stats.verifications[verdict] += 1
         await self._in_pool(self._finish, result, verdict, summary, reasons, evidence)
+        self.stats.verifications[verdict] += 1  # counted once journaled
         logger.info("decision %d: %s", decision_id, verdict)
 
     async def _in_pool(self, work: Callable[..., Any], *args: Any) -> Any:

@@ -518,6 +518,7 @@ class Outbox:
         self.spool = spool
         self._events: deque[dict[str, Any]] = deque(restored)
         self._ready = asyncio.Event()
+        self._unjournaled: deque[Any] = deque()  # per alert handed to the loop, in order: None or a future
         self.delivered = 0
         if self._events:
             self._ready.set()
@@ -535,18 +536,29 @@ class Outbox:
         self._events.extend(events)
         self._ready.set()
 
-    async def drain_into(self, sink: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
-        """Hand alerts to the loop (``sink``) one by one, forever; ``sink`` waits while every worker is busy."""
+    async def drain_into(self, sink: Callable[[dict[str, Any]], Awaitable[Any]]) -> None:
+        """Hand alerts to the loop (``sink``) one by one, forever; ``sink`` waits while every worker is busy.
+
+        ``sink`` may return a future that is done once the alert's check is journaled: with a spool, an alert
+        leaves it only then (in arrival order), so a crash before that checks it again after the restart."""
         while True:
             while not self._events:
                 self._ready.clear()
                 await self._ready.wait()
             # Leave the alert in the outbox until the sink took it: a cancellation here loses nothing.
-            await sink(self._events[0])
+            journaled = await sink(self._events[0])
             self._events.popleft()
             self.delivered += 1
             if self.spool is not None:
-                self._ack()
+                self._unjournaled.append(journaled)
+                if isinstance(journaled, asyncio.Future):
+                    journaled.add_done_callback(lambda _done: self._ack_journaled())
+                self._ack_journaled()
+
+    def _ack_journaled(self) -> None:
+        while self._unjournaled and (self._unjournaled[0] is None or self._unjournaled[0].done()):
+            self._unjournaled.popleft()
+            self._ack()
 
     def _ack(self) -> None:
         try:
@@ -595,7 +607,12 @@ class Metrics:
             ("events_spooled_total", "counter", "Alerts written to the spool.", [("", self.spooled)]),
             ("queue_depth", "gauge", "Alerts waiting for the loop.", [("", len(outbox))]),
             ("queue_capacity", "gauge", "The max_queue option.", [("", outbox.capacity)]),
-            ("spooled_events", "gauge", "Waiting alerts held in the spool.", [("", spooled_now)]),
+            (
+                "spooled_events",
+                "gauge",
+                "Alerts held in the spool until their check is journaled.",
+                [("", spooled_now)],
+            ),
         ]
         return _source.render_metrics(METRICS_PREFIX, families)
 
@@ -738,6 +755,7 @@ async def main(queue: Any, args: dict[str, Any]) -> None:
     config = parse_args(args)
     loop = _warm.Loop(config.loop, queue.put)
     try:
+        await loop.recover()
         await serve(config, loop.offer, loop)
     finally:
         await loop.stop()
