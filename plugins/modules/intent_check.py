@@ -36,8 +36,8 @@ options:
     description:
       - The Alertmanager alert that prompted the check, either as Alertmanager sends it (one element of the
         webhook's C(alerts)) or as an event of the C(zerotouch.selfheal.alertmanager) event source.
-      - Its text is data, never rendered. Do not hand an alert file to C(ansible-playbook -e @file): extra vars are
-        templates to ansible-core; give the path as O(alert_file) instead.
+      - Its text is data, never rendered. Do not hand an alert file to C(ansible-playbook -e @file), since extra
+        vars are templates to ansible-core; give the path as O(alert_file) instead.
     type: dict
   alert_file:
     description:
@@ -48,7 +48,7 @@ options:
     description:
       - Read the decision with this journal id back instead of checking, with its snapshot and the claim the event
         source made for it (the pending action it journaled and the lock C(selfheal-remediate/decision-<id>)).
-        This is how the rulebooks' playbook runs get their decision: by an id the collection made.
+        This is how the rulebooks' playbook runs get their decision, by an id the collection made.
       - Fails when the journal holds no such decision or the decision has no pending action.
     type: int
   snapshot:

@@ -26,7 +26,7 @@ options:
     description:
       - V(started) opens an action, V(finished) records how it ended, V(skipped) records that it did not run.
       - V(applied) records that the change of a started action (O(action_id)) is made while its outcome stays
-        C(pending): the event source that claimed it verifies it, journals the outcome and gives the lock back.
+        C(pending); the event source that claimed it then verifies it, journals the outcome and gives the lock back.
     type: str
     required: true
     choices: [started, applied, finished, skipped]

@@ -624,7 +624,7 @@ class Loop:
             f"the intent check failed: {exc}" if isinstance(exc, SelfHealError) else f"the intent check failed: {exc!r}"
         )
         logger.error("%s/%s: %s", alert.get("namespace"), alert.get("service"), reason)
-        decision = {
+        decision: dict[str, Any] = {
             "action": "escalate",
             "params": {},
             "proposed": None,
