@@ -54,6 +54,6 @@ def attack_strings(markers: Path, generated: int = 24, seed: int = 9) -> list[st
     ]
     rng = random.Random(seed)
     pieces = ["{", "}", "{{", "}}", "{%", "%}", "{#", "#}", "%", "#", "'", '"', "\n", "\\", " ", "é", "\u202e", "x"]
-    for _ in range(generated):
-        table.append("".join(rng.choice(pieces) for _ in range(rng.randint(4, 24))))
+    for _mix in range(generated):
+        table.append("".join(rng.choice(pieces) for _piece in range(rng.randint(4, 24))))
     return table

@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._act import lock as lock
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._act import lock
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._act import plans as actions
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import (
     ApiError,

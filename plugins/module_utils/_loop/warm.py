@@ -31,13 +31,13 @@ vars, which ansible-core renders as templates. The playbook reads the decision b
 from __future__ import annotations
 
 import asyncio
+import base64
+import http.client
 import json
 import logging
 import os
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -268,19 +268,30 @@ class Clients:
 
 def post_json(url: str, payload: Mapping[str, Any], timeout: float = ESCALATION_TIMEOUT) -> int:
     """POST a JSON document; returns the HTTP status, raises SelfHealError naming the host (never the URL's path
-    or credentials) when it is not delivered."""
+    or credentials) when it is not delivered (no answer, or not 2xx). Plain http.client: this runs in the event
+    source's process, outside any module."""
     parts = urlsplit(url)
     where = f"{parts.scheme}://{parts.hostname or ''}" + (f":{parts.port}" if parts.port else "")
-    request = urllib.request.Request(
-        url, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"}, method="POST"
-    )
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SelfHealError(f"cannot send the escalation to {where}: not an http(s) URL")
+    kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    connection = kind(parts.hostname, parts.port, timeout=timeout)
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    headers = {"Content-Type": "application/json"}
+    if parts.username:  # credentials in the URL (https://user:secret@host/...), as urllib would send them
+        token = base64.b64encode(f"{parts.username}:{parts.password or ''}".encode()).decode()
+        headers["Authorization"] = f"Basic {token}"
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - the operator's URL
-            return int(response.status)
-    except urllib.error.HTTPError as exc:
-        raise SelfHealError(f"cannot send the escalation to {where}: HTTP {exc.code} {exc.reason}") from exc
-    except (urllib.error.URLError, OSError) as exc:
-        raise SelfHealError(f"cannot send the escalation to {where}: {getattr(exc, 'reason', exc)}") from exc
+        connection.request("POST", path, body=json.dumps(payload).encode(), headers=headers)
+        response = connection.getresponse()
+        response.read()
+    except (OSError, http.client.HTTPException) as exc:
+        raise SelfHealError(f"cannot send the escalation to {where}: {exc}") from exc
+    finally:
+        connection.close()
+    if not 200 <= response.status < 300:
+        raise SelfHealError(f"cannot send the escalation to {where}: HTTP {response.status} {response.reason}")
+    return int(response.status)
 
 
 # --- per-service state ----------------------------------------------------------------------------------------------
