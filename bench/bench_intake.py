@@ -68,7 +68,8 @@ async def _serve(kind: str, port: int, conn: Any) -> None:
         args.update(token=TOKEN, dedupe_window=600, max_queue=10_000)
     queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=1)  # ansible-rulebook's source queue
     delivered: list[tuple[str | None, bool, float]] = []
-    source = asyncio.create_task(module["main"](queue, args))
+    # Ours: the receiver alone (receive), which hands alerts on as they are; its main() checks them in the loop.
+    source = asyncio.create_task(module["receive" if kind == "ours" else "main"](queue, args))
     consumer = asyncio.create_task(_consume(queue, delivered))
     await _listening(port)
     conn.send("ready")

@@ -12,10 +12,13 @@
    (cumulative group notifications, retried on timeouts and 5xx: bench_intake's sender) to the remediate
    rulebook. Counts remediations per service (at most one each), duplicates, and alerts lost (not accounted for
    by the source's counters: every alert must be accepted once or deduplicated).
+4. none: NONE_ALERTS alerts about healthy services posted to the remediate rulebook; each is checked in the
+   source's warm process (gather, decide "none", journal) and starts no process. CPU and wall time per check
+   p50/p99 from the source's own /metrics (target: under 50 ms of CPU per check with warm clients).
 3. MTTR: per fault, the whole chain (Prometheus -> Alertmanager -> ansible-rulebook -> remediation -> verify):
    fault injected -> objectives met again, against the detection floor (scrape + rule evaluation + group_wait).
 
-Prints figures only; `.venv/bin/python bench/bench_loop.py [latency] [storm] [mttr]` (all three by default).
+Prints figures only; `.venv/bin/python bench/bench_loop.py [latency] [storm] [mttr] [none]` (all by default).
 Takes 10-15 minutes on 2 cores. Set LATENCY_ALERTS=10 in the environment for a quick look.
 """
 
@@ -54,6 +57,7 @@ from sandbox.rulebook import Rulebook, route_alerts  # noqa: E402
 from sandbox.wait import wait_until  # noqa: E402
 
 LATENCY_ALERTS = int(os.environ.get("LATENCY_ALERTS", "50"))
+NONE_ALERTS, NONE_SERVICES = int(os.environ.get("NONE_ALERTS", "200")), 5
 # A git revision (e.g. HEAD~1) whose collection is timed too, before this checkout's, in the same sandbox and run.
 BASELINE = os.environ.get("LATENCY_BASELINE")
 STORM_ALERTS, STORM_SERVICES = bench_intake.STORM_ALERTS, bench_intake.STORM_SERVICES
@@ -408,6 +412,50 @@ def source_counters(url: str) -> dict[str, float]:
     return found
 
 
+# --- 4. none: a check that concludes nothing costs no process -------------------------------------------------
+
+
+def none_checks(state: dict[str, Any], tmp: Path, namespace: str = "bench-none") -> dict[str, float]:
+    """Post NONE_ALERTS alerts about healthy services; return the source's per-check CPU and wall quantiles."""
+    names = [f"calm-{i:02d}" for i in range(NONE_SERVICES)]
+    deploy(state, namespace, names)
+    served = f"count(sum by (service) (rate(http_requests_total{{namespace='{namespace}',code='200'}}[{WINDOW}])) > 0)"
+    wait_until(lambda: (client.scalar(state, served) or 0) >= len(names), 90, "a window of metrics", interval=1)
+    tmp = tmp / namespace
+    tmp.mkdir()
+    intents_file, policy_file = write_config(tmp, [intent(namespace, n) for n in names])
+    extra = {**VERIFY, "recheck_settle_seconds": 0}  # every alert is checked, none is coalesced
+    with Rulebook(state, run_dir=tmp / "ours", intents=intents_file, policy=policy_file, extra_vars=extra) as rb:
+        metrics_url = rb.url.rsplit("/", 1)[0] + "/metrics"
+        for index in range(NONE_ALERTS):
+            name = names[index % len(names)]
+            alert = payloads.alert(
+                "HighCPUUtilization", fingerprint=f"0n0e{index:012x}", namespace=namespace, service=name
+            )
+            post(rb.url, rb.token or "", payloads.notification(alert))
+            if index % len(names) == len(names) - 1:  # one round per service at a time: each is checked
+                wait_until(lambda i=index: _metric(metrics_url, "checks_total", "none") >= i + 1, 60, "the checks")
+        figures = {
+            f"{what}_{q}": _metric(metrics_url, f"{what}_seconds", q) * 1000
+            for what in ("check_cpu", "check")
+            for q in ("0.5", "0.99")
+        }
+        figures["checks"] = _metric(metrics_url, "checks_total", "none")
+        figures["events"] = _metric(metrics_url, "events_total", None)
+    return figures
+
+
+def _metric(url: str, name: str, label: str | None) -> float:
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        text = resp.read().decode()
+    for line in text.splitlines():
+        if line.startswith("#") or f"_loop_{name}" not in line.split(" ")[0].split("{")[0]:
+            continue
+        if label is None or f'="{label}"' in line:
+            return float(line.rsplit(" ", 1)[1])
+    return float("nan")
+
+
 # --- 3. MTTR --------------------------------------------------------------------------------------------------
 
 
@@ -498,7 +546,7 @@ def objectives_met(state: dict[str, Any], queries: dict[str, str]) -> Callable[[
 
 
 def main(argv: list[str]) -> int:
-    parts = argv or ["latency", "storm", "mttr"]
+    parts = argv or ["latency", "storm", "mttr", "none"]
     with tempfile.TemporaryDirectory(prefix="selfheal-bench-") as tmpdir:
         tmp = Path(tmpdir)
         with sandbox(tmp) as state:
@@ -547,6 +595,14 @@ def main(argv: list[str]) -> int:
                     f"remediations: {r['remediations']} for {STORM_SERVICES} services (duplicates: {r['duplicates']}), "
                     f"{r['recovered']} verified recovered; queue drained {r['drain_s']:.0f} s after the storm; "
                     f"RSS peak {r['rss_mb']:.0f} MiB (ansible-rulebook, its JVM and its playbooks together)\n"
+                )
+            if "none" in parts:
+                print(f"4. none: {NONE_ALERTS} alerts about {NONE_SERVICES} healthy services, checked in the source")
+                f = none_checks(state, tmp)
+                print(
+                    f"checks 'none': {f['checks']:.0f}, playbooks started: {f['events']:.0f}; per check: CPU p50 "
+                    f"{f['check_cpu_0.5']:.1f} ms, p99 {f['check_cpu_0.99']:.1f} ms (target < 50 ms); wall p50 "
+                    f"{f['check_0.5']:.1f} ms, p99 {f['check_0.99']:.1f} ms\n"
                 )
             if "mttr" in parts:
                 print(f"3. MTTR, Prometheus -> Alertmanager -> ansible-rulebook; detection floor {DETECTION_FLOOR_S} s")

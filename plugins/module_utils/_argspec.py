@@ -174,6 +174,8 @@ def intent_check_spec() -> dict[str, Any]:
         "namespace": {"type": "str"},
         "service": {"type": "str"},
         "alert": {"type": "dict"},
+        "alert_file": {"type": "path"},
+        "decision_id": {"type": "int"},
         "patches": {"type": "list", "elements": "dict"},
         "record": {"type": "bool", "default": True},
         "claim": {"type": "bool", "default": False},
@@ -235,7 +237,7 @@ def journal_review_spec() -> dict[str, Any]:
 def journal_action_spec() -> dict[str, Any]:
     return {
         **journal_spec(),
-        "state": {"type": "str", "required": True, "choices": ["started", "finished", "skipped"]},
+        "state": {"type": "str", "required": True, "choices": ["started", "applied", "finished", "skipped"]},
         "decision_id": {"type": "int"},
         "action_id": {"type": "int"},
         "action": {"type": "str"},

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -94,6 +95,18 @@ def build_escalation(
     }
 
 
+# Slack reads "<...>" as a link or a mention (<!channel>, <@U123>, <http://evil|click>) and "&" as an entity
+# start; its documented escapes make them plain text. A bare @here/@channel/@everyone can notify too: a word joiner
+# after the "@" keeps the text readable and silent.
+_SLACK_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
+_SLACK_BROADCAST = re.compile(r"@(?=(here|channel|everyone)\b)", re.IGNORECASE)
+
+
+def slack_text(text: str) -> str:
+    """Text shown as itself in a Slack mrkdwn field: no links, mentions or broadcasts from it."""
+    return _SLACK_BROADCAST.sub("@\u2060", str(text).translate(_SLACK_ESCAPES))
+
+
 def _clip(text: str, limit: int = _SLACK_TEXT_LIMIT) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -104,18 +117,19 @@ def to_slack(payload: Mapping[str, Any]) -> dict[str, Any]:
     def section(text: str) -> dict[str, Any]:
         return {"type": "section", "text": {"type": "mrkdwn", "text": _clip(text)}}
 
-    blocks = [section(f"*{payload['summary']}*")]
+    summary = slack_text(payload["summary"])
+    blocks = [section(f"*{summary}*")]
     if payload.get("reasons"):
-        blocks.append(section("*Why*\n" + "\n".join(f"• {r}" for r in payload["reasons"])))
+        blocks.append(section("*Why*\n" + "\n".join(f"• {slack_text(r)}" for r in payload["reasons"])))
     proposed = payload.get("proposed")
     if proposed:
-        params = json.dumps(proposed.get("params") or {}, sort_keys=True)
-        blocks.append(section(f"*Proposed action (awaiting approval)*\n`{proposed['action']}` {params}"))
+        params = slack_text(json.dumps(proposed.get("params") or {}, sort_keys=True))
+        blocks.append(section(f"*Proposed action (awaiting approval)*\n`{slack_text(proposed['action'])}` {params}"))
     if payload.get("evidence"):
-        evidence = json.dumps(payload["evidence"], indent=2, sort_keys=True, default=str)
+        evidence = slack_text(json.dumps(payload["evidence"], indent=2, sort_keys=True, default=str))
         blocks.append(section("*Evidence*\n```" + _clip(evidence, _SLACK_TEXT_LIMIT - 20) + "```"))
     blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f"{SOURCE} · {payload['dedup_key']}"}]})
-    return {"text": payload["summary"], "blocks": blocks}
+    return {"text": summary, "blocks": blocks}
 
 
 def build_payload(fmt: str, **fields: Any) -> dict[str, Any]:

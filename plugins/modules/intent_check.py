@@ -36,7 +36,21 @@ options:
     description:
       - The Alertmanager alert that prompted the check, either as Alertmanager sends it (one element of the
         webhook's C(alerts)) or as an event of the C(zerotouch.selfheal.alertmanager) event source.
+      - Its text is data, never rendered. Do not hand an alert file to C(ansible-playbook -e @file), since extra
+        vars are templates to ansible-core; give the path as O(alert_file) instead.
     type: dict
+  alert_file:
+    description:
+      - A JSON or YAML file holding the alert (one alert, an event of the alertmanager source, or a whole webhook
+        body, of which the first alert is used), read by the module as data. Ignored when O(alert) is set.
+    type: path
+  decision_id:
+    description:
+      - Read the decision with this journal id back instead of checking, with its snapshot and the claim the event
+        source made for it (the pending action it journaled and the lock C(selfheal-remediate/decision-<id>)).
+        This is how the rulebooks' playbook runs get their decision, by an id the collection made.
+      - Fails when the journal holds no such decision or the decision has no pending action.
+    type: int
   patches:
     description:
       - Trusted catalog of available fixes; a workload running an image listed in C(from) gets C(image) as its
@@ -79,12 +93,13 @@ attributes:
 """
 
 EXAMPLES = r"""
-- name: Decide what to do about an alert from Alertmanager
+- name: Decide what to do about a service
   zerotouch.selfheal.intent_check:
     intents: /etc/selfheal/intents/
     policy: /etc/selfheal/policy.yml
     prometheus_url: http://prometheus:9090
-    alert: "{{ ansible_eda.event.alert }}"
+    namespace: shop
+    service: checkout
   register: check
 
 - name: Decide, and take the target's lock for the action decided
@@ -101,6 +116,18 @@ EXAMPLES = r"""
     namespace: shop
     service: checkout
     intents: "{{ selfheal_intents }}"
+    prometheus_url: http://prometheus:9090
+
+- name: Read back the decision the event source made and claimed
+  zerotouch.selfheal.intent_check:
+    decision_id: "{{ decision_id }}"
+    journal: /var/lib/selfheal/journal.db
+  register: check
+
+- name: Decide about an alert file copied from Alertmanager, read as data
+  zerotouch.selfheal.intent_check:
+    alert_file: /tmp/alert.json
+    intents: /etc/selfheal/intents/
     prometheus_url: http://prometheus:9090
 
 - name: Replay a recorded snapshot without recording anything
@@ -155,7 +182,7 @@ decision_id:
   sample: 42
 claim:
   description: With O(claim), the lock taken for the action and its journal entry.
-  returned: when O(claim=true) and the decision is to act
+  returned: when O(claim=true) and the decision is to act, or with O(decision_id)
   type: dict
   contains:
     acquired:

@@ -25,9 +25,11 @@ options:
   state:
     description:
       - V(started) opens an action, V(finished) records how it ended, V(skipped) records that it did not run.
+      - V(applied) records that the change of a started action (O(action_id)) is made while its outcome stays
+        C(pending); the event source that claimed it then verifies it, journals the outcome and gives the lock back.
     type: str
     required: true
-    choices: [started, finished, skipped]
+    choices: [started, applied, finished, skipped]
   decision_id:
     description:
       - The decision the action belongs to, the C(decision_id) that M(zerotouch.selfheal.intent_check) returns.
@@ -36,7 +38,7 @@ options:
     type: int
   action_id:
     description:
-      - With O(state=finished), the action to finish, as returned by O(state=started).
+      - With O(state=finished) or O(state=applied), the action, as returned by O(state=started).
     type: int
   action:
     description:

@@ -27,13 +27,13 @@ from typing import Any
 import pytest
 import yaml
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._act.lock import lease_name
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._alerts import escape_templates
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._journal.store import query_journal
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._k8s.client import connect
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop.check import check
 from kubernetes.client.exceptions import ApiException
 
 from sandbox import client
+from tests.attacks import attack_strings
 from tests.integration.helpers import (
     create_namespace,
     deployment_manifest,
@@ -419,23 +419,29 @@ def test_a_slow_node_is_rerouted_around(
 
 
 def test_alert_text_is_never_rendered_and_is_journaled_verbatim(loop: dict[str, Any], tmp_path: Path) -> None:
+    """An alert file copied from Alertmanager, given as alert_file: read by intent_check as data, never rendered."""
     ns = "e2e-inject"
-    marker = tmp_path / "owned"
-    evil = f"{{{{ lookup('pipe', 'touch {marker}') }}}}"
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    attacks = attack_strings(markers)
     alert = {
         "status": "firing",
-        "labels": {"alertname": "HighLatency", "namespace": ns, "service": "web", "evil": evil},
-        "annotations": {"summary": "p99 {{ $value }} {# note #} {% raw %}", "description": evil + " {% endraw %}"},
+        "labels": {
+            "alertname": "HighLatency",
+            "namespace": ns,
+            "service": "web",
+            **{f"attack_{i}": text for i, text in enumerate(attacks)},
+        },
+        "annotations": {f"note_{i}": text for i, text in enumerate(attacks)},
         "startsAt": "2026-01-01T00:00:00Z",
         "fingerprint": "e2e0inject0000001",
     }
     await_decision(loop, ns, "none", alert=alert)
-    # Delivered as ansible-rulebook delivers an event: escaped by the source, in an extra-vars file.
-    event = tmp_path / "alert.json"
-    event.write_text(json.dumps({"alert": escape_templates(alert)}))
+    alert_file = tmp_path / "alert.json"
+    alert_file.write_text(json.dumps(alert))
     journal = tmp_path / "journal.db"
-    output = remediate(loop, journal, "-e", f"@{event}")
-    assert not marker.exists(), "a lookup in the alert ran on the controller"
+    output = remediate(loop, journal, "-e", f"alert_file={alert_file}")
+    assert list(markers.iterdir()) == [], "alert text ran a command on the controller"
     (entry,) = query_journal({"journal": str(journal), "namespace": ns, "include_snapshot": True})
     assert entry["action"] == "none" and entry["fingerprint"] == alert["fingerprint"]
     assert entry["snapshot"]["alert"]["labels"] == alert["labels"]

@@ -82,7 +82,7 @@ async def start(source: SimpleNamespace) -> AsyncIterator[StartSource]:
     ) -> Running:
         port = free_port()
         queue = queue if queue is not None else asyncio.Queue(maxsize=1)
-        task = asyncio.create_task(source.main(queue, {"port": port, "token": TOKEN, **args}))
+        task = asyncio.create_task(source.receive(queue, {"port": port, "token": TOKEN, **args}))
         http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=client_ssl))
         running = Running(f"{scheme}://127.0.0.1:{port}", queue, task, port, http)
         started.append(running)

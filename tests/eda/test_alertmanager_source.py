@@ -28,21 +28,22 @@ from .conftest import ROOT, SOURCE_FILE, TOKEN, StartSource
 
 
 def test_defaults_are_safe(source: SimpleNamespace) -> None:
-    config = source.parse_args({})
-    assert (config.host, config.port, config.token, config.raw, config.escape_templates) == (
-        "127.0.0.1",
-        5000,
-        None,
-        False,
-        True,
-    )
+    config = source.parse_receiver_args({})
+    assert (config.host, config.port, config.token) == ("127.0.0.1", 5000, None)
     assert config.max_body_bytes >= 16 * 1024 * 1024  # a large group must never be refused for good
-    assert "s3cr3t" not in repr(source.parse_args({"token": "s3cr3t"}))
+    assert "s3cr3t" not in repr(source.parse_receiver_args({"token": "s3cr3t"}))
 
 
-def test_rulebook_string_arguments_are_converted(source: SimpleNamespace) -> None:
-    config = source.parse_args({"port": "9095", "raw": "true", "dedupe_window": "30", "eda_feedback_queue": object()})
-    assert (config.port, config.raw, config.dedupe_window) == (9095, True, 30.0)
+def test_rulebook_string_arguments_are_converted(source: SimpleNamespace, tmp_path: Path) -> None:
+    args = {"port": "9095", "dedupe_window": "30", "eda_feedback_queue": object()}
+    config = source.parse_receiver_args(args)
+    assert (config.port, config.dedupe_window) == (9095, 30.0)
+    intents = tmp_path / "intents.yml"
+    intents.write_text("[]\n")
+    loop_args = {"intents": str(intents), "prometheus_url": "http://p/", "workers": "3", "verify_interval": "2"}
+    full = source.parse_args({**args, **loop_args, "lock_ttl_seconds": "60", "recheck_settle_seconds": "5"})
+    assert (full.port, full.loop.workers, full.loop.verify.interval, full.loop.lock_ttl_seconds) == (9095, 3, 2.0, 60)
+    assert (full.loop.prometheus_url, full.loop.recheck_settle_seconds) == ("http://p", 5.0)
 
 
 @pytest.mark.parametrize(
@@ -54,42 +55,65 @@ def test_rulebook_string_arguments_are_converted(source: SimpleNamespace) -> Non
         ({"max_body_bytes": 10}, "max_body_bytes"),
         ({"dedupe_window": -1}, "dedupe_window"),
         ({"dedupe_window": "soon"}, "dedupe_window"),
-        ({"raw": "maybe"}, "raw"),
         ({"token": ""}, "token"),
         ({"token": 42}, "token"),
         ({"host": "0.0.0.0"}, "token"),  # listening beyond loopback needs authentication
         ({"keyfile": "/k.pem"}, "keyfile"),
         ({"cafile": "/ca.pem"}, "cafile"),
         ({"prot": 5000}, "prot"),
+        ({"raw": True}, "raw"),  # gone: a whole payload would put alert text on the rule engine's queue
+        ({"escape_templates": False}, "escape_templates"),  # gone: no alert text reaches the rule engine at all
     ],
 )
 def test_bad_arguments_raise_value_error_naming_them(source: SimpleNamespace, args: dict, named: str) -> None:
     with pytest.raises(ValueError, match=rf"^{named}:"):
+        source.parse_receiver_args(args)
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        ({}, "intents"),
+        ({"intents": "/i"}, "prometheus_url"),
+        ({"intents": "/i", "prometheus_url": "http://p", "workers": 0}, "workers"),
+        ({"intents": "/i", "prometheus_url": "http://p", "escalation_format": "teams"}, "escalation_format"),
+        ({"intents": "/i", "prometheus_url": "http://p", "patches": [{"image": "x"}]}, "patches"),
+        ({"intents": "/i", "prometheus_url": "http://p", "verify_interval": 0}, "verify_interval"),
+        ({"intents": "/i", "prometheus_url": "http://p", "verify_timeout_seconds": 5}, "verify_timeout_seconds"),
+        ({"intents": "/i", "prometheus_url": "http://p", "recheck_settle_seconds": -1}, "recheck_settle_seconds"),
+    ],
+)
+def test_bad_loop_arguments_raise_value_error_naming_them(source: SimpleNamespace, args: dict, named: str) -> None:
+    with pytest.raises(ValueError, match=rf"^{named}:"):
         source.parse_args(args)
-
-
-def test_anonymous_beyond_loopback_must_be_explicit(source: SimpleNamespace) -> None:
-    assert source.parse_args({"host": "0.0.0.0", "allow_anonymous": True}).token is None
-    assert source.parse_args({"host": "::1"}).host == "::1"
 
 
 def test_documentation_matches_the_arguments(source: SimpleNamespace) -> None:
     doc = yaml.safe_load(source.DOCUMENTATION)
-    defaults = source.parse_args({})
-    assert list(doc["options"]) == list(type(defaults).__dataclass_fields__)
+    from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop import warm
+
+    assert list(doc["options"]) == list(source.RECEIVER_OPTIONS) + list(warm.OPTIONS)
+    receiver = source.parse_receiver_args({})
+    loop = warm.Config(intents="/i", prometheus_url="http://p")
     for name, option in doc["options"].items():
-        if "default" in option:
-            assert option["default"] == getattr(defaults, name), name
-    assert yaml.safe_load(source.EXAMPLES)[0]["sources"][0]["zerotouch.selfheal.alertmanager"]["token"]
+        if "default" not in option:
+            continue
+        if name in source.RECEIVER_OPTIONS:
+            assert option["default"] == getattr(receiver, name), name
+        elif name.startswith("verify_"):
+            assert option["default"] == getattr(loop.verify, name.removeprefix("verify_")), name
+        else:
+            assert option["default"] == getattr(loop, name), name
+    example = yaml.safe_load(source.EXAMPLES)[0]
+    assert example["sources"][0]["zerotouch.selfheal.alertmanager"]["token"]
+    assert example["rules"][0]["action"]["run_playbook"]["extra_vars"] == {"decision_id": "{{ event.decision_id }}"}
 
 
 def test_to_events_uses_the_shared_normalization(source: SimpleNamespace) -> None:
     from ansible_collections.zerotouch.selfheal.plugins.module_utils import _alerts
 
     body = notification(alert(evil="{{ lookup('pipe', 'id') }}"))
-    assert source.to_events(body, escape=False) == _alerts.normalize(body)
-    (event,) = source.to_events(body)
-    assert event["labels"]["evil"] == "{{ '{{' }} lookup('pipe', 'id') }}"
+    assert source.to_events(body) == _alerts.normalize(body)  # verbatim: they go to the loop, not the rulebook
 
 
 def test_the_source_finds_the_collection_next_to_it_and_fails_clearly_elsewhere(tmp_path: Path) -> None:
@@ -274,42 +298,6 @@ async def test_oversized_bodies_are_413_and_counted(start: StartSource) -> None:
     assert (await src.post(notification(alert()))).status == 200
 
 
-async def test_raw_payload_event_only_when_asked(start: StartSource) -> None:
-    plain = await start()
-    assert (await plain.post(notification(alert()))).status == 200
-    (only,) = await plain.take(1)
-    assert "payload" not in only
-    await asyncio.sleep(0.05)
-    assert plain.queue.empty()
-
-    raw = await start(raw=True)
-    body = notification(alert(note="{{ 7 * 7 }}"))
-    assert (await raw.post(body)).status == 200
-    event, payload_event = await raw.take(2)
-    assert payload_event["payload"]["alerts"][0]["labels"]["note"] == "{{ '{{' }} 7 * 7 }}"
-    assert payload_event["payload"]["receiver"] == "selfheal"
-    assert TOKEN not in json.dumps(payload_event)
-    assert await raw.metric('selfheal_alertmanager_events_accepted_total{kind="payload"}') == 1
-
-
-async def test_untrusted_text_is_escaped_unless_disabled(start: StartSource) -> None:
-    evil = "{{ lookup('pipe', 'touch /tmp/owned') }}"
-    body = notification(alert(evil=evil) | {"annotations": {"summary": f"x {evil}", "{{ key }}": "{%"}})
-    escaped = await start()
-    assert (await escaped.post(body)).status == 200
-    (event,) = await escaped.take(1)
-    assert event["labels"]["evil"] == "{{ '{{' }} lookup('pipe', 'touch /tmp/owned') }}"
-    assert event["annotations"] == {
-        "summary": "x {{ '{{' }} lookup('pipe', 'touch /tmp/owned') }}",
-        "{{ key }}": "{{ '{%' }}",
-    }
-    assert event["labels"]["service"] == "checkout"  # ordinary text is left as it is
-
-    verbatim = await start(escape_templates=False)
-    assert (await verbatim.post(body)).status == 200
-    assert (await verbatim.take(1))[0]["labels"]["evil"] == evil
-
-
 async def test_healthz_and_metrics(start: StartSource) -> None:
     src = await start(max_queue=50)
     status, text = await src.get("/healthz")
@@ -367,7 +355,7 @@ async def test_a_port_in_use_is_reported(source: SimpleNamespace) -> None:
         busy.listen()
         port = busy.getsockname()[1]
         with pytest.raises(ValueError, match=f"^port: cannot listen on 127.0.0.1:{port}"):
-            await asyncio.wait_for(source.main(asyncio.Queue(maxsize=1), {"port": port}), 5)
+            await asyncio.wait_for(source.receive(asyncio.Queue(maxsize=1), {"port": port}), 5)
 
 
 async def test_spooled_events_survive_a_restart_exactly_once(start: StartSource, tmp_path: Path) -> None:

@@ -177,14 +177,19 @@ def intents_file(tmp_path: Path) -> Path:
 
 @contextlib.asynccontextmanager
 async def running(source: SimpleNamespace, args: dict[str, Any]) -> AsyncIterator[tuple[asyncio.Queue, asyncio.Task]]:
-    queue: asyncio.Queue = asyncio.Queue(maxsize=1)  # ansible-rulebook's queue holds one event
-    task = asyncio.create_task(source.main(queue, args))
+    """The watch's reports as main() offers them to the loop (here a queue of one slot), with its endpoint."""
+    config = source.parse_args(args)
+    watcher = source.Watcher(config)
+    queue: asyncio.Queue = asyncio.Queue(maxsize=1)
+    task = asyncio.create_task(source.run(watcher, queue.put))
+    runner = await source._source.start_site(source.health_app(watcher, task), config.host, config.port)
     try:
         yield queue, task
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+        await runner.cleanup()
 
 
 async def test_source_emits_one_event_per_episode_with_one_query_per_tick(

@@ -28,17 +28,39 @@ def test_rulebook_is_valid_and_names_every_rule(name: str) -> None:
     Validate.rulebook(data)
     for ruleset in data:
         assert ruleset["name"] and all(rule["name"] for rule in ruleset["rules"])
-        assert all("throttle" in rule for rule in ruleset["rules"] if "firing" in rule["condition"])
+        # The sources coalesce per service: a throttle would only hide remediations the loop decided.
+        assert not any("throttle" in rule for rule in ruleset["rules"])
+        assert "No throttle" in (RULES / name).read_text()
 
 
 @pytest.mark.parametrize("name", ["remediate.yml", "watch.yml"])
-def test_the_playbook_gets_the_rulebook_variables_and_the_playbook_defaults(name: str) -> None:
-    rules = yaml.safe_load((RULES / name).read_text())[0]["rules"]
-    action = next(r["action"]["run_playbook"] for r in rules if "run_playbook" in r["action"])
+def test_the_playbook_gets_the_decision_id_and_the_operator_variables_only(name: str) -> None:
+    ruleset = yaml.safe_load((RULES / name).read_text())[0]
+    (rule,) = ruleset["rules"]
+    assert rule["condition"] == 'event.kind == "remediate"'
+    action = rule["action"]["run_playbook"]
     assert action["name"] == "zerotouch.selfheal.remediate"
-    given = {"intents": "/i", "escalation_url": "http://e", "prometheus_url": "http://p", "verify_interval": 3}
-    rendered = substitute_variables(action["extra_vars"], given)
-    assert rendered["intents"] == "/i" and rendered["verify_interval"] == 3 and rendered["verify_settle_seconds"] == 30
-    assert rendered["policy"] is None and rendered["journal"] is None  # the playbook's defaults apply
-    closing = next(r["action"]["run_module"] for r in rules if "run_module" in r["action"])
-    assert closing["name"] == "zerotouch.selfheal.journal_incident"
+    given = {"intents": "/i", "escalation_url": "http://e", "prometheus_url": "http://p"}
+    event = {"kind": "remediate", "decision_id": 42, "namespace": "shop", "service": "checkout", "action": "rollback"}
+    rendered = substitute_variables(action["extra_vars"], {**given, "event": event})
+    assert rendered == {
+        "decision_id": 42,
+        "journal": None,
+        "escalation_url": "http://e",
+        "escalation_format": "generic",
+        "tenant_limit_ttl_minutes": 60,
+    }
+    # One anchor: what the source and the playbook share is written once.
+    source_args = {k: v for k, v in ruleset["sources"][0].items() if k != "name"}
+    (args,) = source_args.values()
+    assert {k: args[k] for k in ("journal", "escalation_url", "escalation_format")} == {
+        k: action["extra_vars"][k] for k in ("journal", "escalation_url", "escalation_format")
+    }
+    assert (RULES / name).read_text().count("&operator") == 1
+
+
+@pytest.mark.parametrize("name", ["remediate_controller.yml", "watch_controller.yml"])
+def test_the_controller_job_gets_the_decision_id_only(name: str) -> None:
+    (rule,) = yaml.safe_load((RULES / name).read_text())[0]["rules"]
+    launch = rule["action"]["run_job_template"]
+    assert launch["job_args"] == {"extra_vars": {"decision_id": "{{ event.decision_id }}"}}

@@ -38,8 +38,11 @@ def journal_incident_spec() -> dict[str, Any]:
     }
 
 
-def close(params: dict[str, Any], check_mode: bool, now: datetime | None = None) -> dict[str, Any]:
-    """Close the open incident of a resolved alert; return the module's result."""
+def close(
+    params: dict[str, Any], check_mode: bool, now: datetime | None = None, journal: Journal | None = None
+) -> dict[str, Any]:
+    """Close the open incident of a resolved alert; return the module's result. The event sources pass their
+    open ``journal``; the module opens the one ``params`` names."""
     alert = params["alert"]
     event = normalize({"alerts": [alert]})[0]
     if event["status"] != "resolved":
@@ -64,11 +67,13 @@ def close(params: dict[str, Any], check_mode: bool, now: datetime | None = None)
         "fingerprint": fingerprint,
         "decision": decision.to_dict(),
     }
-    target = params.get("journal") or None
-    if not journal_exists(target):
-        result["msg"] = f"no journal at {target or default_journal_path()}: nothing to close"
-        return result
-    journal = Journal(target)
+    own = journal is None
+    if journal is None:
+        target = params.get("journal") or None
+        if not journal_exists(target):
+            result["msg"] = f"no journal at {target or default_journal_path()}: nothing to close"
+            return result
+        journal = Journal(target)
     try:
         incident = _open_incident(journal, namespace, service, fingerprint)
         if incident is None:
@@ -91,7 +96,8 @@ def close(params: dict[str, Any], check_mode: bool, now: datetime | None = None)
         result["msg"] = f"closed incident {incident['id']} of {namespace}/{service}: the alert resolved"
         return result
     finally:
-        journal.close()
+        if own:
+            journal.close()
 
 
 def _open_incident(journal: Journal, namespace: str, service: str, fingerprint: str) -> dict[str, Any] | None:

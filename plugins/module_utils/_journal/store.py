@@ -122,6 +122,27 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         )""",
         "CREATE INDEX IF NOT EXISTS gates_by_service ON gates (namespace, service, time)",
     ),
+    # The warm loop: when an action's change was reported made (so the loop verifies it, also after a restart),
+    # and the alerts that came while a decision was checked, acted on or verified.
+    5: (
+        """CREATE TABLE IF NOT EXISTS action_progress (
+            action_id {ref} PRIMARY KEY REFERENCES actions (id),
+            applied TEXT NOT NULL,
+            changed INTEGER CHECK (changed IN (0, 1)),
+            detail TEXT
+        )""",
+        """CREATE TABLE IF NOT EXISTS alert_links (
+            id {id},
+            decision_id {ref} NOT NULL REFERENCES decisions (id),
+            incident_id {ref} REFERENCES incidents (id),
+            time TEXT NOT NULL,
+            fingerprint TEXT,
+            status TEXT,
+            reason TEXT NOT NULL,
+            alert TEXT NOT NULL
+        )""",
+        "CREATE INDEX IF NOT EXISTS alert_links_by_decision ON alert_links (decision_id)",
+    ),
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 
@@ -619,6 +640,99 @@ class Journal:
             }
             for row in rows
         ]
+
+    # --- the warm loop's additions (by id: the rulebook hands over ids, never alert text) -----------------------
+
+    def decision(self, decision_id: int) -> dict[str, Any] | None:
+        """One decision by id, with its snapshot and its actions; None when there is no such decision."""
+        rows = self._read("SELECT * FROM decisions WHERE id = ?", (int(decision_id),))
+        if not rows:
+            return None
+        return self._decision_row(rows[0], self._actions_of([int(decision_id)]).get(int(decision_id), []), True)
+
+    def action(self, action_id: int) -> dict[str, Any] | None:
+        """One action by id (``decision_id``, ``outcome``, ...) with ``applied``: when its change was reported made
+        (``mark_applied``), else None; None when there is no such action."""
+        rows = self._read(
+            "SELECT a.*, p.applied AS applied FROM actions a LEFT JOIN action_progress p ON p.action_id = a.id"
+            " WHERE a.id = ?",
+            (int(action_id),),
+        )
+        if not rows:
+            return None
+        row = rows[0]
+        return {
+            "id": row["id"],
+            "decision_id": row["decision_id"],
+            "namespace": row["namespace"],
+            "service": row["service"],
+            "action": row["action"],
+            "params": json.loads(row["params"]),
+            "started": _unstamp(row["started"]),
+            "ended": _unstamp(row["ended"]),
+            "changed": None if row["changed"] is None else bool(row["changed"]),
+            "outcome": row["outcome"],
+            "detail": row["detail"],
+            "applied": _unstamp(row["applied"]),
+        }
+
+    def mark_applied(
+        self, action_id: int, *, changed: bool | None = None, detail: str | None = None, at: datetime | None = None
+    ) -> None:
+        """Record that a started action's change is made (its outcome stays pending until it is verified)."""
+        flag = None if changed is None else int(changed)
+        with self._write() as tx:
+            # The UPDATE both checks that the action exists and keeps what the playbook reported.
+            found = tx.execute(
+                "UPDATE actions SET changed = COALESCE(?, changed), detail = COALESCE(?, detail) WHERE id = ?",
+                (flag, detail, int(action_id)),
+            )
+            if found != 1:
+                raise JournalError(f"cannot mark action {action_id} applied: there is no such action")
+            tx.execute(
+                "INSERT INTO action_progress (action_id, applied, changed, detail) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (action_id) DO UPDATE SET applied = excluded.applied, changed = excluded.changed,"
+                " detail = excluded.detail",
+                (int(action_id), _stamp(at), flag, detail),
+            )
+
+    def link_alert(self, decision_id: int, alert: Mapping[str, Any], reason: str, at: datetime | None = None) -> int:
+        """Journal an alert that was not checked on its own (it came while ``decision_id`` was being checked, acted
+        on or verified) with that decision and its incident; return the link's id. The alert is kept verbatim."""
+        text = _json(dict(alert), "alert")
+        values = (_stamp(at), alert.get("fingerprint"), alert.get("status"), reason, text, int(decision_id))
+        with self._write() as tx:
+            # One statement: the link takes its decision's incident, or is not written when there is no decision.
+            link_id = tx.insert(
+                "INSERT INTO alert_links (time, fingerprint, status, reason, alert, decision_id, incident_id)"
+                " SELECT ?, ?, ?, ?, ?, id, incident_id FROM decisions WHERE id = ?",
+                values,
+            )
+        if link_id is None:
+            raise JournalError(f"cannot link an alert to decision {decision_id}: there is no such decision")
+        return link_id
+
+    def linked_alerts(self, decision_id: int) -> list[dict[str, Any]]:
+        """The alerts linked to a decision (``link_alert``), oldest first."""
+        rows = self._read("SELECT * FROM alert_links WHERE decision_id = ? ORDER BY id", (int(decision_id),))
+        return [
+            {
+                "id": r["id"],
+                "decision_id": r["decision_id"],
+                "incident_id": r["incident_id"],
+                "time": _unstamp(r["time"]),
+                "fingerprint": r["fingerprint"],
+                "status": r["status"],
+                "reason": r["reason"],
+                "alert": json.loads(r["alert"]),
+            }
+            for r in rows
+        ]
+
+    def unfinished_actions(self) -> list[dict[str, Any]]:
+        """Every action still ``pending`` (started, not finished), oldest first, as :meth:`action` returns them."""
+        rows = self._read("SELECT id FROM actions WHERE outcome = 'pending' ORDER BY id")
+        return [a for a in (self.action(int(r["id"])) for r in rows) if a is not None]
 
 
 def _where(filters: list[tuple[str, Any]]) -> tuple[str, tuple[Any, ...]]:

@@ -10,6 +10,8 @@ This is the orchestration behind the ``intent_check`` module: all I/O goes throu
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -26,7 +28,11 @@ from ansible_collections.zerotouch.selfheal.plugins.module_utils._gather.queries
     service_queries,
     workload_of,
 )
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._journal.store import Journal, journal_exists
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._journal.store import (
+    Journal,
+    default_journal_path,
+    journal_exists,
+)
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._model.intent import (
     find_intent,
     intents_from_document,
@@ -58,6 +64,10 @@ def alert_block(alert: dict[str, Any] | None) -> dict[str, Any] | None:
     block = {k: event[k] for k in ("status", "labels", "annotations", "fingerprint") if event.get(k) is not None}
     if event.get("startsAt"):
         block["startsAt"] = event["startsAt"]
+    # What the notification said around the alert is kept too (as data), when the alert came with it.
+    for key in ("generatorURL", "groupKey", "groupLabels", "receiver", "externalURL"):
+        if alert.get(key):
+            block[key] = alert[key]
     return block
 
 
@@ -225,7 +235,12 @@ def decide_and_record(
 
 def check(params: dict[str, Any], kube_factory: Any, check_mode: bool) -> dict[str, Any]:
     """The whole intent check for the module: returns the module's result. Changes nothing in the cluster unless
-    asked to ``claim`` the target (its lock) for the action decided."""
+    asked to ``claim`` the target (its lock) for the action decided.
+
+    The module's own work is reading its options and opening its connections; the check itself is
+    :func:`evaluate`, which the event sources call with their warm clients."""
+    if params.get("decision_id") is not None:
+        return recall(params)
     if params.get("claim") and (params.get("snapshot") is not None or not params.get("record")):
         raise ValidationError("options", "claim", "needs a live check that records its decision (no snapshot, record)")
     connected: list[Any] = []
@@ -235,63 +250,177 @@ def check(params: dict[str, Any], kube_factory: Any, check_mode: bool) -> dict[s
             connected.append(kube_factory())
         return connected[0]
 
+    writes = bool(params.get("record")) and not check_mode
     journal = None
-    if params.get("record") and not check_mode:
+    if writes:
         journal = Journal(params.get("journal") or None)
     elif params.get("journal") and journal_exists(params["journal"]):
         journal = Journal(params["journal"])  # read the history, write nothing
     try:
         if params.get("snapshot") is not None:
             replay, source = load_snapshot(params["snapshot"])
-            decision, snapshot, decision_id = decide_and_record(
-                replay, source, journal if params.get("record") and not check_mode else None
-            )
+            decision, snapshot, decision_id = decide_and_record(replay, source, journal if writes else None)
             return _result(decision, snapshot, decision_id, [])
 
-        alert = params.get("alert") or None
+        alert = alert_from(params)
         namespace, service = target_of(alert, params.get("namespace"), params.get("service"))
         intents = intents_from(params.get("intents"))
-        intent = find_intent(intents, namespace, service)
-        policy = policy_for(policy_from(params.get("policy")), namespace, service)
+        policy = policy_from(params.get("policy"))
         now = parse_datetime(params["now"]) if params.get("now") else datetime.now(UTC)
-        warnings: list[str] = []
-        data: dict[str, Any]
-        if intent is None:
-            data = {
-                "id": f"{namespace}/{service}@{format_datetime(now)}",
-                "now": format_datetime(now),
-                "intent": None,
-                "policy": policy,
-                "alert": alert_block(alert)
-                or {"status": "firing", "labels": {"namespace": namespace, "service": service}},
-            }
-        else:
-            prom = _prom.PromClient(params["prometheus_url"]) if params.get("prometheus_url") else None
-            data, warnings = gather(
-                intent,
-                policy,
-                alert,
-                now,
-                cluster(),
-                prom,
-                journal,
-                params.get("patches"),
-                _drift_reader(intent),
-                platform_intents=intents,
-            )
-        writer = journal if params.get("record") and not check_mode else None
-        decision, snapshot, decision_id = decide_and_record(data, f"{namespace}/{service}", writer, alert)
-        result = _result(decision, snapshot, decision_id, warnings)
-        if params.get("claim") and intent is not None and decision.action != "none":
-            if journal is not None:
-                journal.close()  # the claim journals through its own connection
-                journal = None
-            result["claim"] = claim(cluster(), params, intent, decision, decision_id, check_mode)
-            result["changed"] = result["claim"].pop("changed")
-        return result
+        prom = _prom.PromClient(params["prometheus_url"]) if params.get("prometheus_url") else None
+        claiming = bool(params.get("claim"))
+        return evaluate(
+            Request(namespace, service, alert, now),
+            Settings(intents, policy, params.get("patches"), params["lock_ttl_seconds"] if claiming else None),
+            Clients(cluster, prom, journal, writes),
+            check_mode,
+        )
     finally:
         if journal is not None:
             journal.close()
+
+
+@dataclass(frozen=True)
+class Request:
+    """What one check is about: the service (from options or the alert's labels), the alert, the instant."""
+
+    namespace: str
+    service: str
+    alert: dict[str, Any] | None
+    now: datetime
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the operator declared: intents, policy, the patch catalog, and the claim's lock TTL (None: no claim)."""
+
+    intents: list[dict[str, Any]]
+    policy: dict[str, Any]
+    patches: list[dict[str, Any]] | None = None
+    claim_ttl_seconds: int | None = None
+
+
+@dataclass
+class Clients:
+    """The connections a check uses: ``kube()`` returns the cluster client (connected on first use), ``prom`` is
+    None without a Prometheus URL, ``journal`` is read for the history and written when ``record`` is set."""
+
+    kube: Callable[[], Any]
+    prom: _prom.PromClient | None
+    journal: Journal | None
+    record: bool = True
+
+
+def evaluate(request: Request, settings: Settings, clients: Clients, check_mode: bool = False) -> dict[str, Any]:
+    """gather -> snapshot -> decide -> journal -> claim, for one service: THE intent check.
+
+    The ``intent_check`` module and the event sources' warm checker both call this; only how they get their
+    clients differs. Returns the module's result (``decision``, ``snapshot``, ``decision_id``, ``gather_warnings``
+    and, when claiming an acting decision, ``claim``)."""
+    namespace, service, alert, now = request.namespace, request.service, request.alert, request.now
+    intent = find_intent(settings.intents, namespace, service)
+    policy = policy_for(settings.policy, namespace, service)
+    warnings: list[str] = []
+    data: dict[str, Any]
+    if intent is None:
+        data = {
+            "id": f"{namespace}/{service}@{format_datetime(now)}",
+            "now": format_datetime(now),
+            "intent": None,
+            "policy": policy,
+            "alert": alert_block(alert) or {"status": "firing", "labels": {"namespace": namespace, "service": service}},
+        }
+    else:
+        data, warnings = gather(
+            intent,
+            policy,
+            alert,
+            now,
+            clients.kube(),
+            clients.prom,
+            clients.journal,
+            settings.patches,
+            _drift_reader(intent),
+            platform_intents=settings.intents,
+        )
+    writer = clients.journal if clients.record and not check_mode else None
+    decision, snapshot, decision_id = decide_and_record(data, f"{namespace}/{service}", writer, alert)
+    result = _result(decision, snapshot, decision_id, warnings)
+    if settings.claim_ttl_seconds is not None and intent is not None and decision.action != "none":
+        result["claim"] = claim(
+            clients.kube(),
+            {"lock_ttl_seconds": settings.claim_ttl_seconds, "journal": None},
+            intent,
+            decision,
+            decision_id,
+            check_mode,
+            journal=writer,
+        )
+        result["changed"] = result["claim"].pop("changed")
+    return result
+
+
+def alert_from(params: dict[str, Any]) -> dict[str, Any] | None:
+    """The alert of a check: ``alert`` given inline, or ``alert_file``, read as data (JSON or YAML: one alert, an
+    event of the alertmanager source, or a whole webhook body whose first alert is taken)."""
+    if params.get("alert"):
+        return dict(params["alert"])
+    path = params.get("alert_file")
+    if not path:
+        return None
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = load_yaml(fh.read(), str(path))
+    except OSError as exc:
+        raise ValidationError(str(path), "", f"cannot read the alert file: {exc.strerror}") from exc
+    if isinstance(data, dict) and isinstance(data.get("alerts"), list):
+        if not data["alerts"]:
+            raise ValidationError(str(path), "alerts", "holds no alert")
+        data = normalize(data)[0]  # the first alert, with the notification's fields
+    if not isinstance(data, dict):
+        raise ValidationError(str(path), "", "an alert file must hold one alert (a mapping) or a webhook body")
+    return data
+
+
+def recall(params: dict[str, Any]) -> dict[str, Any]:
+    """``intent_check`` given a ``decision_id``: the decision the event source made and claimed, read back from
+    the journal by its id (nothing is decided again, nothing is read from the rulebook's event). The result has
+    the shape of a claiming check's, so the playbook goes straight to the action."""
+    path = params.get("journal") or None
+    if not journal_exists(path):
+        raise ValidationError("options", "journal", f"no journal at {path or default_journal_path()}")
+    decision_id = int(params["decision_id"])
+    with Journal(path) as journal:
+        found = journal.decision(decision_id)
+    if found is None:
+        raise ValidationError("options", "decision_id", f"no decision {decision_id} in the journal")
+    started = [a for a in found["actions"] if a["outcome"] == "pending" and a["action"] == found["action"]]
+    if not started:
+        raise ValidationError(
+            "options", "decision_id", f"decision {decision_id} ({found['action']}) has no claimed, pending action"
+        )
+    holder = claim_holder(decision_id)
+    return {
+        "changed": False,
+        "decision": found["decision"],
+        "snapshot": found["snapshot"],
+        "decision_id": decision_id,
+        "gather_warnings": [],
+        "claim": {
+            "acquired": True,
+            "holder": holder,
+            "held_by": holder,
+            "expires_at": None,
+            "action_id": started[-1]["id"],
+            "decision_id": decision_id,
+            "msg": f"claimed by the event source as {holder}",
+        },
+    }
+
+
+def claim_holder(decision_id: int | None) -> str:
+    """Who holds a target's lock for a decision (the claim takes it, whoever acts gives it back)."""
+    return f"{CLAIM_HOLDER}/" + (f"decision-{decision_id}" if decision_id is not None else "check-mode")
 
 
 CLAIM_HOLDER = "selfheal-remediate"
@@ -304,6 +433,7 @@ def claim(
     decision: Decision,
     decision_id: int | None,
     check_mode: bool,
+    journal: Journal | None = None,
 ) -> dict[str, Any]:
     """Take the target's remediation lock for a decision and journal that its action starts - or, when another
     run holds the lock, that it is skipped. The same lock and journal entries as workload_lock and journal_action,
@@ -311,7 +441,7 @@ def claim(
     """
     from ansible_collections.zerotouch.selfheal.plugins.module_utils._k8s.client import run_lock
 
-    holder = f"{CLAIM_HOLDER}/" + (f"decision-{decision_id}" if decision_id is not None else "check-mode")
+    holder = claim_holder(decision_id)
     target = {"namespace": intent["namespace"], "name": workload_of(intent), "holder": holder}
     lock = run_lock(kube, {**target, "ttl_seconds": params["lock_ttl_seconds"]}, check_mode, False)
     entry = {
@@ -324,16 +454,15 @@ def claim(
     }
     if lock["acquired"]:
         try:
-            journaled = journal_action({**entry, "state": "started"}, check_mode)
+            journaled = _journaled(journal, {**entry, "state": "started"}, check_mode)
         except Exception:
             # Nothing will act on a start that was not journaled: give the lock back rather than let it expire.
             if not check_mode:
                 run_lock(kube, {**target, "state": "released"}, False, False)
             raise
     else:
-        journaled = journal_action(
-            {**entry, "state": "skipped", "detail": f"skipped: locked by {lock['held_by']}"}, check_mode
-        )
+        skipped = {**entry, "state": "skipped", "detail": f"skipped: locked by {lock['held_by']}"}
+        journaled = _journaled(journal, skipped, check_mode)
     return {
         "changed": lock["changed"],
         "acquired": lock["acquired"],
@@ -344,6 +473,13 @@ def claim(
         "decision_id": journaled["decision_id"],
         "msg": lock["msg"],
     }
+
+
+def _journaled(journal: Journal | None, entry: dict[str, Any], check_mode: bool) -> dict[str, Any]:
+    """journal_action through an open journal (the warm checker's), or through one of its own (the module's)."""
+    if journal is None:
+        return journal_action(entry, check_mode)
+    return journal_action(entry, check_mode, journal)
 
 
 def _drift_reader(intent: dict[str, Any]) -> Any:
@@ -374,17 +510,21 @@ def _result(
 MANUAL_RULE = "manual"
 
 
-def journal_action(params: dict[str, Any], check_mode: bool) -> dict[str, Any]:
+def journal_action(params: dict[str, Any], check_mode: bool, journal: Journal | None = None) -> dict[str, Any]:
     """The ``journal_action`` module: journal that an action starts, how it ended, or that it was skipped.
 
-    ``started`` opens an action (outcome ``pending``) and returns its id; ``finished`` closes it with an outcome
-    (or, without ``action_id``, journals a whole action in one go); ``skipped`` journals an action that did not
-    run. An action without ``decision_id`` is a manual one: a decision with rule ``manual`` is journaled for it
+    ``started`` opens an action (outcome ``pending``) and returns its id; ``applied`` says that the change of a
+    started action is made (its outcome stays ``pending`` until the event source has verified it); ``finished``
+    closes it with an outcome (or, without ``action_id``, journals a whole action in one go); ``skipped`` journals
+    an action that did not run. An action without ``decision_id`` is a manual one: a decision with rule ``manual``
+    is journaled for it
     first (``namespace``/``service`` required), so the guardrails count it like any other. Check mode writes
     nothing and returns null ids.
     """
     state = params["state"]
-    opens = state != "finished" or not params.get("action_id")
+    if state == "applied" and not params.get("action_id"):
+        raise ValidationError("options", "action_id", "is required with state=applied")
+    opens = state in ("started", "skipped") or (state == "finished" and not params.get("action_id"))
     if opens:
         if not params.get("action"):
             raise ValidationError("options", "action", f"is required with state={state} (and no action_id)")
@@ -392,7 +532,7 @@ def journal_action(params: dict[str, Any], check_mode: bool) -> dict[str, Any]:
             raise ValidationError(
                 "options", "decision_id", "or namespace and service (for a manual action) are required"
             )
-    outcome = {"started": "pending", "skipped": "skipped"}.get(state) or params["outcome"]
+    outcome = {"started": "pending", "skipped": "skipped", "applied": "pending"}.get(state) or params["outcome"]
     what = f"{params.get('action') or 'action'} {outcome}"
     if check_mode:
         return {
@@ -402,29 +542,45 @@ def journal_action(params: dict[str, Any], check_mode: bool) -> dict[str, Any]:
             "outcome": outcome,
             "msg": f"would journal {what}",
         }
-    with Journal(params.get("journal") or None) as journal:
-        if not opens:
-            journal.finish_action(
-                params["action_id"], outcome=outcome, changed=params.get("changed"), detail=params.get("detail")
-            )
-            return {
-                "changed": True,
-                "action_id": params["action_id"],
-                "decision_id": params.get("decision_id"),
-                "outcome": outcome,
-                "msg": f"journaled action {params['action_id']}: {outcome}",
-            }
-        decision_id = params.get("decision_id") or _manual_decision(journal, params)
-        ended = None if state == "started" else datetime.now(UTC)
-        action_id = journal.record_action(
-            decision_id,
-            params["action"],
-            params.get("params") or {},
-            outcome=outcome,
-            changed=params.get("changed"),
-            detail=params.get("detail"),
-            ended=ended,
+    if journal is None:
+        with Journal(params.get("journal") or None) as own:
+            return _journal_action(own, params, opens, outcome, what)
+    return _journal_action(journal, params, opens, outcome, what)
+
+
+def _journal_action(journal: Journal, params: dict[str, Any], opens: bool, outcome: str, what: str) -> dict[str, Any]:
+    state = params["state"]
+    if state == "applied":
+        journal.mark_applied(params["action_id"], changed=params.get("changed"), detail=params.get("detail"))
+        return {
+            "changed": True,
+            "action_id": params["action_id"],
+            "decision_id": params.get("decision_id"),
+            "outcome": "pending",
+            "msg": f"journaled action {params['action_id']}: applied, its outcome is verified by the event source",
+        }
+    if not opens:
+        journal.finish_action(
+            params["action_id"], outcome=outcome, changed=params.get("changed"), detail=params.get("detail")
         )
+        return {
+            "changed": True,
+            "action_id": params["action_id"],
+            "decision_id": params.get("decision_id"),
+            "outcome": outcome,
+            "msg": f"journaled action {params['action_id']}: {outcome}",
+        }
+    decision_id = params.get("decision_id") or _manual_decision(journal, params)
+    ended = None if state == "started" else datetime.now(UTC)
+    action_id = journal.record_action(
+        decision_id,
+        params["action"],
+        params.get("params") or {},
+        outcome=outcome,
+        changed=params.get("changed"),
+        detail=params.get("detail"),
+        ended=ended,
+    )
     return {
         "changed": True,
         "action_id": action_id,

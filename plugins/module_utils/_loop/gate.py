@@ -16,7 +16,6 @@ or an unreachable cluster is an error: no answer is given and nothing is journal
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -36,7 +35,11 @@ from ansible_collections.zerotouch.selfheal.plugins.module_utils._engine.gate im
 )
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._engine.objectives import error_budget
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import GatherError, ValidationError
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._journal.store import Journal, default_journal_path
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._journal.store import (
+    Journal,
+    default_journal_path,
+    journal_exists,
+)
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop import check as _check
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop import watch as _watch
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._model.intent import find_intent
@@ -154,14 +157,15 @@ def gate(params: dict[str, Any], kube_factory: Callable[[], Any], check_mode: bo
     if force and not (reason or "").strip():
         raise ValidationError("options", "reason", "is required with force: say why the gate may be overridden")
     recording = bool(params.get("record")) and not check_mode
-    path = params.get("journal") or str(default_journal_path())
+    path = params.get("journal") or None
     journal = None
+    where = path or default_journal_path()
     unjournaled = (
-        [] if os.path.exists(path) else [f"the journal {path} does not exist: no remediation history is known"]
+        [] if journal_exists(path) else [f"the journal {where} does not exist: no remediation history is known"]
     )
     if recording:
-        journal = Journal(params.get("journal") or None)
-    elif params.get("journal") and os.path.exists(params["journal"]):
+        journal = Journal(path)
+    elif params.get("journal") and journal_exists(params["journal"]):
         journal = Journal(params["journal"])  # read the history, write nothing
     try:
         warnings: list[str] = []

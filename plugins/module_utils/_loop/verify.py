@@ -185,6 +185,32 @@ def settings_from(params: Mapping[str, Any]) -> Settings:
     return Settings(*(float(params[name]) for name in names))
 
 
+def looker(
+    intent: Mapping[str, Any], policy: Mapping[str, Any], kube: Any, prom: _prom.PromClient | None
+) -> Callable[[], tuple[Assessment, Mapping[str, Any]]]:
+    """The ``look`` of :func:`watch` for one service: gather with the decision's own gatherer, then assess.
+
+    The first look must succeed (a missing Deployment fails at once); a later look that cannot gather counts as
+    a look that does not meet the intent, so a brief API outage does not abort. Used by ``intent_verify`` and by
+    the event sources' warm checker alike."""
+    namespace, service = str(intent["namespace"]), str(intent["service"])
+    looked = False
+
+    def look() -> tuple[Assessment, Mapping[str, Any]]:
+        nonlocal looked
+        try:
+            data, warnings = _check.gather(dict(intent), dict(policy), None, datetime.now(UTC), kube, prom, None)
+        except SelfHealError as exc:
+            if not looked:
+                raise
+            return Assessment(False, (f"cannot gather: {exc}",), {}), {"metrics": {}, "warnings": [str(exc)]}
+        looked = True
+        snapshot = parse_snapshot(data, f"{namespace}/{service}")
+        return assess(snapshot), {"metrics": data["observed"]["metrics"], "warnings": warnings}
+
+    return look
+
+
 def run(
     params: Mapping[str, Any],
     kube_factory: Callable[[], Any],
@@ -204,21 +230,7 @@ def run(
         raise ValidationError(OPTIONS, "intents", f"no intent for service {namespace}/{service}: nothing to verify")
     policy = policy_for(_check.policy_from(params.get("policy")), namespace, service)
     prom = _prom.PromClient(params["prometheus_url"]) if params.get("prometheus_url") else None
-    kube = kube_factory()
-    looked = False
-
-    def look() -> tuple[Assessment, Mapping[str, Any]]:
-        nonlocal looked
-        try:
-            data, warnings = _check.gather(intent, policy, None, datetime.now(UTC), kube, prom, None)
-        except SelfHealError as exc:
-            if not looked:
-                raise
-            return Assessment(False, (f"cannot gather: {exc}",), {}), {"metrics": {}, "warnings": [str(exc)]}
-        looked = True
-        snapshot = parse_snapshot(data, f"{namespace}/{service}")
-        return assess(snapshot), {"metrics": data["observed"]["metrics"], "warnings": warnings}
-
+    look = looker(intent, policy, kube_factory(), prom)
     if check_mode:  # nothing was changed, so there is nothing to wait for: report one look
         settings = Settings(0, settings.interval, 0, 0)
     action_id = params.get("action_id")

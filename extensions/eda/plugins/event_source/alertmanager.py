@@ -1,42 +1,26 @@
-"""alertmanager.py - an ansible-rulebook event source receiving Prometheus Alertmanager webhooks.
+"""alertmanager.py - an ansible-rulebook event source receiving Prometheus Alertmanager webhooks and running the
+intent check on each alert in this warm process.
 
-Each alert of a webhook notification becomes one event, normalized by the collection's
-``plugins/module_utils/_alerts.py`` (the same code the modules use). The receiver never makes Alertmanager wait
-on ansible-rulebook: accepted events go to a bounded outbox (optionally mirrored to a spool directory) that a
-separate task drains into the rulebook queue, so a request is answered as soon as its alerts are safe. A full
-outbox answers 503 (Alertmanager retries 5xx); nothing is answered 2xx before it is queued or spooled.
+The receiver never makes Alertmanager wait: each alert of a notification is normalized by the collection's
+``plugins/module_utils/_alerts.py`` and put in a bounded outbox (optionally mirrored to a spool directory) that
+one task drains into the collection's control loop (``plugins/module_utils/_loop/warm.py``). The loop checks
+the service - gather, snapshot, decide, journal, claim, with the same function as the ``intent_check`` module
+and warm clients - and only an acting decision reaches ansible-rulebook's queue, as::
 
-An event (Alertmanager's own field names where it has one, ours in snake_case)::
+    {"kind": "remediate", "decision_id": 42, "namespace": "shop", "service": "checkout", "action": "rollback"}
 
-    {"status": "firing", "fingerprint": "5f0e8e1c2b9a7d31", "alertname": "HighLatency",
-     "service": "checkout", "namespace": "shop", "incident": "shop/checkout/HighLatency",
-     "source_labels": {"service": "service", "namespace": "namespace"},
-     "labels": {...}, "annotations": {...}, "startsAt": "2026-03-01T10:00:00Z", "endsAt": null,
-     "generatorURL": "...", "groupKey": "...", "groupLabels": {...}, "receiver": "selfheal",
-     "externalURL": "http://alertmanager:9093", "truncatedAlerts": 0,
-     "meta": {"uuid": "<event id>", "received_at": "2026-03-01T10:00:01.250Z"}}
+The ids are the journal's, the names are the intent file's; nothing in the event comes from the alert. That is
+the template safety of this source: ansible-rulebook hands the whole event to the playbook it starts as extra
+vars, which ansible-core 2.19 renders as templates, so alert text (labels, annotations, URLs, group keys) must
+never be in it. The alert stays in the journal (the decision's snapshot, or the alert linked to the decision),
+where modules read it as data. ``none``, ``cooldown``, ``locked`` and ``escalate`` are journaled, counted in
+/metrics, and start nothing; resolved alerts close their incident in the journal; escalations are posted from
+here; after the playbook journals that its change is applied, the loop verifies the service, journals the
+outcome, escalates what did not recover and gives the lock back.
 
-A resolved event also carries ``firing_event_id`` and ``firing_received_at`` (the ``meta`` of the firing event
-it ends, null when this source did not see it). With ``raw: true`` each notification also yields
-``{"payload": <the whole body>, "meta": {...}}``. Request headers never reach an event or a log line.
+A full outbox answers 503 (Alertmanager retries 5xx); nothing is answered 2xx before it is queued or spooled;
+while every worker is busy the outbox keeps what waits. Request headers never reach an event or a log line.
 The deduplication memory lives in the process: after a restart, the first re-send of each alert passes again.
-
-Template safety. ansible-rulebook hands an event to a playbook as extra vars: it writes ``env/extravars`` with
-``yaml.dump`` (after the event made a JSON round trip through the rule engine), ansible-runner passes
-``-e @env/extravars``, and ansible-core 2.19 loads that file with ``trusted_as_template=True``. Every string of
-the event is therefore a trusted template, rendered when the playbook reads it: a label such as
-``{{ lookup('pipe', 'touch /tmp/owned') }}`` runs a command on the controller, and a stray ``{{`` makes the
-playbook fail. Marking the text unsafe cannot survive that path: ``!unsafe`` cannot be produced by
-``yaml.dump`` from plain data, and ``{"__ansible_unsafe": ...}`` is only understood in JSON-formatted files, so in
-the YAML file it stays a plain (and rendered) mapping. So the source escapes instead: in every string value that
-contains ``{{``, ``{%`` or ``{#``, each such opening is replaced by an expression printing it (``{{ '{{' }}``),
-so that the one rendering ansible-core applies yields the original text verbatim, and, because ansible-core
-2.19 never renders the result of a template again, it stays inert in ``set_fact`` copies, module arguments and
-``to_json``. Mapping keys are left alone (ansible-core does not render keys). Strings without those openings
-are untouched, so rule conditions on ordinary labels work as written; rulebook conditions and ``print_event``
-see the escaped form. ``tests/eda/test_template_safety.py`` proves it by running ansible-playbook on such an
-event. Set ``escape_templates: false`` only when the consumer already treats extra vars as unsafe (an AWX or
-controller job template that refuses Jinja in launch-time extra vars).
 """
 
 from __future__ import annotations
@@ -53,9 +37,8 @@ import ssl
 import sys
 import uuid
 from collections import OrderedDict, deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -64,19 +47,18 @@ from aiohttp import web
 
 DOCUMENTATION = r"""
 ---
-short_description: Receive Prometheus Alertmanager webhooks, one event per alert.
+short_description: Receive Alertmanager webhooks, check each alert in this process, emit remediations.
 description:
   - An HTTP(S) receiver for Alertmanager webhook notifications (payload version 4), on any POST path.
-  - Each alert becomes one normalized event carrying the service, namespace and incident key the remediation
-    loop needs. Authentication is a bearer token compared in constant time; client certificates are required
+  - Authentication is a bearer token compared in constant time; client certificates are required
     when I(cafile) is given.
   - Requests are answered without waiting for ansible-rulebook; when the outbox is full the answer is 503 with
     Retry-After, which Alertmanager retries. Malformed or non-Alertmanager bodies are answered 400, which
     Alertmanager does not retry.
   - Re-sent and retried notifications are deduplicated by fingerprint, status and start time within
     I(dedupe_window); resolved alerts carry the id of the firing event they end.
-  - Strings containing Jinja openings are escaped so that ansible-playbook shows them verbatim instead of running
-    them (see I(escape_templates)).
+  - Each alert is checked against its service's intent in this process (the C(intent_check) module's own code);
+    only an acting decision becomes an event, carrying the decision id and the intent's names and no alert text.
   - GET /healthz answers liveness; GET /metrics serves the receiver's Prometheus metrics. Neither needs the token
     and neither shows alert content.
 options:
@@ -135,16 +117,75 @@ options:
         back at start, so a restart does not lose them. Delivery is then at least once. Without it, events
         waiting when the source stops are lost (and logged).
     type: str
-  raw:
-    description: Also queue each accepted payload as one extra event C({payload, meta}).
-    type: bool
-    default: false
-  escape_templates:
+  intents:
+    description: The intents, a file or a directory of C(*.yml) files; read again when they change.
+    type: str
+    required: true
+  policy:
+    description: The policy file (defaults when absent); read again when it changes.
+    type: str
+  prometheus_url:
+    description: The Prometheus API the intent check reads.
+    type: str
+    required: true
+  prometheus_token:
+    description: Bearer token for Prometheus, when it needs one.
+    type: str
+  journal:
+    description: The SQLite journal (default C(~/.local/state/zerotouch-selfheal/journal.db)).
+    type: str
+  escalation_url:
+    description: The webhook that reaches a human when the loop escalates or an action does not recover.
+    type: str
+  escalation_format:
+    description: C(generic) JSON or C(slack) (an incoming-webhook message, mrkdwn neutralised).
+    type: str
+    default: generic
+  patches:
+    description: The trusted catalog of fixes for the patch action, C([{from, image, severity}]).
+    type: list
+  kubeconfig:
+    description: The cluster (default C(K8S_AUTH_KUBECONFIG), then C(~/.kube/config), then in-cluster).
+    type: str
+  lock_ttl_seconds:
+    description: How long a target's lock lasts when it is never given back.
+    type: int
+    default: 900
+  verify_settle_seconds:
+    description: Seconds to wait after an action before the first look.
+    type: float
+    default: 30
+  verify_interval:
+    description: Seconds between two looks while verifying.
+    type: float
+    default: 15
+  verify_window_seconds:
+    description: For how long the intent must hold to count as recovered.
+    type: float
+    default: 120
+  verify_timeout_seconds:
+    description: When verification gives up (not recovered), counted from the end of the action.
+    type: float
+    default: 600
+  recheck_settle_seconds:
     description:
-      - Escape every string containing C({{), C({%) or C({#) so that ansible-playbook, which renders extra vars,
-        shows it verbatim instead of running it. Disable only when the consumer treats extra vars as unsafe.
-    type: bool
-    default: true
+      - After a decision not to act (C(none), C(cooldown), C(locked)), the next firing alert of the service waits
+        this long and is then checked again; alerts meanwhile are linked to the decision in the journal.
+    type: float
+    default: 30
+  workers:
+    description: Checks that run at once (the worker pool); alerts wait in the outbox while all are busy.
+    type: int
+    default: 4
+  timeout:
+    description: Seconds a Prometheus query may take.
+    type: float
+    default: 10
+  apply_timeout_seconds:
+    description:
+      - How long the action's playbook has to journal that its change is applied; then the action is journaled
+        failed, escalated and its lock given back. Defaults to I(lock_ttl_seconds).
+    type: float
 """
 
 EXAMPLES = r"""
@@ -157,12 +198,17 @@ EXAMPLES = r"""
         token: "{{ ALERTMANAGER_TOKEN }}"
         certfile: /etc/selfheal/tls.pem
         spool_dir: /var/lib/selfheal/spool
+        intents: /etc/selfheal/intents
+        prometheus_url: http://prometheus:9090
+        escalation_url: https://hooks.example.com/selfheal
   rules:
-    - name: Remediate a firing alert
-      condition: event.status == "firing" and event.service is defined
+    - name: Run the remediation the source decided
+      condition: event.kind == "remediate"
       action:
         run_playbook:
           name: zerotouch.selfheal.remediate
+          extra_vars:
+            decision_id: "{{ event.decision_id }}"
 
 # alertmanager.yml on the Alertmanager side:
 # receivers:
@@ -179,16 +225,17 @@ logger = logging.getLogger("zerotouch.selfheal.alertmanager")
 RETRY_AFTER_SECONDS = 5  # Alertmanager uses its own backoff; other senders get a hint.
 SHUTDOWN_TIMEOUT = 2.0  # our handlers never wait, so in-flight requests finish well within this
 DEDUPE_CAPACITY = 100_000  # fingerprints remembered at most, oldest forgotten first
+METRICS_PREFIX = "selfheal_alertmanager"
 REJECT_REASONS = ("unauthorized", "too_large", "malformed_json", "invalid_payload", "buffer_full", "spool_error")
 
 
-def _load_alerts() -> ModuleType:
-    """Import the collection's ``_alerts`` (one implementation for modules and this source).
+def _load(name: str) -> ModuleType:
+    """Import one of the collection's ``module_utils`` (one implementation for modules and this source).
 
     ansible-rulebook runs this file with runpy, outside Ansible's collection loader, so when the collection is not
     importable already, put the ``ansible_collections`` root this file sits in on ``sys.path``.
     """
-    name = "ansible_collections.zerotouch.selfheal.plugins.module_utils._alerts"
+    name = f"ansible_collections.zerotouch.selfheal.plugins.module_utils.{name}"
     try:
         return importlib.import_module(name)
     except ImportError as exc:
@@ -207,7 +254,9 @@ def _load_alerts() -> ModuleType:
     ) from first_error
 
 
-_alerts = _load_alerts()
+_alerts = _load("_alerts")
+_source = _load("_loop.source")
+_warm = _load("_loop.warm")
 
 
 # --- configuration ------------------------------------------------------------------------------------------------
@@ -215,6 +264,8 @@ _alerts = _load_alerts()
 
 @dataclass(frozen=True, slots=True)
 class Config:
+    """The receiver's options; ``loop`` holds the control loop's (``_loop.warm.OPTIONS``)."""
+
     host: str = "127.0.0.1"
     port: int = 5000
     token: str | None = field(default=None, repr=False)  # never printed
@@ -226,33 +277,35 @@ class Config:
     dedupe_window: float = 600.0
     max_queue: int = 10_000
     spool_dir: str | None = None
-    raw: bool = False
-    escape_templates: bool = True
+    loop: Any = field(default=None, repr=False)
 
 
 _DEFAULTS = Config()  # with slots=True, Config.<field> is a slot descriptor, not the default
+RECEIVER_OPTIONS = tuple(name for name in Config.__dataclass_fields__ if name != "loop")
 
 
 def parse_args(args: Mapping[str, Any]) -> Config:
-    """Validate the source's arguments; raise ValueError naming the first bad one."""
-    # ansible-rulebook adds its own eda_* arguments (eda_feedback_queue); anything else unknown is a typo.
-    unknown = sorted(k for k in args if k not in Config.__dataclass_fields__ and not k.startswith("eda_"))
-    if unknown:
-        raise ValueError(f"{unknown[0]}: unknown option (known: {', '.join(Config.__dataclass_fields__)})")
+    """Validate the source's arguments (the receiver's and the loop's); raise ValueError naming the first bad one."""
+    _source.reject_unknown(args, RECEIVER_OPTIONS + _warm.OPTIONS)
+    return parse_receiver_args({k: v for k, v in args.items() if k not in _warm.OPTIONS}, _warm.parse_options(args))
+
+
+def parse_receiver_args(args: Mapping[str, Any], loop: Any = None) -> Config:
+    """The receiver's own options (what :func:`receive` needs)."""
+    _source.reject_unknown(args, RECEIVER_OPTIONS)
     config = Config(
-        host=_str_arg(args, "host", _DEFAULTS.host),
-        port=_int_arg(args, "port", _DEFAULTS.port, 0, 65535),
-        token=_optional_str_arg(args, "token"),
-        allow_anonymous=_bool_arg(args, "allow_anonymous", False),
-        certfile=_optional_str_arg(args, "certfile"),
-        keyfile=_optional_str_arg(args, "keyfile"),
-        cafile=_optional_str_arg(args, "cafile"),
-        max_body_bytes=_int_arg(args, "max_body_bytes", _DEFAULTS.max_body_bytes, 1024, 2**31),
-        dedupe_window=_float_arg(args, "dedupe_window", _DEFAULTS.dedupe_window),
-        max_queue=_int_arg(args, "max_queue", _DEFAULTS.max_queue, 1, 10_000_000),
-        spool_dir=_optional_str_arg(args, "spool_dir"),
-        raw=_bool_arg(args, "raw", False),
-        escape_templates=_bool_arg(args, "escape_templates", True),
+        host=_source.string(args, "host", _DEFAULTS.host),
+        port=_source.integer(args, "port", _DEFAULTS.port, 0, 65535),
+        token=_source.optional_str(args, "token"),
+        allow_anonymous=_source.boolean(args, "allow_anonymous", False),
+        certfile=_source.optional_str(args, "certfile"),
+        keyfile=_source.optional_str(args, "keyfile"),
+        cafile=_source.optional_str(args, "cafile"),
+        max_body_bytes=_source.integer(args, "max_body_bytes", _DEFAULTS.max_body_bytes, 1024, 2**31),
+        dedupe_window=_source.number(args, "dedupe_window", _DEFAULTS.dedupe_window, 0, 10**9),
+        max_queue=_source.integer(args, "max_queue", _DEFAULTS.max_queue, 1, 10_000_000),
+        spool_dir=_source.optional_str(args, "spool_dir"),
+        loop=loop,
     )
     _check_combinations(config)
     return config
@@ -279,51 +332,6 @@ def is_loopback(host: str) -> bool:
         return False  # a host name: assume it is reachable from elsewhere
 
 
-def _str_arg(args: Mapping[str, Any], name: str, default: str) -> str:
-    value = _optional_str_arg(args, name)
-    return default if value is None else value
-
-
-def _optional_str_arg(args: Mapping[str, Any], name: str) -> str | None:
-    value = args.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value.strip():
-        # An empty token usually means an unset variable: refuse rather than run without authentication.
-        raise ValueError(f"{name}: must be a non-empty string")
-    return value
-
-
-def _int_arg(args: Mapping[str, Any], name: str, default: int, low: int, high: int) -> int:
-    value = args.get(name, default)
-    # Rulebook variables substituted into arguments arrive as strings ("{{ port }}" -> "5000").
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value)
-    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-        raise ValueError(f"{name}: must be an integer between {low} and {high}")
-    return value
-
-
-def _float_arg(args: Mapping[str, Any], name: str, default: float) -> float:
-    value = args.get(name, default)
-    try:
-        number = float(value) if not isinstance(value, bool) else -1.0
-    except (TypeError, ValueError):
-        number = -1.0
-    if not 0 <= number < float("inf"):
-        raise ValueError(f"{name}: must be a number of seconds >= 0")
-    return number
-
-
-def _bool_arg(args: Mapping[str, Any], name: str, default: bool) -> bool:
-    value = args.get(name, default)
-    if isinstance(value, str) and value.lower() in ("true", "yes", "false", "no"):
-        return value.lower() in ("true", "yes")
-    if not isinstance(value, bool):
-        raise ValueError(f"{name}: must be true or false")
-    return value
-
-
 def tls_context(config: Config) -> ssl.SSLContext | None:
     """The server's TLS context (client certificates required when cafile is set), or None for plain HTTP."""
     if not config.certfile:
@@ -345,20 +353,16 @@ def tls_context(config: Config) -> ssl.SSLContext | None:
 # --- events -------------------------------------------------------------------------------------------------------
 
 
-def to_events(payload: Any, *, escape: bool = True) -> list[dict[str, Any]]:
-    """One event per alert (``_alerts.normalize``), escaped for ansible-playbook unless ``escape`` is false."""
-    events: list[dict[str, Any]] = _alerts.normalize(payload)
-    return [_alerts.escape_templates(event) for event in events] if escape else events
+def to_events(payload: Any) -> list[dict[str, Any]]:
+    """One alert per alert of a notification (``_alerts.normalize``). They go to the loop, never to the rulebook."""
+    alerts: list[dict[str, Any]] = _alerts.normalize(payload)
+    return alerts
 
 
 def stamp(event: dict[str, Any], received_at: str) -> dict[str, Any]:
-    """Give an event its id and reception time; ansible-rulebook keeps a ``meta`` it finds."""
+    """Give an alert its id and reception time."""
     event["meta"] = {"uuid": str(uuid.uuid4()), "received_at": received_at}
     return event
-
-
-def utc_now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class Deduper:
@@ -514,6 +518,7 @@ class Outbox:
         self.spool = spool
         self._events: deque[dict[str, Any]] = deque(restored)
         self._ready = asyncio.Event()
+        self._unjournaled: deque[Any] = deque()  # per alert handed to the loop, in order: None or a future
         self.delivered = 0
         if self._events:
             self._ready.set()
@@ -531,18 +536,29 @@ class Outbox:
         self._events.extend(events)
         self._ready.set()
 
-    async def drain_into(self, queue: Any) -> None:
-        """Hand events to ansible-rulebook one by one, forever. Only this task ever waits on its queue."""
+    async def drain_into(self, sink: Callable[[dict[str, Any]], Awaitable[Any]]) -> None:
+        """Hand alerts to the loop (``sink``) one by one, forever; ``sink`` waits while every worker is busy.
+
+        ``sink`` may return a future that is done once the alert's check is journaled: with a spool, an alert
+        leaves it only then (in arrival order), so a crash before that checks it again after the restart."""
         while True:
             while not self._events:
                 self._ready.clear()
                 await self._ready.wait()
-            # Leave the event in the outbox until put() returns: a cancellation here loses nothing.
-            await queue.put(self._events[0])
+            # Leave the alert in the outbox until the sink took it: a cancellation here loses nothing.
+            journaled = await sink(self._events[0])
             self._events.popleft()
             self.delivered += 1
             if self.spool is not None:
-                self._ack()
+                self._unjournaled.append(journaled)
+                if isinstance(journaled, asyncio.Future):
+                    journaled.add_done_callback(lambda _done: self._ack_journaled())
+                self._ack_journaled()
+
+    def _ack_journaled(self) -> None:
+        while self._unjournaled and (self._unjournaled[0] is None or self._unjournaled[0].done()):
+            self._unjournaled.popleft()
+            self._ack()
 
     def _ack(self) -> None:
         try:
@@ -558,7 +574,7 @@ class Outbox:
 class Metrics:
     requests: int = 0
     alerts_received: int = 0
-    accepted: dict[str, int] = field(default_factory=lambda: {"alert": 0, "payload": 0})
+    accepted: dict[str, int] = field(default_factory=lambda: {"alert": 0})
     deduplicated: int = 0
     rejected: dict[str, int] = field(default_factory=lambda: dict.fromkeys(REJECT_REASONS, 0))
     spooled: int = 0
@@ -566,7 +582,7 @@ class Metrics:
     def render(self, outbox: Outbox) -> str:
         """The Prometheus text exposition of the counters and of the outbox's state."""
         spooled_now = outbox.spool.pending if outbox.spool else 0
-        families: list[tuple[str, str, str, list[tuple[str, int]]]] = [
+        families: list[Any] = [
             ("requests_total", "counter", "Webhook requests received.", [("", self.requests)]),
             (
                 "alerts_received_total",
@@ -574,7 +590,7 @@ class Metrics:
                 "Alerts in authorized, valid notifications.",
                 [("", self.alerts_received)],
             ),
-            ("events_accepted_total", "counter", "Events queued for ansible-rulebook.", _by("kind", self.accepted)),
+            ("events_accepted_total", "counter", "Alerts accepted.", _source.by_label("kind", self.accepted)),
             (
                 "alerts_deduplicated_total",
                 "counter",
@@ -585,24 +601,20 @@ class Metrics:
                 "requests_rejected_total",
                 "counter",
                 "Webhook requests refused, by reason.",
-                _by("reason", self.rejected),
+                _source.by_label("reason", self.rejected),
             ),
-            ("events_delivered_total", "counter", "Events handed to ansible-rulebook.", [("", outbox.delivered)]),
-            ("events_spooled_total", "counter", "Events written to the spool.", [("", self.spooled)]),
-            ("queue_depth", "gauge", "Events waiting for ansible-rulebook.", [("", len(outbox))]),
+            ("events_delivered_total", "counter", "Alerts handed to the loop.", [("", outbox.delivered)]),
+            ("events_spooled_total", "counter", "Alerts written to the spool.", [("", self.spooled)]),
+            ("queue_depth", "gauge", "Alerts waiting for the loop.", [("", len(outbox))]),
             ("queue_capacity", "gauge", "The max_queue option.", [("", outbox.capacity)]),
-            ("spooled_events", "gauge", "Waiting events held in the spool.", [("", spooled_now)]),
+            (
+                "spooled_events",
+                "gauge",
+                "Alerts held in the spool until their check is journaled.",
+                [("", spooled_now)],
+            ),
         ]
-        lines = []
-        for suffix, kind, help_text, samples in families:
-            name = f"selfheal_alertmanager_{suffix}"
-            lines += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"]
-            lines += [f"{name}{labels} {value}" for labels, value in samples]
-        return "\n".join(lines) + "\n"
-
-
-def _by(label: str, counts: dict[str, int]) -> list[tuple[str, int]]:
-    return [(f'{{{label}="{key}"}}', value) for key, value in counts.items()]
+        return _source.render_metrics(METRICS_PREFIX, families)
 
 
 def _token_digest(token: str) -> bytes:
@@ -614,8 +626,9 @@ def _token_digest(token: str) -> bytes:
 class Receiver:
     """The aiohttp application: webhook on any POST path, /healthz and /metrics."""
 
-    def __init__(self, config: Config, outbox: Outbox, deduper: Deduper, metrics: Metrics) -> None:
+    def __init__(self, config: Config, outbox: Outbox, deduper: Deduper, metrics: Metrics, loop: Any = None) -> None:
         self.config = config
+        self.loop = loop
         self.outbox = outbox
         self.deduper = deduper
         self.metrics = metrics
@@ -624,22 +637,22 @@ class Receiver:
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=self.config.max_body_bytes)
-        app.router.add_get("/healthz", self.healthz)
-        app.router.add_get("/metrics", self.metrics_page)
+        _source.health_app(self.health, self.render_metrics, app)
         app.router.add_post("/{tail:.*}", self.webhook)
         return app
 
-    async def healthz(self, request: web.Request) -> web.Response:
+    def health(self) -> tuple[bool, dict[str, Any]]:
         alive = self.drain_task is not None and not self.drain_task.done()
         body = {
             "status": "ok" if alive else "stopped",
             "queue_depth": len(self.outbox),
             "max_queue": self.outbox.capacity,
         }
-        return web.json_response(body, status=200 if alive else 503)
+        return alive, body
 
-    async def metrics_page(self, request: web.Request) -> web.Response:
-        return web.Response(text=self.metrics.render(self.outbox), content_type="text/plain", charset="utf-8")
+    def render_metrics(self) -> str:
+        text = self.metrics.render(self.outbox)
+        return text + (self.loop.metrics(METRICS_PREFIX + "_loop") if self.loop is not None else "")
 
     async def webhook(self, request: web.Request) -> web.Response:
         self.metrics.requests += 1
@@ -656,7 +669,7 @@ class Receiver:
         except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
             return self._reject("malformed_json", 400, f"malformed JSON: {_json_problem(exc)}")
         try:
-            events = to_events(payload, escape=self.config.escape_templates)
+            events = to_events(payload)
         except _alerts.ValidationError as exc:
             return self._reject("invalid_payload", 400, str(exc))
         return self._accept(payload, events)
@@ -673,14 +686,13 @@ class Receiver:
         self.metrics.alerts_received += len(events)
         now = asyncio.get_running_loop().time()
         fresh = self._fresh(events, now)
-        if fresh or self.config.raw:
+        if fresh:
             refused = self._queue(payload, fresh, now)
             if refused is not None:
                 return refused
         duplicates = len(events) - len(fresh)
         self.metrics.deduplicated += duplicates
         self.metrics.accepted["alert"] += len(fresh)
-        self.metrics.accepted["payload"] += 1 if self.config.raw else 0
         return web.json_response({"accepted": len(fresh), "duplicates": duplicates})
 
     def _queue(self, payload: Any, fresh: list[dict[str, Any]], now: float) -> web.Response | None:
@@ -710,15 +722,12 @@ class Receiver:
         return fresh
 
     def _stamp_and_link(self, payload: Any, fresh: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        received_at = utc_now()
+        received_at = _source.utc_now()
         queued = []
         for event in fresh:
             stamp(event, received_at)
             self.deduper.link(event)
             queued.append(event)
-        if self.config.raw:
-            body = _alerts.escape_templates(payload) if self.config.escape_templates else payload
-            queued.append(stamp({"payload": body}, received_at))
         return queued
 
     def _reject(self, reason: str, status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
@@ -742,18 +751,34 @@ def _json_problem(exc: BaseException) -> str:
 
 
 async def main(queue: Any, args: dict[str, Any]) -> None:
-    """Serve webhooks until cancelled; ansible-rulebook's cancellation propagates after cleanup."""
+    """Receive and check until cancelled; ansible-rulebook's cancellation propagates after cleanup."""
     config = parse_args(args)
+    loop = _warm.Loop(config.loop, queue.put)
+    try:
+        await loop.recover()
+        await serve(config, loop.offer, loop)
+    finally:
+        await loop.stop()
+
+
+async def receive(queue: Any, args: dict[str, Any]) -> None:
+    """The receiver alone, its alerts put on ``queue`` as they are (for tests of the intake; ansible-rulebook runs
+    :func:`main`, whose queue never sees an alert)."""
+    await serve(parse_receiver_args(args), queue.put)
+
+
+async def serve(config: Config, sink: Callable[[dict[str, Any]], Awaitable[None]], loop: Any = None) -> None:
+    """Serve webhooks, handing each accepted alert to ``sink``, until cancelled."""
     ssl_context = tls_context(config)
     spool = Spool(Path(config.spool_dir)) if config.spool_dir else None
     restored = _open_spool(spool) if spool else []
     outbox = Outbox(config.max_queue, spool, restored)
-    receiver = Receiver(config, outbox, Deduper(config.dedupe_window), Metrics())
+    receiver = Receiver(config, outbox, Deduper(config.dedupe_window), Metrics(), loop)
     runner = web.AppRunner(receiver.app(), access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT)
     try:
-        receiver.drain_task = asyncio.create_task(outbox.drain_into(queue))
+        receiver.drain_task = asyncio.create_task(outbox.drain_into(sink))
         if restored:
-            logger.info("delivering %d events restored from %s", len(restored), config.spool_dir)
+            logger.info("checking %d alerts restored from %s", len(restored), config.spool_dir)
         await runner.setup()
         site = web.TCPSite(runner, config.host, config.port, ssl_context=ssl_context)
         try:
@@ -761,7 +786,7 @@ async def main(queue: Any, args: dict[str, Any]) -> None:
         except OSError as exc:
             raise ValueError(f"port: cannot listen on {config.host}:{config.port}: {exc.strerror}") from exc
         scheme = "https" if ssl_context else "http"
-        logger.info("receiving Alertmanager webhooks on %s://%s:%d/", scheme, config.host, site.port)
+        logger.info("receiving Alertmanager webhooks on %s://%s:%d/", scheme, config.host, config.port)
         await receiver.drain_task  # runs until cancelled; if it ever fails, the source fails loudly
     finally:
         await _stop(receiver, runner, outbox, spool)

@@ -6,21 +6,13 @@ holds its objectives again, so remediation can start before an alert rule fires.
 own code (``plugins/module_utils/_loop/watch.py`` on top of the decision engine's objective checks and the Prometheus
 adapter ``intent_check`` uses), loaded from the collection this file sits in, as the alertmanager source does.
 
-One event per breach episode, not per tick. Events have the alertmanager source's shape (the same
-``_alerts.normalize``, the same template escaping), so the same rules and the same remediate playbook handle
-both; their alert is ``IntentAtRisk`` with labels ``namespace``, ``service`` and ``severity: page``::
-
-    {"status": "firing", "fingerprint": "...", "alertname": "IntentAtRisk", "service": "checkout",
-     "namespace": "shop", "incident": "shop/checkout/IntentAtRisk",
-     "labels": {"alertname": "IntentAtRisk", "namespace": "shop", "service": "checkout", "severity": "page"},
-     "annotations": {"summary": "shop/checkout breaches max_latency_ms", "description": "<the reasons>",
-                     "breached": "max_latency_ms", "burn_rate": "0.00"},
-     "startsAt": "...", "endsAt": null, "receiver": "zerotouch.selfheal.intent_watch", ...,
-     "meta": {"uuid": "...", "received_at": "..."}}
-
-A resolved event carries ``firing_event_id`` and ``firing_received_at`` of the firing event it ends. The episode
-memory lives in the process: after a restart a service still at risk opens a new episode (its incident in the
-journal is the same fingerprint, so it joins the open one).
+One report per breach episode, not per tick. A report has the shape of an Alertmanager alert (the same
+``_alerts.normalize``; alert ``IntentAtRisk`` with labels ``namespace``, ``service`` and ``severity: page``) and
+takes the alertmanager source's path from there: the collection's control loop (``_loop/warm.py``) checks the
+service in this warm process, and only an acting decision reaches ansible-rulebook, as
+``{"kind": "remediate", "decision_id": ..., "namespace": ..., "service": ..., "action": ...}`` - ids the journal
+made and names from the intent file, never text read from Prometheus. The end of an episode closes its incident.
+The episode memory lives in the process: after a restart a service still at risk opens a new episode.
 """
 
 from __future__ import annotations
@@ -29,22 +21,19 @@ import asyncio
 import importlib
 import logging
 import os
-import re
 import sys
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from aiohttp import web
-
 DOCUMENTATION = r"""
 ---
-short_description: Watch every declared intent in Prometheus and emit one event per breach episode.
+short_description: Watch every declared intent in Prometheus, check each breach episode, emit remediations.
 description:
   - Every I(interval) seconds, judges every intent of I(intents) on one batched Prometheus query, with the
     decision engine's own objective checks and the PromQL C(intent_check) uses (intent overrides included).
@@ -52,8 +41,9 @@ description:
     error budget at least I(burn_rate) times as fast as its objectives allow over I(burn_window), and a
     C(resolved) event on the first tick where every declared objective is known and met again. Nothing is
     emitted while an episode lasts, and a service whose indicators are unknown neither opens nor ends one.
-  - Events have the shape of the M(zerotouch.selfheal.alertmanager) source's events, template escaping
-    included, so the same rules and playbooks handle both.
+  - Each report is checked in this process like an alert of the M(zerotouch.selfheal.alertmanager) source (the
+    same loop and options); only acting decisions become events, with the same shape, so the same rules and
+    playbooks handle both.
   - Optionally serves GET /healthz and GET /metrics on I(port).
 options:
   intents:
@@ -91,10 +81,53 @@ options:
     description: Seconds a Prometheus query may take.
     type: float
     default: 10
-  escape_templates:
-    description: Escape Jinja openings in event strings, as the alertmanager source does.
-    type: bool
-    default: true
+  journal:
+    description: The SQLite journal (default C(~/.local/state/zerotouch-selfheal/journal.db)).
+    type: str
+  escalation_url:
+    description: The webhook that reaches a human when the loop escalates or an action does not recover.
+    type: str
+  escalation_format:
+    description: C(generic) or C(slack).
+    type: str
+    default: generic
+  patches:
+    description: The trusted catalog of fixes for the patch action.
+    type: list
+  kubeconfig:
+    description: The cluster (default C(K8S_AUTH_KUBECONFIG), then C(~/.kube/config), then in-cluster).
+    type: str
+  lock_ttl_seconds:
+    description: How long a target's lock lasts when it is never given back.
+    type: int
+    default: 900
+  verify_settle_seconds:
+    description: Seconds to wait after an action before the first look.
+    type: float
+    default: 30
+  verify_interval:
+    description: Seconds between two looks while verifying.
+    type: float
+    default: 15
+  verify_window_seconds:
+    description: For how long the intent must hold to count as recovered.
+    type: float
+    default: 120
+  verify_timeout_seconds:
+    description: When verification gives up (not recovered).
+    type: float
+    default: 600
+  recheck_settle_seconds:
+    description: After a decision not to act, how long the next report of the service waits before its check.
+    type: float
+    default: 30
+  workers:
+    description: Checks that run at once.
+    type: int
+    default: 4
+  apply_timeout_seconds:
+    description: How long the action's playbook has to journal its change applied (default I(lock_ttl_seconds)).
+    type: float
   host:
     description: Address of the optional health and metrics endpoint.
     type: str
@@ -113,18 +146,21 @@ EXAMPLES = r"""
         prometheus_url: http://prometheus:9090
         interval: 15
         burn_window: 1m
+        escalation_url: https://hooks.example.com/selfheal
   rules:
-    - name: Remediate a service at risk
-      condition: event.status == "firing"
+    - name: Run the remediation the source decided
+      condition: event.kind == "remediate"
       action:
         run_playbook:
           name: zerotouch.selfheal.remediate
+          extra_vars:
+            decision_id: "{{ event.decision_id }}"
 """
 
 logger = logging.getLogger("zerotouch.selfheal.intent_watch")
 
-SHUTDOWN_TIMEOUT = 2.0
 MODULE_UTILS = "ansible_collections.zerotouch.selfheal.plugins.module_utils"
+METRICS_PREFIX = "selfheal_intent_watch"
 
 
 def _load(name: str) -> ModuleType:
@@ -153,6 +189,8 @@ def _load(name: str) -> ModuleType:
 
 
 _alerts = _load("_alerts")
+_source = _load("_loop.source")
+_warm = _load("_loop.warm")
 _watch = _load("_loop.watch")
 _objectives = _load("_engine.objectives")
 _intent = _load("_model.intent")
@@ -174,75 +212,33 @@ class Config:
     burn_window: str | None = _objectives.BURN_WINDOW
     burn_rate: float = _objectives.FAST_BURN_RATE
     timeout: float = 10.0
-    escape_templates: bool = True
     host: str = "127.0.0.1"
     port: int | None = None
+    loop: Any = field(default=None, repr=False)  # the control loop's options (_loop.warm.OPTIONS)
+
+
+WATCH_OPTIONS = tuple(name for name in Config.__dataclass_fields__ if name != "loop")
 
 
 def parse_args(args: Mapping[str, Any]) -> Config:
-    """Validate the source's arguments; raise ValueError naming the first bad one."""
-    unknown = sorted(k for k in args if k not in Config.__dataclass_fields__ and not k.startswith("eda_"))
-    if unknown:
-        raise ValueError(f"{unknown[0]}: unknown option (known: {', '.join(Config.__dataclass_fields__)})")
-    for required in ("intents", "prometheus_url"):
-        if not isinstance(args.get(required), str) or not args[required].strip():
-            raise ValueError(f"{required}: required, a non-empty string")
-    burn_window = args.get("burn_window", _objectives.BURN_WINDOW)
-    if burn_window in (None, ""):
-        burn_window = None
-    elif not isinstance(burn_window, str) or not _duration(burn_window):
-        raise ValueError("burn_window: must be a Prometheus duration such as 30s, 1m or 1h30m")
+    """Validate the source's arguments (the watch's and the loop's); raise ValueError naming the first bad one."""
+    _source.reject_unknown(args, WATCH_OPTIONS + tuple(o for o in _warm.OPTIONS if o not in WATCH_OPTIONS))
+    intents = _source.required_str(args, "intents")
+    prometheus_url = _source.required_str(args, "prometheus_url").rstrip("/")
     port = args.get("port")
-    if port is not None:
-        port = _number(args, "port", 0, 0, 65535)
-        if not float(port).is_integer():
-            raise ValueError("port: must be an integer between 0 and 65535")
     return Config(
-        intents=args["intents"],
-        prometheus_url=args["prometheus_url"].rstrip("/"),
-        prometheus_token=_optional_str(args, "prometheus_token"),
-        policy=_optional_str(args, "policy"),
-        interval=_number(args, "interval", 30.0, 0.01, 86400),
-        burn_window=burn_window,
-        burn_rate=_number(args, "burn_rate", _objectives.FAST_BURN_RATE, 0, 1e9),
-        timeout=_number(args, "timeout", 10.0, 0.1, 3600),
-        escape_templates=_bool(args, "escape_templates", True),
-        host=_optional_str(args, "host") or "127.0.0.1",
-        port=None if port is None else int(port),
+        intents=intents,
+        prometheus_url=prometheus_url,
+        prometheus_token=_source.optional_str(args, "prometheus_token"),
+        policy=_source.optional_str(args, "policy"),
+        interval=_source.number(args, "interval", 30.0, 0.01, 86400),
+        burn_window=_source.duration(args, "burn_window", _objectives.BURN_WINDOW),
+        burn_rate=_source.number(args, "burn_rate", _objectives.FAST_BURN_RATE, 0, 1e9),
+        timeout=_source.number(args, "timeout", 10.0, 0.1, 3600),
+        host=_source.optional_str(args, "host") or "127.0.0.1",
+        port=None if port in (None, "") else _source.integer(args, "port", 0, 0, 65535),
+        loop=_warm.parse_options(args),
     )
-
-
-def _duration(text: str) -> bool:
-    return re.fullmatch(r"(\d+(ms|s|m|h|d|w|y))+", text) is not None
-
-
-def _optional_str(args: Mapping[str, Any], name: str) -> str | None:
-    value = args.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"{name}: must be a non-empty string")
-    return value
-
-
-def _number(args: Mapping[str, Any], name: str, default: float, low: float, high: float) -> float:
-    value = args.get(name, default)
-    try:
-        number = float(value) if not isinstance(value, bool) else float("nan")
-    except (TypeError, ValueError):
-        number = float("nan")
-    if not low <= number <= high:
-        raise ValueError(f"{name}: must be a number between {low:g} and {high:g}")
-    return number
-
-
-def _bool(args: Mapping[str, Any], name: str, default: bool) -> bool:
-    value = args.get(name, default)
-    if isinstance(value, str) and value.lower() in ("true", "yes", "false", "no"):
-        return value.lower() in ("true", "yes")
-    if not isinstance(value, bool):
-        raise ValueError(f"{name}: must be true or false")
-    return value
 
 
 # --- one tick -----------------------------------------------------------------------------------------------------
@@ -312,9 +308,7 @@ class Watcher:
 
     def to_event(self, alert: dict[str, Any]) -> dict[str, Any]:
         event: dict[str, Any] = _alerts.normalize(_watch.payload(alert, self.config.prometheus_url))[0]
-        if self.config.escape_templates:
-            event = _alerts.escape_templates(event)
-        meta = {"uuid": str(uuid.uuid4()), "received_at": _now()}
+        meta = {"uuid": str(uuid.uuid4()), "received_at": _source.utc_now()}
         event["meta"] = meta
         if event["status"] == "firing":
             self.firing_meta[event["fingerprint"]] = meta
@@ -326,84 +320,55 @@ class Watcher:
         return event
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 # --- health and metrics -------------------------------------------------------------------------------------------
 
 
-def render_metrics(watcher: Watcher) -> str:
+def render_metrics(watcher: Watcher, loop: Any = None) -> str:
     stats = watcher.stats
-    families: list[tuple[str, str, str, list[tuple[str, float]]]] = [
+    families: list[Any] = [
         ("ticks_total", "counter", "Evaluations of every intent.", [("", stats.ticks)]),
         ("errors_total", "counter", "Ticks that could not read the intents or Prometheus.", [("", stats.query_errors)]),
-        (
-            "events_total",
-            "counter",
-            "Events emitted, by status.",
-            [(f'{{status="{k}"}}', v) for k, v in stats.events.items()],
-        ),
+        ("events_total", "counter", "Reports made, by status.", _source.by_label("status", stats.events)),
         ("open_episodes", "gauge", "Services at risk right now.", [("", len(watcher.tracker.episodes))]),
         ("services", "gauge", "Services watched at the last tick.", [("", stats.services)]),
         ("last_tick_seconds", "gauge", "How long the last tick took.", [("", stats.last_tick_seconds)]),
     ]
-    lines: list[str] = []
-    for suffix, kind, help_text, samples in families:
-        name = f"selfheal_intent_watch_{suffix}"
-        lines += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"]
-        lines += [f"{name}{labels} {value}" for labels, value in samples]
-    return "\n".join(lines) + "\n"
+    text: str = _source.render_metrics(METRICS_PREFIX, families)
+    return text + (loop.metrics(METRICS_PREFIX + "_loop") if loop is not None else "")
 
 
-def health_app(watcher: Watcher, task: asyncio.Task[None]) -> web.Application:
-    async def healthz(request: web.Request) -> web.Response:
+def health_app(watcher: Watcher, task: asyncio.Task[None], loop: Any = None) -> Any:
+    def health() -> tuple[bool, dict[str, Any]]:
         alive = not task.done()
-        body = {
-            "status": "ok" if alive else "stopped",
-            "ticks": watcher.stats.ticks,
-            "open_episodes": len(watcher.tracker.episodes),
-        }
-        return web.json_response(body, status=200 if alive else 503)
+        status = "ok" if alive else "stopped"
+        return alive, {"status": status, "ticks": watcher.stats.ticks, "open_episodes": len(watcher.tracker.episodes)}
 
-    async def metrics(request: web.Request) -> web.Response:
-        return web.Response(text=render_metrics(watcher), content_type="text/plain", charset="utf-8")
-
-    app = web.Application()
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/metrics", metrics)
-    return app
+    return _source.health_app(health, lambda: render_metrics(watcher, loop))
 
 
 # --- entry point --------------------------------------------------------------------------------------------------
 
 
-async def run(watcher: Watcher, queue: Any) -> None:
-    """Tick every interval, forever; a tick's events are queued before the next tick starts."""
+async def run(watcher: Watcher, offer: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
+    """Tick every interval, forever; a tick's reports are offered to the loop before the next tick starts."""
     loop = asyncio.get_running_loop()
     while True:
         started = loop.time()
         for event in await asyncio.to_thread(watcher.tick):
-            await queue.put(event)
+            await offer(event)
         await asyncio.sleep(max(0.0, watcher.config.interval - (loop.time() - started)))
 
 
 async def main(queue: Any, args: dict[str, Any]) -> None:
-    """Watch until cancelled; ansible-rulebook's cancellation propagates after cleanup."""
+    """Watch and check until cancelled; ansible-rulebook's cancellation propagates after cleanup."""
     config = parse_args(args)
     watcher = Watcher(config)
-    task = asyncio.create_task(run(watcher, queue))
+    control = _warm.Loop(config.loop, queue.put, prom=watcher.prom)
+    task = asyncio.create_task(run(watcher, control.offer))
     runner = None
     try:
         if config.port is not None:
-            app = health_app(watcher, task)
-            runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT)
-            await runner.setup()
-            site = web.TCPSite(runner, config.host, config.port)
-            try:
-                await site.start()
-            except OSError as exc:
-                raise ValueError(f"port: cannot listen on {config.host}:{config.port}: {exc.strerror}") from exc
+            runner = await _source.start_site(health_app(watcher, task, control), config.host, config.port)
         logger.info("watching %s every %gs against %s", config.intents, config.interval, config.prometheus_url)
         await task
     finally:
@@ -411,3 +376,4 @@ async def main(queue: Any, args: dict[str, Any]) -> None:
         await asyncio.wait([task])
         if runner is not None:
             await runner.cleanup()
+        await control.stop()

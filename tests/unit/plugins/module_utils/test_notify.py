@@ -99,3 +99,23 @@ def test_bad_proposed(proposed: Any) -> None:
 def test_unknown_format() -> None:
     with pytest.raises(ValidationError, match="format: must be one of generic, slack"):
         notify.build_payload("teams", reasons=["x"])
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("<!channel> wake up", "&lt;!channel&gt; wake up"),
+        ("<http://evil.example|click here>", "&lt;http://evil.example|click here&gt;"),
+        ("<@U024BE7LH> look", "&lt;@U024BE7LH&gt; look"),
+        ("@here @channel @Everyone", "@\u2060here @\u2060channel @\u2060Everyone"),
+        ("a & b", "a &amp; b"),
+        ("mail@herecorp.example", "mail@herecorp.example"),  # not a broadcast
+    ],
+)
+def test_slack_messages_neutralise_mrkdwn_control_sequences(text: str, shown: str) -> None:
+    message = notify.build_payload("slack", namespace="shop", name="checkout", reasons=[text], summary=text)
+    assert message["text"] == shown
+    assert message["blocks"][0]["text"]["text"] == f"*{shown}*"
+    assert message["blocks"][1]["text"]["text"] == f"*Why*\n• {shown}"
+    generic = notify.build_payload("generic", namespace="shop", name="checkout", reasons=[text], summary=text)
+    assert generic["summary"] == text and generic["reasons"] == [text]  # the generic body keeps it verbatim

@@ -1,0 +1,785 @@
+# This file is private to the zerotouch.selfheal collection: it is not a public API and may change without notice.
+# It is loaded by the collection's event sources (extensions/eda/plugins/event_source); import it only from there.
+"""The control loop in the rulebook's own process: check, claim, hand over, verify, for every alert.
+
+Both event sources feed alerts (``_alerts.normalize`` events, raw text and all) to :class:`Loop.offer`. The loop
+runs THE intent check (:func:`._check.evaluate`, the function behind ``intent_check``) in a bounded worker pool
+with warm clients - one Kubernetes client, one Prometheus session, one journal connection per worker thread,
+intents and policy loaded once and again when their files change - and only an acting decision reaches the
+rule engine, as an event that carries ids the collection made and names from the intent file::
+
+    {"kind": "remediate", "decision_id": 42, "namespace": "shop", "service": "checkout", "action": "rollback"}
+
+Nothing else of the alert goes there: ansible-rulebook hands the whole event to the playbook it starts as extra
+vars, which ansible-core renders as templates. The playbook reads the decision by its id from the journal.
+
+- ``none`` (cooldown included), ``locked`` (another run holds the target) and ``escalate`` are journaled, counted,
+  and start no playbook; an escalation is posted from here through the collection's notify code. Each of them is
+  followed by the settle below, so one failing service pages a human once, not once per alert.
+- Per service, one check at a time. A firing alert that comes while its service is checked, acted on or verified
+  is linked to that decision (and its incident) in the journal and starts nothing. After a decision not to act,
+  the next firing alert is checked once ``recheck_settle_seconds`` have passed (it waits, it is not dropped).
+- An acting decision is claimed here (the lock and the journal's ``pending`` action); the playbook acts and
+  journals ``applied``. This loop sees that in the journal, verifies with the ``verify`` role's core
+  (:func:`._verify.watch` over :func:`._verify.looker`), journals the outcome, escalates what did not recover and
+  gives the lock back.
+- A resolved alert closes its incident in the journal (:func:`._incident.close`).
+- A check that fails (the cluster or Prometheus down, a broken intent) is journaled as an ``escalate`` decision
+  with the reason, and escalated: the loop never acts blind and never fails silently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import http.client
+import json
+import logging
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from ansible_collections.zerotouch.selfheal.plugins.module_utils import _notify, _prom
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import SelfHealError
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._journal import incident as _incident
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._journal.store import Journal
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop import check as _check
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop import source as _source
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop import verify as _verify
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._model.intent import (
+    find_intent,
+    intent_files,
+    load_intents,
+)
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._model.policy import load_policy, policy_for
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._schema import format_datetime
+
+logger = logging.getLogger("zerotouch.selfheal.loop")
+
+EVENT_KIND = "remediate"
+OUTCOMES = ("none", "cooldown", "locked", "escalate", "act", "error")
+FAILED_RULE = "check-failed"
+ESCALATION_TIMEOUT = 10.0
+
+
+# --- options --------------------------------------------------------------------------------------------------------
+
+# The loop's source options, as the rulebooks pass them (the remediate playbook's variables of the same names).
+OPTIONS = (
+    "intents",
+    "policy",
+    "prometheus_url",
+    "prometheus_token",
+    "journal",
+    "escalation_url",
+    "escalation_format",
+    "patches",
+    "kubeconfig",
+    "lock_ttl_seconds",
+    "verify_settle_seconds",
+    "verify_interval",
+    "verify_window_seconds",
+    "verify_timeout_seconds",
+    "recheck_settle_seconds",
+    "workers",
+    "timeout",
+    "apply_timeout_seconds",
+)
+
+
+@dataclass(frozen=True)
+class Config:
+    intents: str
+    prometheus_url: str | None = None
+    prometheus_token: str | None = field(default=None, repr=False)
+    policy: str | None = None
+    journal: str | None = None
+    escalation_url: str | None = field(default=None, repr=False)  # may carry a secret path
+    escalation_format: str = "generic"
+    patches: tuple[Mapping[str, Any], ...] = ()
+    kubeconfig: str | None = None
+    lock_ttl_seconds: int = 900
+    verify: _verify.Settings = _verify.Settings(30, 15, 120, 600)
+    recheck_settle_seconds: float = 30.0
+    workers: int = 4
+    timeout: float = 10.0
+    apply_timeout_seconds: float | None = None  # default: the lock's TTL
+    poll_seconds: float = 1.0
+
+    @property
+    def apply_timeout(self) -> float:
+        return self.apply_timeout_seconds if self.apply_timeout_seconds is not None else float(self.lock_ttl_seconds)
+
+
+def parse_options(args: Mapping[str, Any], *, prometheus_url: str | None = None) -> Config:
+    """The loop's options from a source's arguments (validated; ValueError names the first bad one)."""
+    verify_names = ("verify_settle_seconds", "verify_interval", "verify_window_seconds", "verify_timeout_seconds")
+    defaults = (30.0, 15.0, 120.0, 600.0)
+    values = [_source.number(args, name, d, 0, 86400) for name, d in zip(verify_names, defaults, strict=True)]
+    try:
+        settings = _verify.Settings(*values)
+    except SelfHealError as exc:
+        raise ValueError(f"verify_{str(exc).split(': ', 1)[-1]}") from exc
+    patches = _source.str_list(args, "patches")
+    if not all(isinstance(p, Mapping) and p.get("from") and p.get("image") for p in patches):
+        raise ValueError("patches: every entry must be a mapping with from and image")
+    apply_timeout = args.get("apply_timeout_seconds")
+    config = Config(
+        intents=_source.required_str(args, "intents"),
+        prometheus_url=(prometheus_url or _source.optional_str(args, "prometheus_url") or "").rstrip("/") or None,
+        prometheus_token=_source.optional_str(args, "prometheus_token"),
+        policy=_source.optional_str(args, "policy"),
+        journal=_source.optional_str(args, "journal"),
+        escalation_url=_source.optional_str(args, "escalation_url"),
+        escalation_format=_source.choice(args, "escalation_format", "generic", _notify.FORMATS),
+        patches=tuple(patches),
+        kubeconfig=_source.optional_str(args, "kubeconfig"),
+        lock_ttl_seconds=_source.integer(args, "lock_ttl_seconds", 900, 10, 86400),
+        verify=settings,
+        recheck_settle_seconds=_source.number(args, "recheck_settle_seconds", 30.0, 0, 86400),
+        workers=_source.integer(args, "workers", 4, 1, 256),
+        timeout=_source.number(args, "timeout", 10.0, 0.1, 3600),
+        apply_timeout_seconds=None
+        if apply_timeout in (None, "")
+        else _source.number(args, "apply_timeout_seconds", 0, 1, 86400),
+    )
+    if config.prometheus_url is None:
+        raise ValueError("prometheus_url: required, a non-empty string")
+    return config
+
+
+# --- intents and policy, loaded once and again when their files change -------------------------------------------
+
+
+class Catalog:
+    """The intents and the policy. A file that changes is read again at the next check; a file that breaks then
+    keeps the last good catalog (and says so in the log), but a broken one at start stops the source."""
+
+    def __init__(self, intents: str, policy: str | None) -> None:
+        self.intents_path, self.policy_path = intents, policy
+        self._lock = threading.Lock()
+        self._stamp: tuple[Any, ...] = ()
+        self.intents: list[dict[str, Any]] = []
+        self.policy: dict[str, Any] = {}
+        self.loads = 0
+        try:
+            self.current()
+        except SelfHealError as exc:
+            raise ValueError(f"intents: {exc}" if "policy" not in str(exc) else f"policy: {exc}") from exc
+
+    def stamp(self) -> tuple[Any, ...]:
+        files = list(intent_files(self.intents_path)) + ([Path(self.policy_path)] if self.policy_path else [])
+        return tuple((str(f), *_mtime(f)) for f in files)
+
+    def current(self) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        with self._lock:
+            try:
+                stamp = self.stamp()
+                if stamp != self._stamp:
+                    intents, policy = load_intents(self.intents_path), load_policy(self.policy_path)
+                    self.intents, self.policy, self._stamp = intents, policy, stamp
+                    self.loads += 1
+            except SelfHealError as exc:
+                if not self.loads:
+                    raise
+                logger.error("keeping the intents and policy read before, cannot read them again: %s", exc)
+            return self.intents, self.policy
+
+
+def _mtime(path: Path) -> tuple[int, int]:
+    try:
+        info = path.stat()
+    except OSError:
+        return (0, -1)
+    return (info.st_mtime_ns, info.st_size)
+
+
+# --- warm clients ---------------------------------------------------------------------------------------------------
+
+
+class Clients:
+    """One Kubernetes client and one Prometheus session for the process; one journal connection per worker thread
+    (SQLite connections belong to the thread that opened them)."""
+
+    def __init__(self, config: Config, kube_factory: Callable[[], Any] | None = None, prom: Any = None) -> None:
+        self.config = config
+        self._kube_factory = kube_factory or self._connect
+        self._kube: Any = None
+        self._kube_lock = threading.Lock()
+        headers = {"Authorization": f"Bearer {config.prometheus_token}"} if config.prometheus_token else None
+        self.prom = (
+            prom
+            if prom is not None
+            else _prom.PromClient(str(config.prometheus_url), timeout=config.timeout, headers=headers)
+        )
+        self._local = threading.local()
+        self._journals: list[Journal] = []
+        self._journals_lock = threading.Lock()
+
+    def _connect(self) -> Any:
+        from ansible_collections.zerotouch.selfheal.plugins.module_utils._k8s.client import connect
+
+        env = os.environ
+        return connect(
+            {
+                "kubeconfig": self.config.kubeconfig or env.get("K8S_AUTH_KUBECONFIG"),
+                "context": env.get("K8S_AUTH_CONTEXT"),
+                "host": env.get("K8S_AUTH_HOST"),
+                "api_key": env.get("K8S_AUTH_API_KEY"),
+                "validate_certs": None,
+            }
+        )
+
+    def kube(self) -> Any:
+        with self._kube_lock:
+            if self._kube is None:
+                self._kube = self._kube_factory()
+            return self._kube
+
+    def journal(self) -> Journal:
+        journal = getattr(self._local, "journal", None)
+        if journal is None:
+            journal = Journal(self.config.journal)
+            self._local.journal = journal
+            with self._journals_lock:
+                self._journals.append(journal)
+        return journal
+
+    def close(self) -> None:
+        with self._journals_lock:
+            for journal in self._journals:
+                try:
+                    journal.close()
+                except Exception:  # noqa: BLE001 - a connection of a thread that is gone; nothing to save
+                    logger.debug("cannot close a journal connection", exc_info=True)
+            self._journals.clear()
+
+
+# --- escalations ----------------------------------------------------------------------------------------------------
+
+
+def post_json(url: str, payload: Mapping[str, Any], timeout: float = ESCALATION_TIMEOUT) -> int:
+    """POST a JSON document; returns the HTTP status, raises SelfHealError naming the host (never the URL's path
+    or credentials) when it is not delivered (no answer, or not 2xx). Plain http.client: this runs in the event
+    source's process, outside any module."""
+    parts = urlsplit(url)
+    where = f"{parts.scheme}://{parts.hostname or ''}" + (f":{parts.port}" if parts.port else "")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SelfHealError(f"cannot send the escalation to {where}: not an http(s) URL")
+    kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    connection = kind(parts.hostname, parts.port, timeout=timeout)
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    headers = {"Content-Type": "application/json"}
+    if parts.username:  # credentials in the URL (https://user:secret@host/...), as urllib would send them
+        token = base64.b64encode(f"{parts.username}:{parts.password or ''}".encode()).decode()
+        headers["Authorization"] = f"Basic {token}"
+    try:
+        connection.request("POST", path, body=json.dumps(payload).encode(), headers=headers)
+        response = connection.getresponse()
+        response.read()
+    except (OSError, http.client.HTTPException) as exc:
+        raise SelfHealError(f"cannot send the escalation to {where}: {exc}") from exc
+    finally:
+        connection.close()
+    if not 200 <= response.status < 300:
+        raise SelfHealError(f"cannot send the escalation to {where}: HTTP {response.status} {response.reason}")
+    return int(response.status)
+
+
+# --- per-service state ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Service:
+    """What the loop is doing about one service."""
+
+    phase: str = "idle"  # idle | checking | acting | verifying | settling
+    decision_id: int | None = None
+    waiting: list[dict[str, Any]] = field(default_factory=list)  # came during the check: linked once journaled
+    pending: dict[str, Any] | None = None  # the latest firing alert to check once the settle is over
+    timer: asyncio.Task[None] | None = None
+    journaled: asyncio.Future[None] | None = None  # done once the running check's decision (and links) are journaled
+
+
+@dataclass
+class Stats:
+    alerts: dict[str, int] = field(default_factory=lambda: {"firing": 0, "resolved": 0, "ignored": 0})
+    checks: dict[str, int] = field(default_factory=lambda: dict.fromkeys(OUTCOMES, 0))
+    coalesced: int = 0
+    events: int = 0
+    closed: int = 0
+    verifications: dict[str, int] = field(
+        default_factory=lambda: {_verify.RECOVERED: 0, _verify.NOT_RECOVERED: 0, "failed": 0}
+    )
+    escalations: dict[str, int] = field(default_factory=lambda: {"sent": 0, "failed": 0})
+    check_cpu: deque[float] = field(default_factory=lambda: deque(maxlen=2048))
+    check_wall: deque[float] = field(default_factory=lambda: deque(maxlen=2048))
+
+    def families(self, busy: int, services: Mapping[str, Service]) -> list[_source.Family]:
+        phases: dict[str, float] = dict.fromkeys(("checking", "acting", "verifying", "settling"), 0)
+        for state in services.values():
+            if state.phase in phases:
+                phases[state.phase] += 1
+        return [
+            (
+                "alerts_total",
+                "counter",
+                "Alerts offered to the loop, by status.",
+                _source.by_label("status", self.alerts),
+            ),
+            (
+                "checks_total",
+                "counter",
+                "Intent checks, by what they concluded.",
+                _source.by_label("decision", self.checks),
+            ),
+            ("coalesced_total", "counter", "Alerts linked to a running check or action.", [("", self.coalesced)]),
+            ("events_total", "counter", "Remediations handed to the rule engine.", [("", self.events)]),
+            ("incidents_closed_total", "counter", "Incidents closed by a resolved alert.", [("", self.closed)]),
+            (
+                "verifications_total",
+                "counter",
+                "Verifications after an action, by outcome.",
+                _source.by_label("outcome", self.verifications),
+            ),
+            ("escalations_total", "counter", "Escalations posted.", _source.by_label("result", self.escalations)),
+            ("checks_running", "gauge", "Checks running in the worker pool.", [("", busy)]),
+            ("services", "gauge", "Services being worked on, by phase.", _source.by_label("phase", phases)),
+            ("check_cpu_seconds", "summary", "CPU time of one check.", _quantiles(self.check_cpu)),
+            ("check_seconds", "summary", "Wall time of one check.", _quantiles(self.check_wall)),
+        ]
+
+
+def _quantiles(values: deque[float]) -> list[tuple[str, float]]:
+    ordered = sorted(values)
+    if not ordered:
+        return [('{quantile="0.5"}', 0.0), ('{quantile="0.99"}', 0.0)]
+    pick = [ordered[min(len(ordered) - 1, int(q * len(ordered)))] for q in (0.5, 0.99)]
+    return [('{quantile="0.5"}', round(pick[0], 6)), ('{quantile="0.99"}', round(pick[1], 6))]
+
+
+# --- the loop -------------------------------------------------------------------------------------------------------
+
+Emit = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+class Loop:
+    """Checks what is offered, hands acting decisions to ``emit``, verifies them; see the module docstring."""
+
+    def __init__(
+        self,
+        config: Config,
+        emit: Emit,
+        *,
+        kube_factory: Callable[[], Any] | None = None,
+        prom: Any = None,
+        post: Callable[[str, Mapping[str, Any]], int] = post_json,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.config = config
+        self.emit = emit
+        self.catalog = Catalog(config.intents, config.policy)
+        self.clients = Clients(config, kube_factory, prom)
+        self.post = post
+        self.sleep = sleep
+        self.stats = Stats()
+        self.services: dict[str, Service] = {}
+        self._checks = ThreadPoolExecutor(config.workers, thread_name_prefix="selfheal-check")
+        self._watchers = ThreadPoolExecutor(64, thread_name_prefix="selfheal-verify")
+        self._slots = asyncio.Semaphore(config.workers)
+        self._busy = 0
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    # --- intake ---------------------------------------------------------------------------------------------
+
+    async def offer(self, alert: dict[str, Any]) -> asyncio.Future[None] | None:
+        """Take one alert. Returns once it is journaled (None) or given to a worker (a future done once its check
+        is journaled); waits while every worker is busy, so the caller's queue (and spool) keeps what cannot be
+        checked yet."""
+        status = alert.get("status")
+        namespace, service = alert.get("namespace"), alert.get("service")
+        if status not in ("firing", "resolved") or not _named(namespace) or not _named(service):
+            self.stats.alerts["ignored"] += 1
+            return None
+        self.stats.alerts[str(status)] += 1
+        key = f"{namespace}/{service}"
+        state = self.services.setdefault(key, Service())
+        if status == "resolved":
+            if state.pending is not None and state.pending.get("fingerprint") == alert.get("fingerprint"):
+                state.pending = None
+            await self._in_pool(self._close, alert)
+            return None
+        if state.phase == "checking":
+            state.waiting.append(alert)
+            state.pending = alert
+            self.stats.coalesced += 1
+            return state.journaled
+        if state.phase in ("acting", "verifying", "settling") and state.decision_id is not None:
+            why = {"settling": "came during the settle after a decision not to act; checked when it ends"}
+            await self._in_pool(self._link, state.decision_id, alert, why.get(state.phase, f"came while {state.phase}"))
+            self.stats.coalesced += 1
+            if state.phase == "settling":
+                state.pending = alert
+            return None
+        await self._slots.acquire()  # a full pool holds the intake here
+        state.phase = "checking"
+        state.journaled = asyncio.get_running_loop().create_future()
+        self._spawn(self._check_and_follow(key, state, alert))
+        return state.journaled
+
+    async def recover(self) -> None:
+        """Settle what a previous run journaled and did not finish (call once, before the first alert).
+
+        A claimed action whose playbook reported its change applied is verified as if the run had not stopped; one
+        that never got that far is journaled ``skipped`` (it changed nothing), its lock is given back, and its
+        alert is checked again."""
+        unfinished = await self._in_pool(self._unfinished)
+        for result, applied in unfinished:
+            intent = result["snapshot"]["intent"]
+            key = f"{intent['namespace']}/{intent['service']}"
+            state = self.services.setdefault(key, Service())
+            if applied:
+                state.phase, state.decision_id = "acting", int(result["decision_id"])
+                self._spawn(self._resume(state, result))
+                continue
+            await self._in_pool(self._abandon, result)
+            alert = result["snapshot"].get("alert")
+            if alert and alert.get("status") == "firing":
+                from ansible_collections.zerotouch.selfheal.plugins.module_utils._alerts import normalize
+
+                await self.offer(normalize({"alerts": [alert]})[0])
+
+    async def _resume(self, state: Service, result: dict[str, Any]) -> None:
+        try:
+            await self._follow(state, result)
+        finally:
+            state.phase = "idle"
+
+    def _unfinished(self) -> list[tuple[dict[str, Any], bool]]:
+        journal = self.clients.journal()
+        found = []
+        for action in journal.unfinished_actions():
+            decision = journal.decision(int(action["decision_id"]))
+            if decision is None or decision["rule"] == _check.MANUAL_RULE or action["action"] == "escalate":
+                continue
+            intent = (decision.get("snapshot") or {}).get("intent")
+            if not intent:
+                continue
+            holder = _check.claim_holder(int(decision["id"]))
+            result = {
+                "decision": decision["decision"],
+                "decision_id": decision["id"],
+                "snapshot": decision["snapshot"],
+                "claim": {"acquired": True, "holder": holder, "action_id": action["id"]},
+            }
+            found.append((result, bool(action.get("applied"))))
+        return found
+
+    def _abandon(self, result: dict[str, Any]) -> None:
+        journal = self.clients.journal()
+        detail = "skipped: the loop restarted before the action's playbook reported its change applied"
+        journal.finish_action(int(result["claim"]["action_id"]), outcome="skipped", detail=detail)
+        self._release(result["snapshot"]["intent"], result)
+
+    async def stop(self) -> None:
+        """Cancel what runs, wait for it, shut the pools and close the connections."""
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.wait(list(self._tasks))
+        self._checks.shutdown(wait=False, cancel_futures=True)
+        self._watchers.shutdown(wait=False, cancel_futures=True)
+        await asyncio.to_thread(self.clients.close)
+
+    def metrics(self, prefix: str) -> str:
+        return _source.render_metrics(prefix, self.stats.families(self._busy, self.services))
+
+    async def idle(self) -> None:
+        """Wait until nothing is checked, acted on or verified (for tests and benchmarks)."""
+        while self._tasks:
+            await asyncio.wait(list(self._tasks))
+
+    # --- one service ----------------------------------------------------------------------------------------
+
+    def _spawn(self, work: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("the loop's task failed", exc_info=task.exception())
+
+    async def _check_and_follow(self, key: str, state: Service, alert: dict[str, Any]) -> None:
+        loop = asyncio.get_running_loop()
+        self._busy += 1
+        try:
+            outcome, result = await loop.run_in_executor(self._checks, self._check, alert)
+        finally:
+            self._busy -= 1
+            self._slots.release()
+        self.stats.checks[outcome] += 1
+        state.decision_id = result.get("decision_id")
+        waiting, state.waiting = state.waiting, []
+        try:
+            if state.decision_id is not None:
+                for other in waiting:
+                    await self._in_pool(self._link, state.decision_id, other, "came while its service was checked")
+        finally:
+            if state.journaled is not None and not state.journaled.done():
+                state.journaled.set_result(None)
+        if outcome == "act":
+            state.phase, state.pending = "acting", None
+            snapshot_intent = result["snapshot"]["intent"]
+            event = {
+                "kind": EVENT_KIND,
+                "decision_id": int(result["decision_id"]),
+                "namespace": str(snapshot_intent["namespace"]),
+                "service": str(snapshot_intent["service"]),
+                "action": str(result["decision"]["action"]),
+            }
+            await self.emit(event)
+            self.stats.events += 1
+            try:
+                await self._follow(state, result)
+            finally:
+                state.phase = "idle"
+            return
+        if outcome == "error":  # the next alert tries again: the cluster or Prometheus may be back
+            state.phase, state.pending = "idle", None
+            return
+        self._settle(key, state)  # none, cooldown, locked, escalate: the next alert waits for the settle
+
+    def _settle(self, key: str, state: Service) -> None:
+        state.phase = "settling"
+
+        async def later() -> None:
+            await asyncio.sleep(self.config.recheck_settle_seconds)
+            state.phase, state.timer = "idle", None
+            again, state.pending = state.pending, None
+            if again is not None:
+                await self.offer(again)
+
+        state.timer = asyncio.ensure_future(later())
+        self._tasks.add(state.timer)
+        state.timer.add_done_callback(self._done)
+
+    async def _follow(self, state: Service, result: dict[str, Any]) -> None:
+        """Wait for the playbook to report the change applied, then verify, journal, escalate, release."""
+        claim = result["claim"]
+        action_id, decision_id = int(claim["action_id"]), int(result["decision_id"])
+        deadline = time.monotonic() + self.config.apply_timeout
+        while True:
+            row = await self._in_pool(lambda: self.clients.journal().action(action_id))
+            if row is None or row["outcome"] != "pending":
+                # The playbook ended the action itself (it failed: it journaled, escalated and released).
+                self.stats.verifications["failed"] += 1
+                return
+            if row.get("applied"):
+                break
+            if time.monotonic() > deadline:
+                why = f"the action's playbook did not report its change within {self.config.apply_timeout:g}s"
+                await self._in_pool(self._finish, result, "failed", why, [why], {})
+                self.stats.verifications["failed"] += 1
+                return
+            await asyncio.sleep(self.config.poll_seconds)
+        state.phase = "verifying"
+        loop = asyncio.get_running_loop()
+        verdict, summary, reasons, evidence = await loop.run_in_executor(self._watchers, self._verify, result)
+        await self._in_pool(self._finish, result, verdict, summary, reasons, evidence)
+        self.stats.verifications[verdict] += 1  # counted once journaled
+        logger.info("decision %d: %s", decision_id, verdict)
+
+    async def _in_pool(self, work: Callable[..., Any], *args: Any) -> Any:
+        """Journal and cluster work that must not block the event loop (outside the bounded check pool)."""
+        return await asyncio.get_running_loop().run_in_executor(self._watchers, work, *args)
+
+    # --- blocking work (worker threads) ---------------------------------------------------------------------
+
+    def _check(self, alert: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        cpu, wall = time.thread_time(), time.monotonic()
+        try:
+            intents, policy = self.catalog.current()
+            request = _check.Request(str(alert["namespace"]), str(alert["service"]), alert, datetime.now(UTC))
+            settings = _check.Settings(intents, policy, list(self.config.patches), self.config.lock_ttl_seconds)
+            clients = _check.Clients(self.clients.kube, self.clients.prom, self.clients.journal())
+            result = _check.evaluate(request, settings, clients)
+        except Exception as exc:  # noqa: BLE001 - journaled and escalated below, never lost
+            return "error", self._failed(alert, exc)
+        finally:
+            self.stats.check_cpu.append(time.thread_time() - cpu)
+            self.stats.check_wall.append(time.monotonic() - wall)
+        decision = result["decision"]
+        if decision["action"] == "none":
+            return ("cooldown" if decision.get("rule") == "cooldown" else "none"), result
+        claim = result.get("claim") or {}
+        if not claim.get("acquired"):
+            return "locked", result  # journaled as skipped by the claim
+        if decision["action"] == "escalate":
+            self._escalate_decision(result)
+            return "escalate", result
+        return "act", result
+
+    def _failed(self, alert: dict[str, Any], exc: BaseException) -> dict[str, Any]:
+        """Journal a check that could not be made as an escalation with its reason, and escalate it."""
+        reason = (
+            f"the intent check failed: {exc}" if isinstance(exc, SelfHealError) else f"the intent check failed: {exc!r}"
+        )
+        logger.error("%s/%s: %s", alert.get("namespace"), alert.get("service"), reason)
+        decision: dict[str, Any] = {
+            "action": "escalate",
+            "params": {},
+            "proposed": None,
+            "proposed_params": {},
+            "reasons": [reason],
+            "evidence": {},
+            "rule": FAILED_RULE,
+        }
+        now = datetime.now(UTC)
+        namespace, service = str(alert["namespace"]), str(alert["service"])
+        result: dict[str, Any] = {"decision": decision, "decision_id": None, "snapshot": {}}
+        try:
+            result["decision_id"] = self.clients.journal().record_decision(
+                namespace=namespace,
+                service=service,
+                snapshot={
+                    "id": f"{namespace}/{service}@{format_datetime(now)}",
+                    "now": format_datetime(now),
+                    "alert": _check.alert_block(alert),
+                },
+                decision=decision,
+                fingerprint=alert.get("fingerprint"),
+                alert_status=alert.get("status"),
+                at=now,
+            )
+        except SelfHealError as journal_error:
+            logger.error("cannot journal the failed check either: %s", journal_error)
+        self._send(namespace, service, decision, [reason], {"alert": _check.alert_block(alert)}, None)
+        return result
+
+    def _escalate_decision(self, result: dict[str, Any]) -> None:
+        """An ``escalate`` decision: post it, journal how that went, give the claimed lock back."""
+        intent, decision = result["snapshot"]["intent"], result["decision"]
+        alert = result["snapshot"].get("alert")
+        evidence = {**(decision.get("evidence") or {}), "alert": alert} if alert else None
+        sent, detail = self._send(intent["namespace"], intent["service"], decision, None, evidence, None)
+        journal = self.clients.journal()
+        journal.finish_action(
+            int(result["claim"]["action_id"]),
+            outcome="not_recovered" if sent else "failed",
+            changed=sent,
+            detail=detail,
+        )
+        self._release(intent, result)
+
+    def _send(
+        self,
+        namespace: str,
+        service: str,
+        decision: Mapping[str, Any] | None,
+        reasons: list[str] | None,
+        evidence: Mapping[str, Any] | None,
+        summary: str | None,
+    ) -> tuple[bool, str]:
+        if not self.config.escalation_url:
+            self.stats.escalations["failed"] += 1
+            return False, "no escalation_url: nobody was told"
+        payload = _notify.build_payload(
+            self.config.escalation_format,
+            namespace=namespace,
+            name=service,
+            decision=decision,
+            reasons=reasons,
+            evidence=evidence,
+            summary=summary,
+        )
+        try:
+            status = self.post(self.config.escalation_url, payload)
+        except SelfHealError as exc:
+            self.stats.escalations["failed"] += 1
+            logger.error("%s", exc)
+            return False, str(exc)
+        self.stats.escalations["sent"] += 1
+        return True, f"escalation sent (HTTP {status})"
+
+    def _verify(self, result: dict[str, Any]) -> tuple[str, str, list[str], dict[str, Any]]:
+        intent = result["snapshot"]["intent"]
+        policy = policy_for(self.catalog.current()[1], intent["namespace"], intent["service"])
+        current = find_intent(self.catalog.current()[0], intent["namespace"], intent["service"]) or intent
+        try:
+            look = _verify.looker(current, policy, self.clients.kube(), self.clients.prom)
+            verification = _verify.watch(look, self.config.verify, sleep=self.sleep)
+        except SelfHealError as exc:
+            return _verify.NOT_RECOVERED, f"cannot verify: {exc}", [f"cannot verify: {exc}"], {}
+        last = verification.last
+        return (
+            verification.outcome,
+            verification.summary(self.config.verify),
+            list(last.reasons),
+            dict(last.evidence),
+        )
+
+    def _finish(
+        self, result: dict[str, Any], outcome: str, summary: str, reasons: list[str], evidence: dict[str, Any]
+    ) -> None:
+        """Journal the verified outcome; escalate what did not recover (journaled as its own action); release."""
+        journal = self.clients.journal()
+        action_id, decision_id = int(result["claim"]["action_id"]), int(result["decision_id"])
+        intent, decision = result["snapshot"]["intent"], result["decision"]
+        row = journal.action(action_id) or {}
+        detail = "; ".join(part for part in (row.get("detail") or "", summary) if part)
+        journal.finish_action(action_id, outcome=outcome, detail=detail)
+        if outcome != _verify.RECOVERED:
+            target = f"{intent['namespace']}/{_check.workload_of(intent)}"
+            did = "failed" if outcome == "failed" else f"did not recover {intent['service']}"
+            escalation = journal.record_action(decision_id, "escalate", {}, outcome="pending")
+            sent, sent_detail = self._send(
+                intent["namespace"],
+                intent["service"],
+                decision,
+                reasons,
+                evidence,
+                f"{decision['action']} of {target} {did}",
+            )
+            journal.finish_action(
+                escalation, outcome="not_recovered" if sent else "failed", changed=sent, detail=sent_detail
+            )
+        self._release(intent, result)
+
+    def _release(self, intent: Mapping[str, Any], result: dict[str, Any]) -> None:
+        from ansible_collections.zerotouch.selfheal.plugins.module_utils._k8s.client import run_lock
+
+        holder = result["claim"]["holder"]
+        target = {"namespace": intent["namespace"], "name": _check.workload_of(dict(intent)), "holder": holder}
+        try:
+            run_lock(self.clients.kube(), {**target, "state": "released"}, False, False)
+        except SelfHealError as exc:
+            logger.error("cannot give back the lock of %s/%s: %s", target["namespace"], target["name"], exc)
+
+    def _link(self, decision_id: int, alert: dict[str, Any], reason: str) -> None:
+        try:
+            self.clients.journal().link_alert(decision_id, _check.alert_block(alert) or {}, reason)
+        except SelfHealError as exc:
+            logger.error("cannot link an alert to decision %d: %s", decision_id, exc)
+
+    def _close(self, alert: dict[str, Any]) -> None:
+        try:
+            closed = _incident.close({"alert": alert}, False, journal=self.clients.journal())
+        except SelfHealError as exc:
+            logger.error("cannot close the incident of a resolved alert: %s", exc)
+            return
+        if closed.get("changed"):
+            self.stats.closed += 1
+
+
+def _named(value: Any) -> bool:
+    return isinstance(value, str) and bool(value) and value != "_"

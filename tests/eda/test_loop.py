@@ -1,0 +1,353 @@
+"""The sources' control loop (_loop/warm.py) with a real journal and a scripted check, look and webhook.
+
+The check itself (``_check.evaluate``) is the module's and is tested with it; here it is replaced by a script that
+journals like it does (decision, claimed pending action), so what is under test is the loop's own logic: what
+reaches the rule engine, coalescing per service, the settle after a decision not to act, the hand-over to the
+playbook through the journal, verification, escalation and the lock given back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._engine.decide import Assessment
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import ApiError
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._journal.store import Journal
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._k8s import client as _k8s
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop import verify as _verify
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop import warm
+
+from sandbox.payloads import alert, notification
+
+INTENT = {
+    "service": "web",
+    "namespace": "shop",
+    "target": {"kind": "Deployment", "name": "web"},
+    "objectives": {"availability": 99.0, "max_latency_ms": 250, "max_error_rate": 1.0},
+}
+
+
+def firing(service: str = "web", fingerprint: str = "f1", **labels: str) -> dict[str, Any]:
+    from ansible_collections.zerotouch.selfheal.plugins.module_utils._alerts import normalize
+
+    body = notification(alert(service=service, namespace="shop", fingerprint=fingerprint, **labels))
+    return normalize(body)[0]  # type: ignore[no-any-return]
+
+
+class Script:
+    """Stands in for _check.evaluate: answers the scripted actions in turn, journaling as evaluate does."""
+
+    def __init__(self, actions: list[str], delay: float = 0.0) -> None:
+        self.actions = list(actions)
+        self.delay = delay
+        self.calls: list[dict[str, Any]] = []
+        self.running = 0
+        self.most_at_once = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, request: Any, settings: Any, clients: Any, check_mode: bool = False) -> dict[str, Any]:
+        with self._lock:
+            self.running += 1
+            self.most_at_once = max(self.most_at_once, self.running)
+            action = self.actions.pop(0) if self.actions else "none"
+        try:
+            time.sleep(self.delay)
+            self.calls.append({"service": request.service, "alert": request.alert})
+            if action == "fail":
+                raise ApiError("cannot list pods: connection refused")
+            decision = {"action": action, "params": {}, "reasons": [f"scripted {action}"], "rule": action}
+            intent = {**INTENT, "service": request.service}
+            alert_block = {k: request.alert[k] for k in ("status", "labels", "annotations", "fingerprint")}
+            decision_id = clients.journal.record_decision(
+                namespace="shop",
+                service=request.service,
+                snapshot={"id": "x", "intent": intent, "alert": alert_block},
+                decision=decision,
+                fingerprint=request.alert.get("fingerprint"),
+                alert_status="firing",
+            )
+            snapshot = {"intent": intent, "alert": alert_block}
+            result: dict[str, Any] = {"decision": decision, "decision_id": decision_id, "snapshot": snapshot}
+            if action != "none":
+                action_id = clients.journal.record_action(decision_id, action, {}, outcome="pending")
+                holder = f"selfheal-remediate/decision-{decision_id}"
+                result["claim"] = {"acquired": True, "holder": holder, "action_id": action_id}
+            return result
+        finally:
+            with self._lock:
+                self.running -= 1
+
+
+class Harness:
+    def __init__(self, loop: warm.Loop, emitted: list[dict[str, Any]], posted: list[dict[str, Any]]) -> None:
+        self.loop, self.emitted, self.posted = loop, emitted, posted
+
+    def journal(self) -> Journal:
+        return Journal(self.loop.config.journal)
+
+
+@pytest.fixture
+async def harness(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Callable[..., Harness]]:
+    intents = tmp_path / "intents.yml"
+    intents.write_text(yaml.safe_dump({"intents": [INTENT, {**INTENT, "service": "api"}]}))
+    released: list[dict[str, Any]] = []
+    monkeypatch.setattr(_k8s, "run_lock", lambda kube, params, check, diff: released.append(params) or {})
+    made: list[warm.Loop] = []
+
+    def make(script: Script, looks: list[bool] | None = None, **options: Any) -> Harness:
+        monkeypatch.setattr(warm._check, "evaluate", script)
+        answers = list(looks or [True])
+
+        def looker(intent: Any, policy: Any, kube: Any, prom: Any) -> Any:
+            def look() -> tuple[Assessment, dict[str, Any]]:
+                met = answers.pop(0) if len(answers) > 1 else answers[0]
+                return Assessment(met, () if met else ("p99 latency 900 ms breaches max_latency_ms 250",), {}), {}
+
+            return look
+
+        monkeypatch.setattr(_verify, "looker", looker)
+        emitted: list[dict[str, Any]] = []
+        posted: list[dict[str, Any]] = []
+
+        async def emit(event: dict[str, Any]) -> None:
+            emitted.append(event)
+
+        def post(url: str, payload: Any) -> int:
+            posted.append(json.loads(json.dumps(payload)))
+            return 200
+
+        args = {
+            "intents": str(intents),
+            "prometheus_url": "http://127.0.0.1:9",
+            "journal": str(tmp_path / "journal.db"),
+            "escalation_url": "http://hooks.example/selfheal",
+            "verify_settle_seconds": 0,
+            "verify_interval": 0.01,
+            "verify_window_seconds": 0,
+            "verify_timeout_seconds": 0.05,
+            "recheck_settle_seconds": 0.3,
+            **options,
+        }
+        config = dataclasses.replace(warm.parse_options(args), poll_seconds=0.02)
+        loop = warm.Loop(config, emit, kube_factory=object, post=post)
+        loop.released = released  # type: ignore[attr-defined]
+        made.append(loop)
+        return Harness(loop, emitted, posted)
+
+    yield make
+    for loop in made:
+        await loop.stop()
+
+
+async def wait_for(probe: Callable[[], Any], timeout: float = 5.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while not (found := probe()):
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out")
+        await asyncio.sleep(0.02)
+    return found
+
+
+def applied(h: Harness, decision_id: int) -> None:
+    """What the remediate playbook does once its role has changed the cluster."""
+    with h.journal() as journal:
+        (pending,) = [a for a in journal.decision(decision_id)["actions"] if a["outcome"] == "pending"]
+        journal.mark_applied(pending["id"], changed=True, detail="rolled back shop/web")
+
+
+async def test_a_decision_not_to_act_starts_nothing_and_the_next_alert_is_checked_after_the_settle(
+    harness: Callable[..., Harness],
+) -> None:
+    """The blind throttle, gone: a warning decided 'none', then the page within the settle still remediates."""
+    script = Script(["none", "rollback"])
+    h = harness(script)
+    await h.loop.offer(firing(fingerprint="warn", severity="warning"))
+    await wait_for(lambda: h.loop.stats.checks["none"] == 1)
+    started = time.monotonic()
+    await h.loop.offer(firing(fingerprint="page", severity="page"))  # during the settle: waits, is not dropped
+    assert h.emitted == [] and len(script.calls) == 1
+    event = await wait_for(lambda: h.emitted and h.emitted[0])
+    assert 0.25 < time.monotonic() - started < 2.0, "checked again once recheck_settle_seconds had passed"
+    assert set(event) == {"kind", "decision_id", "namespace", "service", "action"}
+    assert (event["kind"], event["namespace"], event["service"], event["action"]) == (
+        "remediate",
+        "shop",
+        "web",
+        "rollback",
+    )
+    assert [c["alert"]["fingerprint"] for c in script.calls] == ["warn", "page"]
+    with h.journal() as journal:
+        first = journal.query(namespace="shop", action="none")[0]
+        assert [link["alert"]["fingerprint"] for link in journal.linked_alerts(first["id"])] == ["page"]
+    assert h.loop.stats.checks["none"] == 1 and h.loop.stats.events == 1
+
+
+async def test_alerts_during_a_check_and_an_action_are_linked_to_its_decision_and_check_nothing(
+    harness: Callable[..., Harness],
+) -> None:
+    script = Script(["rollback"], delay=0.2)
+    h = harness(script)
+    await h.loop.offer(firing(fingerprint="a"))
+    await h.loop.offer(firing(fingerprint="b", alertname="HighErrorRate"))  # while checked
+    event = await wait_for(lambda: h.emitted and h.emitted[0])
+    await h.loop.offer(firing(fingerprint="c", alertname="LowAvailability"))  # while acting
+    applied(h, event["decision_id"])
+    await wait_for(lambda: h.loop.stats.verifications["recovered"] == 1)
+    assert len(script.calls) == 1 and len(h.emitted) == 1
+    with h.journal() as journal:
+        links = journal.linked_alerts(event["decision_id"])
+        decision = journal.decision(event["decision_id"])
+    assert sorted(link["fingerprint"] for link in links) == ["b", "c"]
+    assert {link["incident_id"] for link in links} == {decision["incident_id"]}
+    assert h.loop.stats.coalesced == 2
+
+
+async def test_the_source_verifies_what_the_playbook_applied_journals_it_and_gives_the_lock_back(
+    harness: Callable[..., Harness],
+) -> None:
+    h = harness(Script(["rollback"]), looks=[False, True])
+    await h.loop.offer(firing())
+    event = await wait_for(lambda: h.emitted and h.emitted[0])
+    await asyncio.sleep(0.1)
+    assert h.loop.services["shop/web"].phase == "acting", "nothing is verified before the change is applied"
+    applied(h, event["decision_id"])
+    await wait_for(lambda: h.loop.stats.verifications["recovered"] == 1)
+    with h.journal() as journal:
+        (action,) = journal.decision(event["decision_id"])["actions"]
+    assert action["outcome"] == "recovered" and action["detail"].startswith("rolled back shop/web; recovered")
+    assert h.loop.released == [
+        {
+            "namespace": "shop",
+            "name": "web",
+            "holder": f"selfheal-remediate/decision-{event['decision_id']}",
+            "state": "released",
+        }
+    ]
+    assert h.posted == []
+
+
+async def test_what_does_not_recover_is_escalated_from_the_source(harness: Callable[..., Harness]) -> None:
+    h = harness(Script(["rollback"]), looks=[False])
+    await h.loop.offer(firing())
+    event = await wait_for(lambda: h.emitted and h.emitted[0])
+    applied(h, event["decision_id"])
+    await wait_for(lambda: h.loop.stats.verifications["not_recovered"] == 1)
+    await wait_for(lambda: h.loop.released)
+    with h.journal() as journal:
+        actions = journal.decision(event["decision_id"])["actions"]
+    assert [(a["action"], a["outcome"]) for a in actions] == [
+        ("rollback", "not_recovered"),
+        ("escalate", "not_recovered"),
+    ]
+    (payload,) = h.posted
+    assert payload["summary"] == "rollback of shop/web did not recover web"
+    assert payload["reasons"] == ["p99 latency 900 ms breaches max_latency_ms 250"]
+
+
+async def test_escalate_decisions_and_failed_checks_are_posted_journaled_and_never_reach_the_rule_engine(
+    harness: Callable[..., Harness],
+) -> None:
+    h = harness(Script(["escalate", "fail"]), workers=1)  # one worker: web is checked first
+    await h.loop.offer(firing(service="web"))
+    await h.loop.offer(firing(service="api", fingerprint="f2"))
+    await wait_for(lambda: len(h.posted) == 2)
+    await wait_for(lambda: h.loop.stats.checks["error"] == 1 and h.loop.stats.checks["escalate"] == 1)
+    assert h.emitted == []
+    with h.journal() as journal:
+        failed = journal.query(namespace="shop", service="api")[0]
+        escalated = journal.query(namespace="shop", service="web")[0]
+    assert failed["rule"] == "check-failed" and "connection refused" in failed["decision"]["reasons"][0]
+    assert failed["fingerprint"] == "f2", "the failed check's alert keeps its incident"
+    assert [(a["action"], a["outcome"]) for a in escalated["actions"]] == [("escalate", "not_recovered")]
+    assert h.loop.released and h.loop.released[0]["holder"].endswith(f"decision-{escalated['id']}")
+
+
+async def test_the_worker_pool_bounds_checks_and_holds_the_intake_when_full(harness: Callable[..., Harness]) -> None:
+    script = Script(["none"] * 3, delay=0.3)
+    h = harness(script, workers=1)
+    await h.loop.offer(firing(service="web"))
+    began = time.monotonic()
+    await h.loop.offer(firing(service="api", fingerprint="f2"))  # waits for the one worker
+    assert time.monotonic() - began > 0.2
+    await wait_for(lambda: h.loop.stats.checks["none"] == 2)
+    assert script.most_at_once == 1
+    text = h.loop.metrics("selfheal_test")
+    assert 'selfheal_test_checks_total{decision="none"} 2' in text
+    assert 'selfheal_test_check_cpu_seconds{quantile="0.99"}' in text
+
+
+async def test_a_resolved_alert_closes_its_incident_in_the_source(harness: Callable[..., Harness]) -> None:
+    h = harness(Script(["none"]))
+    await h.loop.offer(firing(fingerprint="r1"))
+    await wait_for(lambda: h.loop.stats.checks["none"] == 1)
+    resolved = {**firing(fingerprint="r1"), "status": "resolved"}
+    await h.loop.offer(resolved)
+    assert h.loop.stats.closed == 1
+    with h.journal() as journal:
+        (incident,) = journal.incidents(namespace="shop")
+    assert incident["status"] == "closed"
+    assert h.emitted == []
+
+
+async def test_after_a_restart_what_was_applied_is_verified_and_what_never_started_is_released_and_checked_again(
+    harness: Callable[..., Harness], tmp_path: Path
+) -> None:
+    first = harness(Script(["rollback", "scale_up"], delay=0.05), workers=1)  # web is checked first
+    await first.loop.offer(firing(service="web", fingerprint="w"))
+    await first.loop.offer(firing(service="api", fingerprint="a"))
+    await wait_for(lambda: len(first.emitted) == 2)
+    by_service = {e["service"]: e for e in first.emitted}
+    await first.loop.stop()  # the process dies: nothing was verified
+    applied(first, by_service["web"]["decision_id"])  # web's playbook got that far (its report came late); api's not
+
+    again = harness(Script(["none"]))
+    await again.loop.recover()
+    await wait_for(lambda: again.loop.stats.verifications["recovered"] == 1)
+    await wait_for(lambda: again.loop.stats.checks["none"] == 1)
+    with again.journal() as journal:
+        web = journal.decision(by_service["web"]["decision_id"])["actions"]
+        api = journal.decision(by_service["api"]["decision_id"])["actions"]
+    assert [(a["action"], a["outcome"]) for a in web] == [("rollback", "recovered")]
+    assert [(a["action"], a["outcome"]) for a in api] == [("scale_up", "skipped")]
+    assert "restarted" in api[0]["detail"]
+    holders = [p["holder"] for p in again.loop.released]  # type: ignore[attr-defined]
+    assert f"selfheal-remediate/decision-{by_service['api']['decision_id']}" in holders
+    assert again.emitted == [], "the re-check of api decided none this time"
+
+
+async def test_an_alert_leaves_the_spool_only_once_its_check_is_journaled(tmp_path: Path) -> None:
+    import runpy
+
+    from tests.eda.conftest import SOURCE_FILE
+
+    source = runpy.run_path(str(SOURCE_FILE))
+    spool = source["Spool"](tmp_path / "spool")
+    spool.open()
+    outbox = source["Outbox"](10, spool, [])
+    journaled: list[asyncio.Future[None]] = []
+
+    async def sink(alert: dict[str, Any]) -> asyncio.Future[None]:
+        journaled.append(asyncio.get_running_loop().create_future())
+        return journaled[-1]
+
+    outbox.add([{"fingerprint": "x1"}, {"fingerprint": "x2"}])
+    drain = asyncio.create_task(outbox.drain_into(sink))
+    await wait_for(lambda: len(journaled) == 2)
+    assert spool.pending == 2, "handed to the loop is not journaled"
+    journaled[1].set_result(None)
+    await asyncio.sleep(0.01)
+    assert spool.pending == 2, "acknowledged in order: x1 is not journaled yet"
+    journaled[0].set_result(None)
+    await asyncio.sleep(0.01)
+    assert spool.pending == 0
+    drain.cancel()
+    spool.close()
