@@ -579,3 +579,28 @@ def test_gate_answers_round_trip_on_every_backend(journal: Journal) -> None:
     assert (row["id"], row["allowed"], row["rule"], row["change_id"]) == (gate_id, False, "freeze", "ci-42")
     assert row["requested_by"] == "{{ lookup('pipe', 'id') }}"  # the pipeline's words, kept as data
     assert row["answer"] == answer and row["snapshot"] == {"now": "2026-03-04T15:10:00Z"}
+
+
+def test_the_warm_loop_progress_on_every_backend(journal: Journal) -> None:
+    decision_id = record(journal, fingerprint="fp1", alert_status="firing")
+    action_id = journal.start_action(decision_id, "rollback", {"to_revision": 6}, started=NOW)
+    assert journal.action(action_id)["applied"] is None
+    assert [a["id"] for a in journal.unfinished_actions()] == [action_id]
+    journal.mark_applied(action_id, changed=True, detail="rolled back", at=NOW)
+    journal.mark_applied(action_id, changed=True, detail="rolled back again", at=minutes(-1))  # a retry: upsert
+    applied = journal.action(action_id)
+    assert (applied["applied"], applied["changed"], applied["detail"]) == (
+        "2026-03-04T15:11:00Z",
+        True,
+        "rolled back again",
+    )
+    alert = {"fingerprint": "fp2", "status": "firing", "labels": {"summary": "{{ lookup('pipe', 'id') }}"}}
+    link_id = journal.link_alert(decision_id, alert, "coalesced: check in progress", at=NOW)
+    [link] = journal.linked_alerts(decision_id)
+    assert (link["id"], link["alert"], link["incident_id"]) == (link_id, alert, journal.incidents()[0]["id"])
+    with pytest.raises(JournalError, match="no such decision"):
+        journal.link_alert(decision_id + 100, alert, "coalesced")
+    with pytest.raises(JournalError, match="no such action"):
+        journal.mark_applied(action_id + 100)
+    journal.finish_action(action_id, outcome="recovered", ended=NOW)
+    assert journal.unfinished_actions() == []
