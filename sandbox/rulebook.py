@@ -58,7 +58,8 @@ class Rulebook:
         intents: Path,
         rulebook: str = "remediate.yml",
         policy: Path | None = None,
-        journal: Path | None = None,
+        journal: Path | str | None = None,
+        kubeconfig: str = "kubeconfig",
         port: int | None = None,
         token: str | None = None,
         extra_vars: dict[str, Any] | None = None,
@@ -74,7 +75,11 @@ class Rulebook:
         self.intents = Path(intents)
         self.rulebook = rulebook
         self.policy = policy
-        self.journal = Path(journal) if journal is not None else self.run_dir / "journal.db"
+        # A path (SQLite) or a postgresql:// URL (the sandbox's journal_dsn, its password in journal_passfile).
+        self.journal: Path | str = (
+            journal if isinstance(journal, str) and "://" in journal else Path(journal or self.run_dir / "journal.db")
+        )
+        self.kubeconfig = kubeconfig  # the sandbox state's key: the admin's, or kubeconfig_restricted
         self.port = port if port is not None else free_port()
         self.token = token if token is not None else secrets.token_urlsafe(24)
         self.extra_vars = dict(extra_vars or {})
@@ -191,7 +196,8 @@ class Rulebook:
             "ANSIBLE_NOCOLOR": "1",
             "ANSIBLE_RETRY_FILES_ENABLED": "0",
             "ANSIBLE_DEPRECATION_WARNINGS": "0",
-            "K8S_AUTH_KUBECONFIG": self.state["kubeconfig"],
+            "K8S_AUTH_KUBECONFIG": self.state[self.kubeconfig],
+            **({"PGPASSFILE": self.state["journal_passfile"]} if isinstance(self.journal, str) else {}),
         }
 
     def output(self, tail: int = 6000) -> str:

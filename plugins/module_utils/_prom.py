@@ -18,7 +18,8 @@ from typing import Any
 
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import GatherError
 
-# Placeholders: $namespace, $service, $target (the workload name), $window, $tenant_window, $tenant_baseline.
+# Placeholders: $namespace, $service, $target (the workload name), $window, $tenant_window, $tenant_baseline and
+# $baseline_end (how long ago the baseline window ends).
 # `$` is free in PromQL except in label_replace replacements like "$1", which Template.safe_substitute leaves alone.
 _REQ = 'namespace="$namespace",service="$service"'
 _POD = 'namespace="$namespace",pod=~"$target-[a-z0-9]+-[a-z0-9]+"'
@@ -54,11 +55,12 @@ DEFAULT_QUERIES: dict[str, str] = {
         "sum by (tenant) (rate(http_requests_total{" + _REQ + "}[$tenant_window]))"
         " / ignoring (tenant) group_left sum(rate(http_requests_total{" + _REQ + "}[$tenant_window]))"
     ),
-    # Each tenant's share over the policy's tenant_baseline window that ended where the service's window begins:
-    # the traffic it usually sends, before the breach (principle 3, the victim tenant).
+    # Each tenant's share over the policy's tenant_baseline window that ended before the breach began: the traffic
+    # it usually sends (principle 3, the victim tenant).
     "tenant_baseline_share": (
-        "sum by (tenant) (rate(http_requests_total{" + _REQ + "}[$tenant_baseline] offset $window))"
-        " / ignoring (tenant) group_left sum(rate(http_requests_total{" + _REQ + "}[$tenant_baseline] offset $window))"
+        "sum by (tenant) (rate(http_requests_total{" + _REQ + "}[$tenant_baseline] offset $baseline_end))"
+        " / ignoring (tenant) group_left"
+        " sum(rate(http_requests_total{" + _REQ + "}[$tenant_baseline] offset $baseline_end))"
     ),
     "dependency_up": "max by (dependency) (dependency_up{" + _REQ + "})",
     "dependency_latency_p99_ms": "1000 * max by (dependency) (dependency_latency_p99_seconds{" + _REQ + "})",
@@ -93,6 +95,7 @@ def indicator_queries(
     overrides: dict[str, str] | None = None,
     tenant_window: str | None = None,
     tenant_baseline: str = "1h",
+    baseline_end: str | None = None,
 ) -> dict[str, str]:
     """The PromQL of every indicator for one service, defaults overridden by the intent's `indicators`.
 
@@ -105,6 +108,7 @@ def indicator_queries(
         "window": window,
         "tenant_window": tenant_window or window,
         "tenant_baseline": tenant_baseline,
+        "baseline_end": baseline_end or window,
     }
     queries = {**DEFAULT_QUERIES, **(overrides or {})}
     return {name: Template(q).safe_substitute(values) for name, q in queries.items()}

@@ -11,6 +11,11 @@ Each test asserts the alert resolves in Alertmanager (or the escalation reached 
 holds the chain: the alert's fingerprint on the decision, the decision, the action and its verified outcome, and
 the incident closed when the alert resolved. The timings (fault -> alert -> action -> recovered -> resolved) are
 printed at the end of the module (``pytest -s``).
+
+The loop runs as it would in production: as its own ServiceAccount under the shipped RBAC
+(``docs/deploy/rbac.yml``, bound in each scenario's namespace) and with its journal on the sandbox's PostgreSQL.
+Every other test of the sandbox runs as the admin with an SQLite journal, so both identities and both journals are
+exercised; the restricted one here, where every action class must get by with exactly what the RBAC grants.
 """
 
 from __future__ import annotations
@@ -28,9 +33,10 @@ from typing import Any
 
 import pytest
 import yaml
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._journal.store import Journal
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._journal.store import Journal, journal_exists
 
 from sandbox import client
+from sandbox.cluster import grant_selfheal
 from sandbox.rulebook import Rulebook, route_alerts, unroute_alerts
 from tests.attacks import attack_strings
 from tests.integration.helpers import create_namespace, deployment_manifest, kube_client, rolled_out, wait_until
@@ -112,13 +118,13 @@ class Loop:
         return Journal(self.rulebook.journal)
 
     def decisions(self, namespace: str) -> list[dict[str, Any]]:
-        if not self.rulebook.journal.exists():
+        if not journal_exists(str(self.rulebook.journal)):
             return []
         with self.journal() as journal:
             return journal.query(namespace=namespace, limit=1000)
 
     def incidents(self, namespace: str) -> list[dict[str, Any]]:
-        if not self.rulebook.journal.exists():
+        if not journal_exists(str(self.rulebook.journal)):
             return []
         with self.journal() as journal:
             return journal.incidents(namespace=namespace)
@@ -205,15 +211,19 @@ def loop(sandbox: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> I
     base = tmp_path_factory.mktemp("closed-loop")
     intents, policy = write_inputs(base)
     kube = kube_client(sandbox)
+    os.environ["PGPASSFILE"] = sandbox["journal_passfile"]  # this process reads the loop's journal too
     for scenario in SCENARIOS.values():
         create_workload(kube, scenario)
+        grant_selfheal(kube, scenario.namespace)  # the shipped RoleBinding, as an operator puts it
     for scenario in SCENARIOS.values():
         wait_until(lambda s=scenario: rolled_out(kube, s.namespace, "web"), 60, f"{scenario.namespace}/web")
     # Every service serves a full rate window before anything is judged on it.
     served = f"count(sum by (namespace) (rate(http_requests_total{{namespace=~'cl-.*',code='200'}}[{WINDOW}])) > 90)"
     wait_until(lambda: (client.scalar(sandbox, served) or 0) >= len(SCENARIOS), 90, "a full window of metrics")
     extra = {**VERIFY, "recheck_settle_seconds": RECHECK_SETTLE}
-    rulebook = Rulebook(sandbox, run_dir=base, intents=intents, policy=policy, extra_vars=extra)
+    rulebook = Rulebook(
+        sandbox, run_dir=base, intents=intents, policy=policy, extra_vars=extra, **as_production(sandbox)
+    )
     rulebook.start()
     loop = Loop(sandbox, rulebook, kube, base)
     try:
@@ -326,6 +336,11 @@ def deployment(loop: Loop, name: str) -> dict[str, Any]:
 
 
 # --- one test per action class -----------------------------------------------------------------------------------
+
+
+def as_production(sandbox: dict[str, Any]) -> dict[str, Any]:
+    """The Rulebook options of a loop run as in production: its own ServiceAccount, the shared PostgreSQL journal."""
+    return {"kubeconfig": "kubeconfig_restricted", "journal": sandbox["journal_dsn"]}
 
 
 def test_bad_rollout_is_rolled_back(loop: Loop, faults: Any) -> None:
@@ -502,6 +517,7 @@ def test_the_intent_watch_remediates_through_the_same_path(loop: Loop, faults: A
         rulebook="watch.yml",
         policy=loop.base / "policy.yml",
         extra_vars=watch_vars,
+        **as_production(loop.state),
     )
     with watch:
         loop.inject(faults, "watch")

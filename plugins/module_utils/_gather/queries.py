@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -37,10 +38,13 @@ def shorter(first: str, second: str) -> str:
     return first if duration_seconds(first) <= duration_seconds(second) else second
 
 
-def service_queries(intent: Mapping[str, Any], tenant_baseline: str = DEFAULT_TENANT_BASELINE) -> dict[str, str]:
+def service_queries(
+    intent: Mapping[str, Any], tenant_baseline: str = DEFAULT_TENANT_BASELINE, breach_age: float | None = None
+) -> dict[str, str]:
     """The PromQL of every indicator of one intent (defaults, the intent's overrides, its dependency queries).
 
-    ``tenant_baseline`` is the policy's window for the tenants' baseline shares.
+    ``tenant_baseline`` is the policy's window for the tenants' baseline shares, which ends before the breach began
+    (see :func:`baseline_end`); ``breach_age`` is the alert's age in seconds, None without an alert.
     """
     overrides = dict(intent.get("indicators") or {})
     window = overrides.pop("window", None) or "5m"
@@ -55,7 +59,17 @@ def service_queries(intent: Mapping[str, Any], tenant_baseline: str = DEFAULT_TE
         overrides,
         tenant_window,
         tenant_baseline=tenant_baseline,
+        baseline_end=baseline_end(window, tenant_baseline, breach_age),
     )
+
+
+def baseline_end(window: str, tenant_baseline: str, breach_age: float | None) -> str:
+    """How long ago the tenants' baseline window ends: when the alert began (at least one window ago). Without an
+    alert the breach may be any age, so the baseline is the window before the last one: a flood that began
+    within it is not taken for the usual traffic."""
+    if breach_age is None:
+        return tenant_baseline
+    return f"{math.ceil(max(duration_seconds(window), breach_age))}s"
 
 
 def objective_queries(intents: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, str]]:

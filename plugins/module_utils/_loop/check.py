@@ -38,7 +38,7 @@ from ansible_collections.zerotouch.selfheal.plugins.module_utils._model.intent i
     intents_from_document,
     load_intents,
 )
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._model.objects import deployment_pods
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._model.objects import deployment_pods, parse_time
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._model.policy import (
     load_policy,
     policy_for,
@@ -140,7 +140,11 @@ def gather(
 
     warnings: list[str] = []
     key = key_of(intent)
-    queries = {key: service_queries(intent, policy.get("tenant_baseline") or DEFAULT_TENANT_BASELINE)}
+    # The baseline of the tenants' shares ends when the breach began: the alert's start (Alertmanager's nanoseconds
+    # and all), when there is one.
+    started = parse_time((alert_block(alert) or {}).get("startsAt"))
+    breach_age = (now - started).total_seconds() if started else None
+    queries = {key: service_queries(intent, policy.get("tenant_baseline") or DEFAULT_TENANT_BASELINE, breach_age)}
     others = [i for i in platform_intents or [] if key_of(i) != key]
     queries.update(objective_queries(others))
     answered: dict[str, dict[str, Any]] | None = None

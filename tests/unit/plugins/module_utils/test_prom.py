@@ -87,3 +87,14 @@ def test_split_keeps_unknown_as_none_and_drops_nan() -> None:
 def test_split_treats_non_finite_values_as_unknown(value: str) -> None:
     out = _prom.split([sample("a/b", "availability", value)], ["a/b"])
     assert out["a/b"]["availability"] is None
+
+
+@pytest.mark.parametrize(
+    ("breach_age", "offset"),
+    [(None, "offset 30m"), (2.0, "offset 5s"), (90.4, "offset 91s"), (7200.0, "offset 7200s")],
+)
+def test_the_tenant_baseline_ends_when_the_breach_began(breach_age: float | None, offset: str) -> None:
+    # A flood older than the service's window must not count as the tenant's usual share (principle 3).
+    intent = {"service": "checkout", "namespace": "shop", "indicators": {"window": "5s"}}
+    q = queries.service_queries(intent, "30m", breach_age)["tenant_baseline_share"]
+    assert q.count(f"[30m] {offset}") == 2, q
