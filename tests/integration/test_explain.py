@@ -56,7 +56,7 @@ def test_every_public_scenario_gets_its_expected_decision_without_reading_expect
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
 
     lines = [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
-    assert len(lines) == len(expected) == 24
+    assert len(lines) == len(expected) >= 34  # p01-p34 at least
     for line in lines:
         assert set(line) == {"id", "action", "params", "proposed", "reasons"}
         want = expected[line["id"]]
