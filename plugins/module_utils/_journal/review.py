@@ -117,6 +117,18 @@ class Approval:
 
 
 @dataclass(frozen=True, slots=True)
+class DeniedChange:
+    """A change the change gate refused (docs/gate.md), with the pipeline's identity as it gave it."""
+
+    at: datetime
+    gate_id: int
+    change: str
+    rule: str
+    requested_by: str | None
+    change_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class Indicator:
     """One indicator over the period, with the objective it is judged against."""
 
@@ -143,6 +155,7 @@ class ServiceReview:
     median_time_to_action: float | None
     median_time_to_recovery: float | None
     mean_time_to_recovery: float | None
+    denied_changes: tuple[DeniedChange, ...] = ()
 
     @property
     def name(self) -> str:
@@ -198,6 +211,7 @@ class _Service:
     service: str
     decisions: list[Mapping[str, Any]] = field(default_factory=list)
     incidents: list[Mapping[str, Any]] = field(default_factory=list)
+    gates: list[Mapping[str, Any]] = field(default_factory=list)
 
 
 def build_review(
@@ -206,6 +220,7 @@ def build_review(
     since: datetime,
     until: datetime,
     truncated: bool = False,
+    gates: Iterable[Mapping[str, Any]] = (),
 ) -> Review:
     """The review of ``[since, until]`` from journal records (any order; records outside the period are ignored)."""
     if until < since:
@@ -223,6 +238,9 @@ def build_review(
         closed = _time(incident["closed"]) if incident.get("closed") else None
         if _time(incident["opened"]) <= until and (closed is None or closed >= since):
             entry(incident).incidents.append(incident)
+    for answer in sorted(gates, key=lambda g: (_time(g["time"]), g["id"])):
+        if not answer["allowed"] and since <= _time(answer["time"]) <= until:
+            entry(answer).gates.append(answer)
     reviews = tuple(_service_review(services[key], since, until) for key in sorted(services))
     across = tuple(_correlated_escalations(reviews))
     return Review(since, until, reviews, across, truncated)
@@ -257,6 +275,10 @@ def _service_review(svc: _Service, since: datetime, until: datetime) -> ServiceR
         median_time_to_action=statistics.median(to_action) if to_action else None,
         median_time_to_recovery=statistics.median(to_recovery) if to_recovery else None,
         mean_time_to_recovery=statistics.fmean(to_recovery) if to_recovery else None,
+        denied_changes=tuple(
+            DeniedChange(_time(g["time"]), int(g["id"]), g["change"], g["rule"], g["requested_by"], g["change_id"])
+            for g in svc.gates
+        ),
     )
 
 

@@ -277,6 +277,8 @@ def render_markdown(review: Review) -> str:
         lines += ["### Escalations and approvals", ""]
         rows = _escalation_rows(svc)
         lines += _md_table(_ESCALATION_HEADER, rows) if rows else ["None.", ""]
+        if svc.denied_changes:
+            lines += ["### Changes the gate denied", ""] + _md_table(_DENIED_HEADER, _denied_rows(svc))
         lines += ["### Indicators against objectives", ""]
         lines += _md_table(_INDICATOR_HEADER, _indicator_rows(svc)) if svc.indicators else ["No objective.", ""]
         if svc.suggestions:
@@ -299,6 +301,13 @@ _ACTION_HEADER = (
 )
 _ESCALATION_HEADER = ("when", "kind", "decision", "what")
 _INDICATOR_HEADER = ("indicator", "objective", "samples", "worst", "last")
+_DENIED_HEADER = ("when", "change", "rule", "requested by", "change id", "gate answer")
+
+
+def _denied_rows(svc: ServiceReview) -> list[list[object]]:
+    return [
+        [stamp(d.at), d.change, d.rule, d.requested_by or "", d.change_id or "", d.gate_id] for d in svc.denied_changes
+    ]
 
 
 def _overview(review: Review) -> str:
@@ -441,6 +450,8 @@ def _html_service(svc: ServiceReview) -> str:
     parts.append("<h3>Escalations and approvals</h3>")
     rows = _escalation_rows(svc)
     parts.append(_html_table(_ESCALATION_HEADER, rows, "escalations") if rows else '<p class="none">None.</p>')
+    if svc.denied_changes:
+        parts += ["<h3>Changes the gate denied</h3>", _html_table(_DENIED_HEADER, _denied_rows(svc), "denied")]
     plots = [_indicator_plot(svc, n, ind) for n, ind in enumerate(svc.indicators) if ind.points]
     if svc.incidents:
         plots.append(_recovery_plot(svc))

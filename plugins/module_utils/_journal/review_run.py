@@ -55,7 +55,8 @@ def read_review(params: dict[str, Any], now: datetime) -> Review:
     with Journal(path) as journal:
         decisions = journal.query(**filters, since=since, until=until, limit=limit, include_snapshot=True)
         incidents = journal.incidents(**filters, limit=INCIDENT_LIMIT)
-    return build_review(decisions, incidents, since, until, truncated=len(decisions) >= limit)
+        gates = journal.gate_answers(**filters, since=since, limit=limit)
+    return build_review(decisions, incidents, since, until, truncated=len(decisions) >= limit, gates=gates)
 
 
 def run(params: dict[str, Any], check_mode: bool, now: datetime | None = None) -> dict[str, Any]:

@@ -456,3 +456,30 @@ def test_without_pygal_a_plot_names_the_missing_library(monkeypatch: pytest.Monk
 )
 def test_durations_read_as_words(seconds: float | None, text: str) -> None:
     assert review_render.duration(seconds) == text
+
+
+def test_the_review_lists_the_changes_the_gate_denied(tmp_path: Any) -> None:
+    with Journal(tmp_path / "j.db") as journal:
+        for allowed, rule, change_id in (
+            (False, "freeze", HOSTILE),
+            (True, "allow", "ci-2"),
+            (False, "impact", "ci-3"),
+        ):
+            journal.record_gate(
+                namespace="shop",
+                service="checkout",
+                answer={"change": "deploy", "allowed": allowed, "rule": rule},
+                snapshot={},
+                requested_by="github-actions",
+                change_id=change_id,
+                at=T0,
+            )
+        gates = journal.gate_answers(since=SINCE)
+    review = build_review([], [], SINCE, UNTIL, gates=gates)
+    (svc,) = review.services
+    assert [(d.rule, d.change_id) for d in svc.denied_changes] == [("freeze", HOSTILE), ("impact", "ci-3")]
+    page = review_render.render_html(review)
+    assert "Changes the gate denied" in page and "ci-3" in page and "github-actions" in page
+    assert "<script>" not in page  # the pipeline's words are data
+    markdown = review_render.render_markdown(review)
+    assert "Changes the gate denied" in markdown and "ci-2" not in markdown
