@@ -18,7 +18,9 @@ vars, which ansible-core renders as templates. The playbook reads the decision b
   followed by the settle below, so one failing service pages a human once, not once per alert.
 - Per service, one check at a time. A firing alert that comes while its service is checked, acted on or verified
   is linked to that decision (and its incident) in the journal and starts nothing. After a decision not to act,
-  the next firing alert is checked once ``recheck_settle_seconds`` have passed (it waits, it is not dropped).
+  the next firing alert is checked once ``recheck_settle_seconds`` have passed (it waits, it is not dropped);
+  after ``none``, ``cooldown`` or ``locked`` the same alert is checked again then if nothing newer came and it has
+  not resolved, since Alertmanager does not send a firing alert twice.
 - An acting decision is claimed here (the lock and the journal's ``pending`` action); the playbook acts and
   journals ``applied``. This loop sees that in the journal, verifies with the ``verify`` role's core
   (:func:`._verify.watch` over :func:`._verify.looker`), journals the outcome, escalates what did not recover and
@@ -66,6 +68,8 @@ logger = logging.getLogger("zerotouch.selfheal.loop")
 
 EVENT_KIND = "remediate"
 OUTCOMES = ("none", "cooldown", "locked", "escalate", "act", "error")
+# Outcomes after which a still-firing alert is checked again once the settle is over. Not escalate: a human has it.
+RECHECKED = ("none", "cooldown", "locked")
 FAILED_RULE = "check-failed"
 ESCALATION_TIMEOUT = 10.0
 
@@ -557,6 +561,10 @@ class Loop:
         if outcome == "error":  # the next alert tries again: the cluster or Prometheus may be back
             state.phase, state.pending = "idle", None
             return
+        if outcome in RECHECKED and state.pending is None:
+            # Alertmanager never sends the same firing alert twice (its re-sends are dropped as duplicates), so the
+            # loop looks again itself once the settle is over, until the alert resolves or it acts.
+            state.pending = alert
         self._settle(key, state)  # none, cooldown, locked, escalate: the next alert waits for the settle
 
     def _settle(self, key: str, state: Service) -> None:
