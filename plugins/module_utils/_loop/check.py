@@ -142,7 +142,8 @@ def gather(
     key = key_of(intent)
     # The baseline of the tenants' shares ends when the breach began: the alert's start (Alertmanager's nanoseconds
     # and all), when there is one.
-    started = parse_time((alert_block(alert) or {}).get("startsAt"))
+    block = alert_block(alert)  # normalized once: the baseline's end and the snapshot's alert
+    started = parse_time((block or {}).get("startsAt"))
     breach_age = (now - started).total_seconds() if started else None
     queries = {key: service_queries(intent, policy.get("tenant_baseline") or DEFAULT_TENANT_BASELINE, breach_age)}
     others = [i for i in platform_intents or [] if key_of(i) != key]
@@ -184,7 +185,7 @@ def gather(
         "now": format_datetime(now),
         "intent": intent,
         "policy": policy,
-        "alert": alert_block(alert),
+        "alert": block,
         "observed": observed,
         "history": history,
     }
