@@ -53,6 +53,12 @@ def clear(state: dict[str, Any], fault_id: str | None = None) -> Any:
     return _request(state["simulator_url"] + suffix, "DELETE", timeout=FAULT_TIMEOUT_S)
 
 
+def set_profile(state: dict[str, Any], namespace: str, service: str, **profile: Any) -> dict[str, Any]:
+    """Change how the simulator serves a service from now on (``tenants``, ``base_rps``, ...)."""
+    url = f"{state['simulator_url']}/profiles/{namespace}/{service}"
+    return _request(url, "PUT", profile)  # type: ignore[no-any-return]
+
+
 def faults(state: dict[str, Any]) -> list[dict[str, Any]]:
     return _request(state["simulator_url"] + "/faults")  # type: ignore[no-any-return]
 

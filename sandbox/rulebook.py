@@ -227,15 +227,18 @@ class Rulebook:
             time.sleep(0.2)
 
 
-def route_alerts(state: dict[str, Any], url: str, token: str | None = None) -> None:
+def route_alerts(state: dict[str, Any], url: str, token: str | None = None, group_wait: str | None = None) -> None:
     """Make the sandbox's Alertmanager post every alert to ``url`` as well as to its webhook recorder.
 
     Rewrites its configuration (a child route per receiver, the first with ``continue: true``) and reloads it.
+    The sandbox sends a new alert group at once; ``group_wait`` holds the first notification of each group that
+    long on this route, as production routes do (Alertmanager's default is 30s).
     """
     rulebook: dict[str, Any] = {"url": url, "send_resolved": True, "max_alerts": 0}
     if token:
         rulebook["http_config"] = {"authorization": {"type": "Bearer", "credentials": token}}
-    _configure(state, [{"name": "selfheal", "webhook_configs": [rulebook]}], must_hold=url)
+    receiver = {"name": "selfheal", "webhook_configs": [rulebook]}
+    _configure(state, [receiver], must_hold=url, group_wait=group_wait)
 
 
 def unroute_alerts(state: dict[str, Any]) -> None:
@@ -243,7 +246,9 @@ def unroute_alerts(state: dict[str, Any]) -> None:
     _configure(state, [], must_hold=state["webhook_url"])
 
 
-def _configure(state: dict[str, Any], receivers: list[dict[str, Any]], must_hold: str) -> None:
+def _configure(
+    state: dict[str, Any], receivers: list[dict[str, Any]], must_hold: str, group_wait: str | None = None
+) -> None:
     config_file = Path(state["run_dir"]) / "alertmanager" / "alertmanager.yml"
     config = yaml.safe_load(config_file.read_text())
     recorder = {
@@ -252,7 +257,9 @@ def _configure(state: dict[str, Any], receivers: list[dict[str, Any]], must_hold
     }
     route = config["route"]
     route["receiver"] = "recorder"
-    route["routes"] = [*({"receiver": r["name"], "continue": True} for r in receivers), {"receiver": "recorder"}]
+    held = {"group_wait": group_wait} if group_wait else {}
+    children = [{"receiver": r["name"], "continue": True, **held} for r in receivers]
+    route["routes"] = [*children, {"receiver": "recorder"}]
     config["receivers"] = [*receivers, recorder]
     tmp = config_file.with_suffix(".tmp")
     tmp.write_text(yaml.safe_dump(config, sort_keys=False))

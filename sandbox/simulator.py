@@ -165,6 +165,7 @@ class Simulator:
                 aiohttp.web.post("/faults", self._serve_inject),
                 aiohttp.web.delete("/faults", self._serve_clear_all),
                 aiohttp.web.delete("/faults/{id}", self._serve_clear),
+                aiohttp.web.put("/profiles/{namespace}/{service}", self._serve_profile),
             ]
         )
         self._runner = aiohttp.web.AppRunner(app, access_log=None)
@@ -626,6 +627,32 @@ class Simulator:
     async def _serve_clear_all(self, request: aiohttp.web.Request) -> aiohttp.web.Response:
         cleared = [(await self.clear(fid)).as_dict() for fid in list(self.faults)]
         return aiohttp.web.json_response(cleared)
+
+    async def _serve_profile(self, request: aiohttp.web.Request) -> aiohttp.web.Response:
+        try:
+            body = await request.json()
+            key = f"{request.match_info['namespace']}/{request.match_info['service']}"
+            profile = self.set_profile(key, body)
+        except (FaultError, json.JSONDecodeError) as exc:
+            return aiohttp.web.json_response({"error": str(exc)}, status=400)
+        return aiohttp.web.json_response(profile)
+
+    def set_profile(self, key: str, body: Any) -> dict[str, Any]:
+        """Change how a service behaves from now on (its keys over the defaults'), e.g. its tenants' mix."""
+        if not isinstance(body, dict):
+            raise FaultError("a profile is a JSON object")
+        unknown = sorted(set(body) - set(self.defaults))
+        if unknown:
+            raise FaultError(f"unknown profile keys {unknown}; known: {sorted(self.defaults)}")
+        tenants = body.get("tenants", {"default": 1.0})
+        if (
+            not isinstance(tenants, dict)
+            or not tenants
+            or not all(isinstance(v, (int, float)) and v > 0 for v in tenants.values())
+        ):
+            raise FaultError("tenants maps each tenant to its positive share of the requests")
+        self.profiles[key] = {**self.profiles.get(key, {}), **body}
+        return self._profile(*key.split("/", 1))
 
 
 def _escape(value: str) -> str:

@@ -65,3 +65,22 @@ def test_inject_rejects_unknown_fault_and_missing_deployment(sandbox: dict[str, 
         client.inject(sandbox, "crashloop", namespace="shop", service="nope")
     with pytest.raises(RuntimeError, match="needs a node"):
         client.inject(sandbox, "slow-node", namespace="shop", service="catalog")
+
+
+def test_a_profile_changes_the_tenants_mix_and_bad_ones_are_refused(sandbox: dict[str, Any]) -> None:
+    share = "sum(rate(http_requests_total{{namespace='shop',service='catalog',tenant='{t}'}}[3s]))"
+    client.set_profile(sandbox, "shop", "catalog", tenants={"acme": 0.9, "globex": 0.1})
+    try:
+        wait_until(
+            lambda: (client.scalar(sandbox, share.format(t="acme")) or 0)
+            > 5 * (client.scalar(sandbox, share.format(t="globex")) or 1),
+            60,
+            "acme to send nine tenths of the requests",
+            1,
+        )
+    finally:
+        client.set_profile(sandbox, "shop", "catalog", tenants={"acme": 0.5, "globex": 0.5})
+    with pytest.raises(RuntimeError, match="unknown profile keys \\['colour'\\]"):
+        client.set_profile(sandbox, "shop", "catalog", colour="blue")
+    with pytest.raises(RuntimeError, match="positive share"):
+        client.set_profile(sandbox, "shop", "catalog", tenants={"acme": 0})
