@@ -41,6 +41,11 @@ class Answer:
     approve: bool = True
 
 
+def command(decision_id: int) -> str:
+    """The command that answers a proposal (add ``-e deny=true`` to deny it)."""
+    return f"ansible-playbook zerotouch.selfheal.approve -e decision={int(decision_id)} -e approver=<your name>"
+
+
 def validate(answer: Answer) -> None:
     """Bad input fails before anything is read or written."""
     if not str(answer.approver or "").strip():
@@ -249,3 +254,66 @@ def _as_decision(decision: dict[str, Any]) -> Decision:
         proposed_params=decision.get("proposed_params") or {},
         rule=decision.get("rule") or "",
     )
+
+
+# --- the approval module ------------------------------------------------------------------------------------------
+
+
+def approval(params: dict[str, Any], kube_factory: Any, check_mode: bool) -> dict[str, Any]:
+    """The ``approval`` module: answer a proposal by command. Check mode reads the proposal and says what an
+    answer would do now, writing nothing and checking nothing again."""
+    from datetime import UTC
+
+    from ansible_collections.zerotouch.selfheal.plugins.module_utils._journal.store import (
+        default_journal_path,
+        journal_exists,
+    )
+    from ansible_collections.zerotouch.selfheal.plugins.module_utils._prom import PromClient
+
+    answer = Answer(
+        int(params["decision_id"]), str(params.get("approver") or ""), "command", params["state"] != "denied"
+    )
+    validate(answer)
+    path = params.get("journal") or None
+    if not journal_exists(path):
+        raise ValidationError("options", "journal", f"no journal at {path or default_journal_path()}")
+    now = datetime.now(UTC)
+    with Journal(path) as journal:
+        if check_mode:
+            return preview(journal, answer, now)
+        if answer.approve and params.get("intents") is None:
+            raise ValidationError("options", "intents", "is required to approve: the service is checked again")
+        settings = _check.Settings(
+            _check.intents_from(params.get("intents")),
+            _check.policy_from(params.get("policy")),
+            params.get("patches"),
+            int(params.get("lock_ttl_seconds") or 900),
+        )
+        prom = PromClient(params["prometheus_url"]) if params.get("prometheus_url") else None
+        connected: list[Any] = []
+
+        def kube() -> Any:
+            if not connected:
+                connected.append(kube_factory())
+            return connected[0]
+
+        return answer_proposal(answer, settings, _check.Clients(kube, prom, journal), now)
+
+
+def preview(journal: Journal, answer: Answer, now: datetime) -> dict[str, Any]:
+    """What answering would do, from the journal alone (check mode)."""
+    found = proposal_of(journal, answer.decision_id)
+    row = journal.proposal(answer.decision_id)
+    state = row["state"] if row else "pending"
+    verb = "approve" if answer.approve else "deny"
+    proposed = found["decision"]["proposed"]
+    what = f"{proposed} of {found['namespace']}/{found['service']} (proposal {answer.decision_id})"
+    if row and row["state"] == "pending" and parse_datetime(row["expires"]) <= now:
+        state = "expired"
+    if state != "pending":
+        msg = f"would not {verb} {what}: it is {state}"
+    elif answer.approve:
+        msg = f"would check {found['namespace']}/{found['service']} again and, if {proposed} still stands, act"
+    else:
+        msg = f"would deny {what}"
+    return {"changed": state == "pending", "state": state, "proposal": row, "decision_id": None, "msg": msg}
