@@ -231,6 +231,7 @@ def journal_info_spec() -> dict[str, Any]:
         "until": {"type": "str"},
         "limit": {"type": "int", "default": 100},
         "include_snapshot": {"type": "bool", "default": False},
+        "view": {"type": "str", "choices": ["decisions", "proposals", "promotion"], "default": "decisions"},
     }
 
 
