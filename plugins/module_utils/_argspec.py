@@ -136,6 +136,7 @@ def escalation_spec() -> dict[str, Any]:
         "reasons": {"type": "list", "elements": "str"},
         "evidence": {"type": "dict"},
         "proposed": {"type": "raw"},
+        "decision_id": {"type": "int"},
     }
 
 

@@ -42,6 +42,11 @@ def normalize_proposed(proposed: Any, params: Mapping[str, Any] | None = None) -
     raise ValidationError("options", "proposed", "must be an action name or a dict with an 'action' key")
 
 
+def approve_command(decision_id: int) -> str:
+    """The command that answers a proposal (``-e deny=true`` denies it): in every escalation that has one."""
+    return f"ansible-playbook zerotouch.selfheal.approve -e decision={int(decision_id)} -e approver=<your name>"
+
+
 def _service(namespace: str | None, name: str | None) -> str | None:
     if namespace and name:
         return f"{namespace}/{name}"

@@ -26,6 +26,7 @@ from ansible_collections.zerotouch.selfheal.plugins.module_utils._journal.store 
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop import check as _check
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._model.intent import find_intent
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._model.policy import policy_for
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._notify import approve_command
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._schema import parse_datetime
 
 APPROVED_BY = "approved"  # the reason an acted decision carries first: who approved which proposal
@@ -43,7 +44,7 @@ class Answer:
 
 def command(decision_id: int) -> str:
     """The command that answers a proposal (add ``-e deny=true`` to deny it)."""
-    return f"ansible-playbook zerotouch.selfheal.approve -e decision={int(decision_id)} -e approver=<your name>"
+    return approve_command(decision_id)
 
 
 def validate(answer: Answer) -> None:
