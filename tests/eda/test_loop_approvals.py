@@ -90,3 +90,32 @@ async def test_without_a_secret_the_escalation_carries_the_command_only(
 def test_a_weak_secret_is_refused(secret: str) -> None:
     with pytest.raises(ValueError, match="approval_secret"):
         warm.parse_options({"intents": "/i", "prometheus_url": "http://p", "approval_secret": secret})
+
+
+class Observing:
+    """Stands in for _check.evaluate in mode observe: the rollback that would be done, as a decision none."""
+
+    def __call__(self, request: Any, settings: Any, clients: Any, check_mode: bool = False) -> dict[str, Any]:
+        decision = {"action": "none", "params": {}, "proposed": "rollback", "proposed_params": {"to_revision": 1},
+                    "reasons": ["mode is observe: rollback is what would be done"], "rule": "observe"}  # fmt: skip
+        return {"decision": decision, "decision_id": None, "snapshot": {"intent": INTENT, "alert": None}}
+
+
+@pytest.mark.parametrize("notify", [True, False])
+async def test_observe_notifies_a_dry_run_only_when_the_policy_asks(
+    harness: Callable[..., Harness],  # noqa: F811 - the fixture
+    tmp_path: Any,
+    notify: bool,
+) -> None:
+    policy = tmp_path / "policy.yml"
+    policy.write_text(f"mode: observe\nobserve_notify: {str(notify).lower()}\n")
+    h = harness(Observing(), policy=str(policy))
+    await h.loop.offer(firing())
+    await wait_for(lambda: h.loop.stats.checks["none"] == 1)
+    if not notify:
+        assert h.posted == []
+        return
+    (payload,) = await wait_for(lambda: h.posted)
+    assert payload["summary"].startswith('Dry run (mode observe): would rollback {"to_revision": 1} on shop/web')
+    assert payload["approval_required"] is False and "approval" not in payload
+    assert h.emitted == []

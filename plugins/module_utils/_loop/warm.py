@@ -639,6 +639,10 @@ class Loop:
             self.stats.check_wall.append(time.monotonic() - wall)
         decision = result["decision"]
         if decision["action"] == "none":
+            if decision.get("rule") == "observe" and policy_for(policy, request.namespace, request.service).get(
+                "observe_notify"
+            ):
+                self._dry_run(request.namespace, request.service, decision)
             return ("cooldown" if decision.get("rule") == "cooldown" else "none"), result
         claim = result.get("claim") or {}
         if not claim.get("acquired"):
@@ -732,6 +736,12 @@ class Loop:
             return False, str(exc)
         self.stats.escalations["sent"] += 1
         return True, f"escalation sent (HTTP {status})"
+
+    def _dry_run(self, namespace: str, service: str, decision: Mapping[str, Any]) -> None:
+        """Mode observe with observe_notify: say what would have been done and why, marked as a dry run."""
+        would = f"{decision['proposed']} {json.dumps(decision.get('proposed_params') or {}, sort_keys=True)}"
+        summary = f"Dry run (mode observe): would {would} on {namespace}/{service}; nothing was changed"
+        self._send(namespace, service, {**decision, "proposed": None}, None, None, summary)
 
     def _approval(self, result: dict[str, Any]) -> dict[str, Any] | None:
         """How to answer a proposing escalation: the command, and the signed links when a secret is set."""

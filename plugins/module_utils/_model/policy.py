@@ -64,6 +64,7 @@ POLICY_DEFAULTS: dict[str, Any] = {
     "max_cordoned_nodes": 1,
     "tenant_baseline": "1h",
     "approval_ttl": "30m",
+    "observe_notify": False,
 }
 # The trust ladder (docs/decisions.md, principle 4): act alone, ask first, or only say what would be done.
 MODES = ("auto", "approve", "observe")
@@ -117,6 +118,8 @@ _SETTINGS: dict[str, Any] = {
     "tenant_baseline": {"type": "string", "pattern": DURATION_PATTERN},
     # How long a proposal can be approved (docs/approvals.md); the engine never reads it.
     "approval_ttl": {"type": "string", "pattern": DURATION_PATTERN},
+    # In mode observe, tell the escalation webhook what would have been done (marked as a dry run).
+    "observe_notify": {"type": "boolean"},
 }
 _OVERRIDE = {
     "type": "object",

@@ -51,6 +51,7 @@ def test_defaults_match_the_scenarios_readme() -> None:
         "max_cordoned_nodes": 1,
         "tenant_baseline": "1h",
         "approval_ttl": "30m",  # issue 13: a proposal can be approved for 30 minutes
+        "observe_notify": False,  # issue 13: observe-mode notifications are optional
     }
 
 
