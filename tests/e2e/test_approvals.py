@@ -163,6 +163,10 @@ def test_approve_by_command_acts_once_and_verifies(loop: dict[str, Any], tmp_pat
     ns, journal = "ap-command", tmp_path / "journal.db"
     entry = propose(loop, ns, journal)
     assert revision(loop, ns) == "2"
+    sent = [r["payload"] for r in client.received(loop) if (r["payload"].get("service") or {}).get("namespace") == ns]
+    assert [p["approval"]["command"] for p in sent] == [
+        f"ansible-playbook zerotouch.selfheal.approve -e decision={entry['id']} -e approver=<your name>"
+    ]
     output = approve(loop, journal, entry["id"])
     assert "the check still decides it" in output
     first, acted = journaled(journal, ns)

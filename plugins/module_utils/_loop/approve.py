@@ -144,7 +144,9 @@ def answer_proposal(
     except JournalError as exc:
         raise ValidationError("options", "decision", str(exc)) from exc
     what = f"{taken['action']} of {namespace}/{service} (proposal {answer.decision_id})"
-    result: dict[str, Any] = {"changed": True, "proposal": taken, "decision_id": None}
+    # changed: the proposal moved (approved or denied); an answer refused (expired, answered) changes nothing.
+    moved = taken["result"] in ("approved", "denied")
+    result: dict[str, Any] = {"changed": moved, "proposal": taken, "decision_id": None}
     if taken["result"] == "denied":
         return {**result, "state": "denied", "msg": f"denied {what}: nothing is changed"}
     if taken["result"] == "expired":

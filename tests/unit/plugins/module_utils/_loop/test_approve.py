@@ -109,6 +109,7 @@ def test_approved_and_still_standing_is_claimed_with_refreshed_params(
     # A second approval does nothing, and says so.
     again = answer(journal, proposal_id, approver="bo", how="link")
     assert again["state"] == "answered" and "answered already: acted by ana (command)" in again["msg"]
+    assert result["changed"] is True and again["changed"] is False
     assert len(recheck.policies) == 1 and len(journal.query(namespace="shop")) == 2
 
 
@@ -157,7 +158,8 @@ def test_deny_and_expiry_change_nothing(journal: Journal, locks: Locks, monkeypa
     denied = answer(journal, propose(journal), approve=False)
     assert denied["state"] == "denied" and denied["proposal"]["state"] == "denied"
     expired = answer(journal, propose(journal, minutes_ago=31))
-    assert expired["state"] == "expired" and "never acted on" in expired["msg"]
+    assert expired["state"] == "expired" and "never acted on" in expired["msg"] and not expired["changed"]
+    assert denied["changed"] is True
     assert recheck.policies == [] and locks.calls == []
 
 
