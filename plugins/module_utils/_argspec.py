@@ -233,6 +233,7 @@ def journal_info_spec() -> dict[str, Any]:
         "limit": {"type": "int", "default": 100},
         "include_snapshot": {"type": "bool", "default": False},
         "view": {"type": "str", "choices": ["decisions", "proposals", "promotion"], "default": "decisions"},
+        "recovered_within_minutes": {"type": "int", "default": 30},
     }
 
 

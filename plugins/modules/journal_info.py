@@ -49,6 +49,12 @@ options:
     type: str
     choices: [decisions, proposals, promotion]
     default: decisions
+  recovered_within_minutes:
+    description:
+      - With O(view=promotion), a proposal never acted on (expired, stale, unanswered) counts as recovered by
+        itself when a later check found the service healthy within this many minutes of the proposal.
+    type: int
+    default: 30
 extends_documentation_fragment:
   - zerotouch.selfheal.journal
 attributes:

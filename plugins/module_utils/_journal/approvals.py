@@ -11,7 +11,7 @@ still waiting - and the success rate: the share of approved actions that recover
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._journal.store import Journal
@@ -28,6 +28,8 @@ OUTCOMES = (
     "waiting",
 )
 SELF_RECOVERED = "the service no longer needs"  # how a stale proposal's reason begins when nothing was needed
+HEALTHY_RULES = ("no-impact", "alert-resolved")  # a later decision that found nothing to do
+RECOVERED_WITHIN = timedelta(minutes=30)
 
 
 def waiting(journal: Journal, now: datetime, **filters: Any) -> list[dict[str, Any]]:
@@ -66,18 +68,36 @@ def outcome(row: Mapping[str, Any], acted: Mapping[str, Any] | None, now: dateti
     return str(state)  # denied, expired
 
 
-def promotion(journal: Journal, now: datetime, since: datetime | None = None, **filters: Any) -> list[dict[str, Any]]:
-    """Per service and proposed action: the count of each outcome and the success rate, sorted by service."""
+def recovered_alone(journal: Journal, row: Mapping[str, Any], within: timedelta) -> bool:
+    """Whether a later check of the service found nothing to do within ``within`` of the proposal."""
+    created = parse_datetime(row["created"])
+    later = journal.query(namespace=row["namespace"], service=row["service"], since=created, until=created + within)
+    return any(d["rule"] in HEALTHY_RULES and d["id"] > row["decision_id"] for d in later)
+
+
+def promotion(
+    journal: Journal,
+    now: datetime,
+    since: datetime | None = None,
+    within: timedelta = RECOVERED_WITHIN,
+    **filters: Any,
+) -> list[dict[str, Any]]:
+    """Per service and proposed action: the count of each outcome and the success rate, sorted by service. A
+    proposal never acted on (expired, stale, waiting) whose service a later check found healthy within ``within``
+    counts as recovered by itself; a denied one stays denied (the human's answer is the evidence)."""
     table: dict[tuple[str, str, str], dict[str, Any]] = {}
     for row in journal.proposals(since=since, limit=100_000, **filters):
         acted = journal.decision(int(row["acted_decision_id"])) if row.get("acted_decision_id") else None
+        found = outcome(row, acted, now)
+        if found in ("expired", "stale", "waiting") and recovered_alone(journal, row, within):
+            found = "recovered_by_itself"
         key = (row["namespace"], row["service"], row["action"])
         entry = table.setdefault(
             key,
             {"namespace": key[0], "service": key[1], "action": key[2], "proposals": 0, **dict.fromkeys(OUTCOMES, 0)},
         )
         entry["proposals"] += 1
-        entry[outcome(row, acted, now)] += 1
+        entry[found] += 1
     for entry in table.values():
         done = entry["approved_recovered"] + entry["approved_not_recovered"]
         entry["success_rate"] = round(entry["approved_recovered"] / done, 3) if done else None
@@ -108,5 +128,6 @@ def query(params: Mapping[str, Any], now: datetime | None = None) -> dict[str, A
     with Journal(target) as journal:
         if params["view"] == "proposals":
             return {"proposals": waiting(journal, now, **filters)}
-        rows = promotion(journal, now, since, **filters)
+        within = timedelta(minutes=float(params.get("recovered_within_minutes") or 30))
+        rows = promotion(journal, now, since, within, **filters)
     return {"promotion": rows, "report": render_markdown(rows)}

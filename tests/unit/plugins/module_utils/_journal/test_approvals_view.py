@@ -90,6 +90,13 @@ def test_promotion_counts_each_outcome_and_the_success_rate(journal: Journal) ->
     }
     assert checkout["proposals"] == 7 and checkout["success_rate"] == 0.667
     assert rows[0]["success_rate"] is None
+    healthy = {"action": "none", "params": {}, "proposed": None, "rule": "no-impact", "reasons": ["met"]}
+    late = propose(journal, 50)  # expired, but the service was fine two minutes later
+    journal.record_decision(namespace="shop", service="checkout", snapshot={}, decision=healthy,
+                            at=NOW - timedelta(minutes=48))  # fmt: skip
+    again = {r["service"]: r for r in _approvals.promotion(journal, NOW)}["checkout"]
+    assert (again["recovered_by_itself"], again["expired"], again["proposals"]) == (2, 1, 8)
+    assert journal.proposal(late) is not None
     report = _approvals.render_markdown(rows)
     assert "| shop/checkout | rollback | 7 | 2 | 1 | 0 | 1 | 1 | 0 | 1 | 1 | 67% |" in report
     assert "| shop/cart | scale_up | 1 |" in report and "n/a |" in report
