@@ -136,6 +136,7 @@ def escalation_spec() -> dict[str, Any]:
         "reasons": {"type": "list", "elements": "str"},
         "evidence": {"type": "dict"},
         "proposed": {"type": "raw"},
+        "decision_id": {"type": "int"},
     }
 
 
@@ -183,6 +184,19 @@ def intent_check_spec() -> dict[str, Any]:
     }
 
 
+def approval_spec() -> dict[str, Any]:
+    return {
+        **k8s_auth_spec(),
+        **intent_sources_spec(),
+        **journal_spec(),
+        "decision_id": {"type": "int", "required": True},
+        "approver": {"type": "str", "required": True},
+        "state": {"type": "str", "choices": ["approved", "denied"], "default": "approved"},
+        "patches": {"type": "list", "elements": "dict"},
+        "lock_ttl_seconds": {"type": "int", "default": 900},
+    }
+
+
 def change_gate_spec(changes: Sequence[str]) -> dict[str, Any]:
     """``change_gate``; ``changes`` are the change kinds the gate knows (``_engine.gate.CHANGES``)."""
     return {
@@ -218,6 +232,8 @@ def journal_info_spec() -> dict[str, Any]:
         "until": {"type": "str"},
         "limit": {"type": "int", "default": 100},
         "include_snapshot": {"type": "bool", "default": False},
+        "view": {"type": "str", "choices": ["decisions", "proposals", "promotion"], "default": "decisions"},
+        "recovered_within_minutes": {"type": "int", "default": 30},
     }
 
 

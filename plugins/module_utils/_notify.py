@@ -7,7 +7,8 @@ The ``generic`` format is a JSON document meant for any receiver (a chat bridge,
 ```
 {source: zerotouch.selfheal, type: escalation, summary, service: {namespace, name},
  decision: {action, params, rule}, reasons: [...], evidence: {...},
- proposed: {action, params} | null, approval_required: bool, dedup_key}
+ proposed: {action, params} | null, approval_required: bool, dedup_key,
+ approval: {decision_id, expires, command, approve_url, deny_url}}   (approval: with a proposal the loop journaled)
 ```
 
 ``dedup_key`` is a digest of what the escalation is about (service, decision, reasons, proposed action), not of
@@ -41,6 +42,11 @@ def normalize_proposed(proposed: Any, params: Mapping[str, Any] | None = None) -
     raise ValidationError("options", "proposed", "must be an action name or a dict with an 'action' key")
 
 
+def approve_command(decision_id: int) -> str:
+    """The command that answers a proposal (``-e deny=true`` denies it): in every escalation that has one."""
+    return f"ansible-playbook zerotouch.selfheal.approve -e decision={int(decision_id)} -e approver=<your name>"
+
+
 def _service(namespace: str | None, name: str | None) -> str | None:
     if namespace and name:
         return f"{namespace}/{name}"
@@ -55,6 +61,7 @@ def build_escalation(
     evidence: Mapping[str, Any] | None = None,
     proposed: Any = None,
     summary: str | None = None,
+    approval: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The generic escalation payload; explicit ``reasons``/``evidence``/``proposed`` win over the decision's."""
     decision = dict(decision or {})
@@ -84,7 +91,7 @@ def build_escalation(
         "proposed": wanted,
     }
     digest = hashlib.sha256(json.dumps(about, sort_keys=True, default=str).encode("utf-8")).hexdigest()
-    return {
+    payload = {
         "source": SOURCE,
         "type": "escalation",
         "summary": summary,
@@ -93,6 +100,9 @@ def build_escalation(
         "approval_required": wanted is not None,
         "dedup_key": digest[:32],
     }
+    if wanted is not None and approval:
+        payload["approval"] = dict(approval)  # how to answer it: the command, and the signed links if any
+    return payload
 
 
 # Slack reads "<...>" as a link or a mention (<!channel>, <@U123>, <http://evil|click>) and "&" as an entity
@@ -125,6 +135,19 @@ def to_slack(payload: Mapping[str, Any]) -> dict[str, Any]:
     if proposed:
         params = slack_text(json.dumps(proposed.get("params") or {}, sort_keys=True))
         blocks.append(section(f"*Proposed action (awaiting approval)*\n`{slack_text(proposed['action'])}` {params}"))
+    approval = payload.get("approval") or {}
+    if proposed and approval.get("command"):
+        blocks.append(section(f"*Answer by command*\n`{slack_text(approval['command'])}` (add `-e deny=true` to deny)"))
+    if proposed and approval.get("approve_url") and approval.get("deny_url"):
+        # URL buttons open the receiver's confirm page (a GET changes nothing); the page's button answers.
+        buttons = [
+            {"type": "button", "text": {"type": "plain_text", "text": label}, "url": approval[key], **style}
+            for label, key, style in (
+                ("Approve", "approve_url", {"style": "primary"}),
+                ("Deny", "deny_url", {"style": "danger"}),
+            )
+        ]
+        blocks.append({"type": "actions", "elements": buttons})
     if payload.get("evidence"):
         evidence = slack_text(json.dumps(payload["evidence"], indent=2, sort_keys=True, default=str))
         blocks.append(section("*Evidence*\n```" + _clip(evidence, _SLACK_TEXT_LIMIT - 20) + "```"))

@@ -78,6 +78,11 @@ options:
       - An action awaiting approval, as an action name (V(rollback)) or a dict with C(action) and C(params);
         the decision's C(proposed) and C(proposed_params) when not set.
     type: raw
+  decision_id:
+    description:
+      - The journal's id of the decision. With an action awaiting approval, the message then carries the command
+        that answers it (C(ansible-playbook zerotouch.selfheal.approve -e decision=<id> ...)), as C(approval).
+    type: int
 notes:
   - Posts with ansible-core's own HTTP client (C(ansible.module_utils.urls)), so it needs no extra Python library;
     proxies follow the usual C(http_proxy)/C(https_proxy) environment variables.
@@ -142,7 +147,7 @@ from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible.module_utils.urls import open_url  # noqa: E402
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._argspec import ESCALATION_ONE_OF, escalation_spec  # noqa: E402
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import SelfHealError  # noqa: E402
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._notify import build_payload  # noqa: E402
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._notify import approve_command, build_payload  # noqa: E402
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._shell import run  # noqa: E402
 
 
@@ -155,6 +160,8 @@ def _where(url):
 def run_escalation(params, check_mode, post=open_url):
     """Build the payload (pure, in _notify) and post it unless in check mode."""
     fields = {k: params[k] for k in ("namespace", "name", "decision", "reasons", "evidence", "proposed", "summary")}
+    if params.get("decision_id") is not None:
+        fields["approval"] = {"decision_id": params["decision_id"], "command": approve_command(params["decision_id"])}
     payload = build_payload(params["format"], **fields)
     summary = payload.get("summary") or payload.get("text")
     where = _where(params["url"])

@@ -143,6 +143,38 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         )""",
         "CREATE INDEX IF NOT EXISTS alert_links_by_decision ON alert_links (decision_id)",
     ),
+    # The trust ladder (docs/approvals.md): one row per proposal (an escalation proposing an action), whose state
+    # moves once out of pending by a conditional UPDATE (single use is the database's guarantee), and every
+    # attempt to answer one, accepted or refused (a forged, expired or reused link too).
+    6: (
+        """CREATE TABLE IF NOT EXISTS approvals (
+            decision_id {ref} PRIMARY KEY REFERENCES decisions (id),
+            namespace TEXT NOT NULL,
+            service TEXT NOT NULL,
+            action TEXT NOT NULL,
+            params TEXT NOT NULL,
+            created TEXT NOT NULL,
+            expires TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('pending', 'approved', 'denied', 'expired', 'stale', 'acted')),
+            approver TEXT,
+            how TEXT CHECK (how IN ('link', 'command')),
+            answered TEXT,
+            acted_decision_id {ref} REFERENCES decisions (id),
+            detail TEXT
+        )""",
+        "CREATE INDEX IF NOT EXISTS approvals_by_state ON approvals (state, namespace, service)",
+        """CREATE TABLE IF NOT EXISTS approval_attempts (
+            id {id},
+            decision_id INTEGER,
+            time TEXT NOT NULL,
+            approver TEXT,
+            how TEXT NOT NULL,
+            answer TEXT NOT NULL,
+            result TEXT NOT NULL,
+            reason TEXT NOT NULL
+        )""",
+        "CREATE INDEX IF NOT EXISTS approval_attempts_by_decision ON approval_attempts (decision_id)",
+    ),
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 
@@ -306,11 +338,13 @@ class Journal:
         fingerprint: str | None = None,
         alert_status: str | None = None,
         at: datetime | None = None,
+        approval_ttl: timedelta | None = None,
     ) -> int:
         """Journal one decision (``snapshot_to_dict(s)``, ``decision.to_dict()``); return its id.
 
         With an alert ``fingerprint``, the decision joins the open incident of that alert (or opens one); a
-        ``resolved`` ``alert_status`` closes it.
+        ``resolved`` ``alert_status`` closes it. An escalation proposing an action opens its proposal (pending,
+        approvable for ``approval_ttl``) in the same transaction.
         """
         row = (
             _stamp(at),
@@ -323,9 +357,10 @@ class Journal:
             _json(dict(snapshot), "snapshot"),
             _json(dict(decision), "decision"),
         )
+        proposal = _proposal_of(decision)
         with self._write() as tx:
             incident = self._incident(tx, row[0], namespace, service, fingerprint, alert_status)
-            return int(
+            decision_id = int(
                 tx.insert(
                     "INSERT INTO decisions (time, namespace, service, fingerprint, action, proposed, rule, snapshot,"
                     " decision, incident_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -333,6 +368,10 @@ class Journal:
                 )
                 or 0
             )
+            if proposal is not None and approval_ttl is not None:
+                created = at or datetime.now(UTC)
+                self._open_proposal(tx, decision_id, namespace, service, proposal, created, created + approval_ttl)
+            return decision_id
 
     def _incident(
         self, tx: Any, stamp: str, namespace: str, service: str, fingerprint: str | None, status: str | None
@@ -729,10 +768,198 @@ class Journal:
             for r in rows
         ]
 
+    # --- the trust ladder: proposals and their answers (docs/approvals.md) -------------------------------------
+
+    @staticmethod
+    def _open_proposal(
+        tx: Any,
+        decision_id: int,
+        namespace: str,
+        service: str,
+        proposal: tuple[str, Mapping[str, Any]],
+        created: datetime,
+        expires: datetime,
+    ) -> None:
+        tx.execute(
+            "INSERT INTO approvals (decision_id, namespace, service, action, params, created, expires, state)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, 'pending') ON CONFLICT (decision_id) DO NOTHING",
+            (
+                int(decision_id),
+                namespace,
+                service,
+                proposal[0],
+                _json(dict(proposal[1]), "proposed parameters"),
+                _stamp(created),
+                _stamp(expires),
+            ),
+        )
+
+    def answer_proposal(
+        self,
+        decision_id: int,
+        *,
+        approve: bool,
+        approver: str,
+        how: str,
+        expires: datetime,
+        now: datetime | None = None,
+    ) -> dict[str, Any]:
+        """Answer the proposal of an escalation, once: approve or deny it, in one transaction.
+
+        The proposal row is opened if the decision did not open one (``expires`` is then its expiry). Only a
+        pending, unexpired proposal moves, by ``UPDATE ... WHERE state = 'pending'``: of two answers racing, the
+        database lets one through. Returns the proposal as :meth:`proposal` does, with ``result``: ``approved``,
+        ``denied``, ``expired`` (the proposal expired: it is marked so), or ``answered`` (it was answered already).
+        Every answer is journaled as an attempt, refused or not.
+        """
+        if how not in APPROVAL_HOWS:
+            raise JournalError(f"how must be one of {', '.join(APPROVAL_HOWS)}, got {how!r}")
+        moment = _stamp(now)
+        created = now or datetime.now(UTC)
+        answer = "approve" if approve else "deny"
+        with self._write() as tx:
+            found = tx.rows("SELECT namespace, service, decision FROM decisions WHERE id = ?", (int(decision_id),))
+            if not found:
+                raise JournalError(f"there is no decision {decision_id} in the journal")
+            proposal = _proposal_of(json.loads(found[0][2]))
+            if proposal is None:
+                raise JournalError(f"decision {decision_id} proposes no action")
+            self._open_proposal(tx, decision_id, found[0][0], found[0][1], proposal, created, expires)
+            tx.execute(
+                "UPDATE approvals SET state = 'expired', answered = ?, detail = ? WHERE decision_id = ?"
+                " AND state = 'pending' AND expires <= ?",
+                (moment, "expired before it was answered", int(decision_id), moment),
+            )
+            moved = tx.execute(
+                "UPDATE approvals SET state = ?, approver = ?, how = ?, answered = ? WHERE decision_id = ?"
+                " AND state = 'pending' AND expires > ?",
+                ("approved" if approve else "denied", approver, how, moment, int(decision_id), moment),
+            )
+            state = tx.rows("SELECT state FROM approvals WHERE decision_id = ?", (int(decision_id),))[0][0]
+            if moved == 1:
+                result, reason = state, f"{state} by {approver} ({how})"
+            elif state == "expired":
+                result, reason = "expired", "the proposal expired"
+            else:
+                result, reason = "answered", f"the proposal was answered already ({state})"
+            self._attempt(tx, decision_id, approver, how, answer, result, reason, moment)
+        row = self.proposal(decision_id)
+        assert row is not None  # written above, in the transaction just committed
+        return {**row, "result": result, "reason": reason}
+
+    def settle_proposal(
+        self, decision_id: int, state: str, *, detail: str, acted_decision_id: int | None = None
+    ) -> None:
+        """How an approved proposal ended: ``acted`` (``acted_decision_id`` claimed its action) or ``stale``."""
+        if state not in ("acted", "stale"):
+            raise JournalError(f"an approved proposal ends acted or stale, not {state!r}")
+        with self._write() as tx:
+            moved = tx.execute(
+                "UPDATE approvals SET state = ?, detail = ?, acted_decision_id = ? WHERE decision_id = ?"
+                " AND state = 'approved'",
+                (state, detail, acted_decision_id, int(decision_id)),
+            )
+        if moved != 1:
+            raise JournalError(f"cannot settle the proposal of decision {decision_id}: it is not approved")
+
+    def record_approval_attempt(
+        self, decision_id: int | None, *, approver: str | None, how: str, answer: str, result: str, reason: str
+    ) -> None:
+        """Journal an answer refused before it reached a proposal (a forged link, an unknown decision)."""
+        with self._write() as tx:
+            self._attempt(tx, decision_id, approver, how, answer, result, reason, _stamp(None))
+
+    @staticmethod
+    def _attempt(
+        tx: Any,
+        decision_id: int | None,
+        approver: str | None,
+        how: str,
+        answer: str,
+        result: str,
+        reason: str,
+        moment: str,
+    ) -> None:
+        tx.execute(
+            "INSERT INTO approval_attempts (decision_id, time, approver, how, answer, result, reason)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (decision_id, moment, approver, how, answer, result, reason),
+        )
+
+    def proposal(self, decision_id: int) -> dict[str, Any] | None:
+        """The proposal of a decision (state, approver, how, when, what it acted as), None when it has none."""
+        rows = self._read("SELECT * FROM approvals WHERE decision_id = ?", (int(decision_id),))
+        return _proposal_row(rows[0]) if rows else None
+
+    def proposals(
+        self,
+        *,
+        state: str | None = None,
+        namespace: str | None = None,
+        service: str | None = None,
+        since: datetime | None = None,
+        limit: int = 100,
+    ) -> list[dict[str, Any]]:
+        """Proposals matching every given filter, newest first."""
+        filters = [("state = ?", state), ("namespace = ?", namespace), ("service = ?", service)]
+        filters.append(("created >= ?", _stamp(since) if since else None))
+        where, args = _where(filters)
+        rows = self._read(
+            f"SELECT * FROM approvals WHERE {where} ORDER BY created DESC, decision_id DESC LIMIT ?",
+            (*args, max(0, int(limit))),
+        )
+        return [_proposal_row(r) for r in rows]
+
+    def approval_attempts(self, decision_id: int | None = None) -> list[dict[str, Any]]:
+        """Every answer given (accepted or refused), oldest first; of one decision when given."""
+        where, args = _where([("decision_id = ?", None if decision_id is None else int(decision_id))])
+        rows = self._read(f"SELECT * FROM approval_attempts WHERE {where} ORDER BY id", args)
+        return [
+            {
+                "id": r["id"],
+                "decision_id": r["decision_id"],
+                "time": _unstamp(r["time"]),
+                "approver": r["approver"],
+                "how": r["how"],
+                "answer": r["answer"],
+                "result": r["result"],
+                "reason": r["reason"],
+            }
+            for r in rows
+        ]
+
     def unfinished_actions(self) -> list[dict[str, Any]]:
         """Every action still ``pending`` (started, not finished), oldest first, as :meth:`action` returns them."""
         rows = self._read("SELECT id FROM actions WHERE outcome = 'pending' ORDER BY id")
         return [a for a in (self.action(int(r["id"])) for r in rows) if a is not None]
+
+
+APPROVAL_HOWS = ("link", "command")
+
+
+def _proposal_of(decision: Mapping[str, Any]) -> tuple[str, Mapping[str, Any]] | None:
+    """The action an escalation asks a human to approve, with its parameters (None: nothing to approve)."""
+    if decision.get("action") != "escalate" or not decision.get("proposed"):
+        return None
+    return str(decision["proposed"]), decision.get("proposed_params") or {}
+
+
+def _proposal_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "decision_id": row["decision_id"],
+        "namespace": row["namespace"],
+        "service": row["service"],
+        "action": row["action"],
+        "params": json.loads(row["params"]),
+        "created": _unstamp(row["created"]),
+        "expires": _unstamp(row["expires"]),
+        "state": row["state"],
+        "approver": row["approver"],
+        "how": row["how"],
+        "answered": _unstamp(row["answered"]),
+        "acted_decision_id": row["acted_decision_id"],
+        "detail": row["detail"],
+    }
 
 
 def _where(filters: list[tuple[str, Any]]) -> tuple[str, tuple[Any, ...]]:

@@ -46,6 +46,7 @@ from ansible_collections.zerotouch.selfheal.plugins.module_utils._model.policy i
 )
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._model.snapshot import parse_snapshot, snapshot_to_dict
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._schema import (
+    duration_seconds,
     format_datetime,
     load_yaml,
     parse_datetime,
@@ -234,8 +235,14 @@ def decide_and_record(
             decision=decision.to_dict(),
             fingerprint=block.get("fingerprint"),
             alert_status=block.get("status"),
+            approval_ttl=approval_ttl(data.get("policy")),
         )
     return decision, as_dict, decision_id
+
+
+def approval_ttl(policy: dict[str, Any] | None) -> timedelta:
+    """How long a proposal made under this (effective) policy can be approved: ``approval_ttl``, 30 minutes."""
+    return timedelta(seconds=duration_seconds(str((policy or {}).get("approval_ttl") or "30m")))
 
 
 def check(params: dict[str, Any], kube_factory: Any, check_mode: bool) -> dict[str, Any]:

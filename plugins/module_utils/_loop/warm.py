@@ -43,7 +43,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -53,7 +53,9 @@ from ansible_collections.zerotouch.selfheal.plugins.module_utils import _notify,
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import SelfHealError
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._journal import incident as _incident
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._journal.store import Journal
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop import approve as _approve
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop import check as _check
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop import links as _links
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop import source as _source
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop import verify as _verify
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._model.intent import (
@@ -62,7 +64,7 @@ from ansible_collections.zerotouch.selfheal.plugins.module_utils._model.intent i
     load_intents,
 )
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._model.policy import load_policy, policy_for
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._schema import format_datetime
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._schema import format_datetime, parse_datetime
 
 logger = logging.getLogger("zerotouch.selfheal.loop")
 
@@ -96,6 +98,8 @@ OPTIONS = (
     "workers",
     "timeout",
     "apply_timeout_seconds",
+    "approval_secret",
+    "approval_url",
 )
 
 
@@ -117,6 +121,9 @@ class Config:
     timeout: float = 10.0
     apply_timeout_seconds: float | None = None  # default: the lock's TTL
     poll_seconds: float = 1.0
+    # Approval links (docs/approvals.md): signed with the secret, pointing at the receiver's base URL.
+    approval_secret: str | None = field(default=None, repr=False)
+    approval_url: str | None = None
 
     @property
     def apply_timeout(self) -> float:
@@ -157,7 +164,11 @@ def parse_options(args: Mapping[str, Any], *, prometheus_url: str | None = None)
     )
     if config.prometheus_url is None:
         raise ValueError("prometheus_url: required, a non-empty string")
-    return config
+    secret = _source.optional_str(args, "approval_secret") or os.environ.get(_links.SECRET_ENV) or None
+    if secret is not None and len(secret) < _links.MIN_SECRET_LENGTH:
+        raise ValueError(f"approval_secret: must be at least {_links.MIN_SECRET_LENGTH} characters")
+    approval_url = (_source.optional_str(args, "approval_url") or "").rstrip("/") or None
+    return replace(config, approval_secret=secret, approval_url=approval_url)
 
 
 # --- intents and policy, loaded once and again when their files change -------------------------------------------
@@ -628,6 +639,10 @@ class Loop:
             self.stats.check_wall.append(time.monotonic() - wall)
         decision = result["decision"]
         if decision["action"] == "none":
+            if decision.get("rule") == "observe" and policy_for(policy, request.namespace, request.service).get(
+                "observe_notify"
+            ):
+                self._dry_run(request.namespace, request.service, decision)
             return ("cooldown" if decision.get("rule") == "cooldown" else "none"), result
         claim = result.get("claim") or {}
         if not claim.get("acquired"):
@@ -679,7 +694,8 @@ class Loop:
         intent, decision = result["snapshot"]["intent"], result["decision"]
         alert = result["snapshot"].get("alert")
         evidence = {**(decision.get("evidence") or {}), "alert": alert} if alert else None
-        sent, detail = self._send(intent["namespace"], intent["service"], decision, None, evidence, None)
+        approval = self._approval(result)
+        sent, detail = self._send(intent["namespace"], intent["service"], decision, None, evidence, None, approval)
         journal = self.clients.journal()
         journal.finish_action(
             int(result["claim"]["action_id"]),
@@ -697,6 +713,7 @@ class Loop:
         reasons: list[str] | None,
         evidence: Mapping[str, Any] | None,
         summary: str | None,
+        approval: Mapping[str, Any] | None = None,
     ) -> tuple[bool, str]:
         if not self.config.escalation_url:
             self.stats.escalations["failed"] += 1
@@ -709,6 +726,7 @@ class Loop:
             reasons=reasons,
             evidence=evidence,
             summary=summary,
+            approval=approval,
         )
         try:
             status = self.post(self.config.escalation_url, payload)
@@ -718,6 +736,72 @@ class Loop:
             return False, str(exc)
         self.stats.escalations["sent"] += 1
         return True, f"escalation sent (HTTP {status})"
+
+    def _dry_run(self, namespace: str, service: str, decision: Mapping[str, Any]) -> None:
+        """Mode observe with observe_notify: say what would have been done and why, marked as a dry run."""
+        would = f"{decision['proposed']} {json.dumps(decision.get('proposed_params') or {}, sort_keys=True)}"
+        summary = f"Dry run (mode observe): would {would} on {namespace}/{service}; nothing was changed"
+        self._send(namespace, service, {**decision, "proposed": None}, None, None, summary)
+
+    def _approval(self, result: dict[str, Any]) -> dict[str, Any] | None:
+        """How to answer a proposing escalation: the command, and the signed links when a secret is set."""
+        if result.get("decision_id") is None:
+            return None
+        decision_id = int(result["decision_id"])
+        proposal = self.clients.journal().proposal(decision_id)
+        if proposal is None:
+            return None
+        out: dict[str, Any] = {
+            "decision_id": decision_id,
+            "expires": proposal["expires"],
+            "command": _approve.command(decision_id),
+        }
+        if self.config.approval_secret and self.config.approval_url:
+            expires = parse_datetime(str(proposal["expires"]))
+            out.update(_links.links(self.config.approval_secret, self.config.approval_url, decision_id, expires))
+        return out
+
+    # --- approval links (the receiver's /approvals routes) -------------------------------------------------
+
+    async def answer(self, decision_id: int, approver: str, approve: bool) -> dict[str, Any]:
+        """Answer a proposal from a link: when the approval acts, its claimed decision goes to the rule engine
+        like a fresh acting decision (the remediate rule runs its playbook), and this loop verifies it."""
+        result: dict[str, Any] = await self._in_pool(self._answer, decision_id, approver, approve)
+        if result.get("state") != "acted":
+            return result
+        intent = result["snapshot"]["intent"]
+        key = f"{intent['namespace']}/{intent['service']}"
+        state = self.services.setdefault(key, Service())
+        state.phase, state.decision_id = "acting", int(result["decision_id"])
+        await self.emit(
+            {
+                "kind": EVENT_KIND,
+                "decision_id": int(result["decision_id"]),
+                "namespace": str(intent["namespace"]),
+                "service": str(intent["service"]),
+                "action": str(result["decision"]["action"]),
+            }
+        )
+        self.stats.events += 1
+        self._spawn(self._resume(state, result))
+        return result
+
+    def _answer(self, decision_id: int, approver: str, approve: bool) -> dict[str, Any]:
+        intents, policy = self.catalog.current()
+        settings = _check.Settings(intents, policy, list(self.config.patches), self.config.lock_ttl_seconds)
+        clients = _check.Clients(self.clients.kube, self.clients.prom, self.clients.journal())
+        answer = _approve.Answer(int(decision_id), approver, "link", approve)
+        return _approve.answer_proposal(answer, settings, clients, datetime.now(UTC))
+
+    def proposal(self, decision_id: int) -> dict[str, Any] | None:
+        """The proposal a link names, for its confirm page (blocking: call in a worker)."""
+        return self.clients.journal().proposal(int(decision_id))
+
+    def refused(self, decision_id: int | None, answer: str, result: str, reason: str) -> None:
+        """Journal a link refused before it reached the proposal (forged, expired)."""
+        self.clients.journal().record_approval_attempt(
+            decision_id, approver=None, how="link", answer=answer, result=result, reason=reason
+        )
 
     def _verify(self, result: dict[str, Any]) -> tuple[str, str, list[str], dict[str, Any]]:
         intent = result["snapshot"]["intent"]

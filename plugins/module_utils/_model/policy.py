@@ -63,6 +63,8 @@ POLICY_DEFAULTS: dict[str, Any] = {
     "max_concurrent_remediations": 5,
     "max_cordoned_nodes": 1,
     "tenant_baseline": "1h",
+    "approval_ttl": "30m",
+    "observe_notify": False,
 }
 # The trust ladder (docs/decisions.md, principle 4): act alone, ask first, or only say what would be done.
 MODES = ("auto", "approve", "observe")
@@ -114,6 +116,10 @@ _SETTINGS: dict[str, Any] = {
     "max_concurrent_remediations": {"type": "integer", "minimum": 1},
     "max_cordoned_nodes": {"type": "integer", "minimum": 0},
     "tenant_baseline": {"type": "string", "pattern": DURATION_PATTERN},
+    # How long a proposal can be approved (docs/approvals.md); the engine never reads it.
+    "approval_ttl": {"type": "string", "pattern": DURATION_PATTERN},
+    # In mode observe, tell the escalation webhook what would have been done (marked as a dry run).
+    "observe_notify": {"type": "boolean"},
 }
 _OVERRIDE = {
     "type": "object",

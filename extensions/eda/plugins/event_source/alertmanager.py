@@ -38,7 +38,7 @@ import sys
 import uuid
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -186,6 +186,17 @@ options:
       - How long the action's playbook has to journal that its change is applied; then the action is journaled
         failed, escalated and its lock given back. Defaults to I(lock_ttl_seconds).
     type: float
+  approval_secret:
+    description:
+      - The secret that signs approve and deny links (HMAC-SHA256), at least 16 characters; defaults to the
+        C(SELFHEAL_APPROVAL_SECRET) environment variable. Without it, escalations carry the approve command only
+        and no link is served.
+    type: str
+  approval_url:
+    description:
+      - The base URL approve and deny links point at, as the approver's browser reaches this receiver.
+        Defaults to this receiver's own C(http(s)://host:port).
+    type: str
 """
 
 EXAMPLES = r"""
@@ -257,6 +268,7 @@ def _load(name: str) -> ModuleType:
 _alerts = _load("_alerts")
 _source = _load("_loop.source")
 _warm = _load("_loop.warm")
+_links = _load("_loop.links")
 
 
 # --- configuration ------------------------------------------------------------------------------------------------
@@ -287,7 +299,11 @@ RECEIVER_OPTIONS = tuple(name for name in Config.__dataclass_fields__ if name !=
 def parse_args(args: Mapping[str, Any]) -> Config:
     """Validate the source's arguments (the receiver's and the loop's); raise ValueError naming the first bad one."""
     _source.reject_unknown(args, RECEIVER_OPTIONS + _warm.OPTIONS)
-    return parse_receiver_args({k: v for k, v in args.items() if k not in _warm.OPTIONS}, _warm.parse_options(args))
+    receiver = parse_receiver_args({k: v for k, v in args.items() if k not in _warm.OPTIONS})
+    if not args.get("approval_url"):  # the links point at this receiver unless told otherwise
+        scheme = "https" if receiver.certfile else "http"
+        args = {**args, "approval_url": f"{scheme}://{receiver.host}:{receiver.port}"}
+    return replace(receiver, loop=_warm.parse_options(args))
 
 
 def parse_receiver_args(args: Mapping[str, Any], loop: Any = None) -> Config:
@@ -617,6 +633,22 @@ class Metrics:
         return _source.render_metrics(METRICS_PREFIX, families)
 
 
+_NO_STORE = {"Cache-Control": "no-store", "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer"}
+_SelfHealError = _load("_errors").SelfHealError
+
+
+def _now() -> Any:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC)
+
+
+def _page(status: int, title: str, message: str) -> web.Response:
+    return web.Response(
+        status=status, text=_links.result_page(title, message), content_type="text/html", headers=_NO_STORE
+    )
+
+
 def _token_digest(token: str) -> bytes:
     # Comparing fixed-length digests keeps compare_digest from revealing the token's length. Surrounding blanks
     # are dropped on both sides, as Alertmanager does with a credentials_file.
@@ -638,8 +670,62 @@ class Receiver:
     def app(self) -> web.Application:
         app = web.Application(client_max_size=self.config.max_body_bytes)
         _source.health_app(self.health, self.render_metrics, app)
+        if self.loop is not None and self.loop.config.approval_secret:
+            # Approval links (docs/approvals.md): GET shows a confirm page (a link preview changes nothing), POST
+            # answers. The HMAC signature stands in for the bearer token, which a browser does not send.
+            app.router.add_get("/approvals/{decision_id}/{answer}", self.approval_page)
+            app.router.add_post("/approvals/{decision_id}/{answer}", self.approval_answer)
         app.router.add_post("/{tail:.*}", self.webhook)
         return app
+
+    async def approval_page(self, request: web.Request) -> web.Response:
+        checked = await self._approval_link(request)
+        if isinstance(checked, web.Response):
+            return checked
+        decision_id, answer, proposal = checked
+        page = _links.confirm_page(proposal, answer, str(request.rel_url))
+        return web.Response(text=page, content_type="text/html", headers=_NO_STORE)
+
+    async def approval_answer(self, request: web.Request) -> web.Response:
+        checked = await self._approval_link(request)
+        if isinstance(checked, web.Response):
+            return checked
+        decision_id, answer, _proposal = checked
+        form = await request.post()
+        approver = str(form.get("approver") or "").strip()[:100]
+        if not approver:
+            return _page(400, "Your name is required", "say who answers: it is journaled with the answer")
+        try:
+            result = await self.loop.answer(decision_id, approver, answer == "approve")
+        except _SelfHealError as exc:
+            return _page(403, "Refused", str(exc))
+        state = result["state"]
+        if state in ("expired", "answered"):
+            return _page(403, "Refused: " + ("expired" if state == "expired" else "already answered"), result["msg"])
+        return _page(200, state.capitalize(), result["msg"])
+
+    async def _approval_link(self, request: web.Request) -> tuple[int, str, dict[str, Any]] | web.Response:
+        """The link's decision id, answer and pending proposal; or the 403 page (the attempt journaled)."""
+        answer = request.match_info["answer"]
+        raw_id = request.match_info["decision_id"]
+        run = asyncio.get_running_loop().run_in_executor
+        try:
+            decision_id, _approve = _links.verify(
+                self.loop.config.approval_secret, raw_id, answer, request.query, _now()
+            )
+        except _links.LinkRefused as exc:
+            known = int(raw_id) if raw_id.isdigit() and len(raw_id) < 18 else None
+            await run(None, self.loop.refused, known, answer[:16], exc.result, exc.reason)
+            return _page(403, f"Refused: {exc.result}", exc.reason)
+        proposal = await run(None, self.loop.proposal, decision_id)
+        if proposal is None or proposal["state"] != "pending":
+            reason = (
+                "no such proposal" if proposal is None else f"the proposal was answered already ({proposal['state']})"
+            )
+            result = "unknown" if proposal is None else "reused"
+            await run(None, self.loop.refused, decision_id, answer, result, reason)
+            return _page(403, f"Refused: {result}", reason)
+        return decision_id, answer, proposal
 
     def health(self) -> tuple[bool, dict[str, Any]]:
         alive = self.drain_task is not None and not self.drain_task.done()

@@ -128,6 +128,16 @@ options:
   apply_timeout_seconds:
     description: How long the action's playbook has to journal its change applied (default I(lock_ttl_seconds)).
     type: float
+  approval_secret:
+    description:
+      - The secret that signs the approve and deny links of escalations (HMAC-SHA256, at least 16 characters);
+        defaults to the C(SELFHEAL_APPROVAL_SECRET) environment variable.
+    type: str
+  approval_url:
+    description:
+      - The base URL of the C(zerotouch.selfheal.alertmanager) receiver serving those links. Without it (or the
+        secret), escalations carry the approve command only.
+    type: str
   host:
     description: Address of the optional health and metrics endpoint.
     type: str

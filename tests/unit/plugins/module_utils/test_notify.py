@@ -119,3 +119,32 @@ def test_slack_messages_neutralise_mrkdwn_control_sequences(text: str, shown: st
     assert message["blocks"][1]["text"]["text"] == f"*Why*\n• {shown}"
     generic = notify.build_payload("generic", namespace="shop", name="checkout", reasons=[text], summary=text)
     assert generic["summary"] == text and generic["reasons"] == [text]  # the generic body keeps it verbatim
+
+
+APPROVAL = {
+    "decision_id": 42,
+    "expires": "2026-03-04T15:30:00Z",
+    "command": "ansible-playbook zerotouch.selfheal.approve -e decision=42 -e approver=<your name>",
+    "approve_url": "https://loop:5000/approvals/42/approve?expires=1&sig=ab",
+    "deny_url": "https://loop:5000/approvals/42/deny?expires=1&sig=cd",
+}
+
+
+def test_a_proposal_carries_the_command_and_the_links() -> None:
+    generic = notify.build_payload("generic", namespace="shop", name="checkout", decision=DECISION, approval=APPROVAL)
+    assert generic["approval"] == APPROVAL
+    slack = notify.build_payload("slack", namespace="shop", name="checkout", decision=DECISION, approval=APPROVAL)
+    (actions,) = [b for b in slack["blocks"] if b["type"] == "actions"]
+    assert [(e["text"]["text"], e["url"]) for e in actions["elements"]] == [
+        ("Approve", APPROVAL["approve_url"]),
+        ("Deny", APPROVAL["deny_url"]),
+    ]
+    assert any("-e decision=42" in b.get("text", {}).get("text", "") for b in slack["blocks"])
+
+
+def test_without_a_proposal_no_approval_is_offered() -> None:
+    nothing = {**DECISION, "proposed": None, "proposed_params": {}}
+    plain = notify.build_payload("generic", namespace="shop", name="checkout", decision=nothing, approval=APPROVAL)
+    assert "approval" not in plain
+    slack = notify.build_payload("slack", namespace="shop", name="checkout", decision=nothing, approval=APPROVAL)
+    assert not [b for b in slack["blocks"] if b["type"] == "actions"]

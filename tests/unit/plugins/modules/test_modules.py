@@ -195,3 +195,15 @@ def test_escalation_failure_names_the_webhook_and_the_status() -> None:
         match=r"^cannot send the escalation to https://hooks.example.com:8443: HTTP 500 Internal Server Error$",
     ):
         escalation().run_escalation(ESCALATION_PARAMS, False, post)
+
+
+def test_an_escalation_proposing_an_action_carries_the_command_that_answers_it() -> None:
+    proposing = {**ESCALATION_PARAMS["decision"], "proposed": "rollback", "proposed_params": {"to_revision": 3}}  # type: ignore[dict-item]
+    params = {**ESCALATION_PARAMS, "decision": proposing, "decision_id": 42}
+    result = escalation().run_escalation(params, True)
+    assert result["payload"]["approval"] == {
+        "decision_id": 42,
+        "command": "ansible-playbook zerotouch.selfheal.approve -e decision=42 -e approver=<your name>",
+    }
+    plain = escalation().run_escalation({**ESCALATION_PARAMS, "decision_id": 42}, True)
+    assert "approval" not in plain["payload"]  # nothing to approve

@@ -50,6 +50,8 @@ def test_defaults_match_the_scenarios_readme() -> None:
         "max_concurrent_remediations": 5,
         "max_cordoned_nodes": 1,
         "tenant_baseline": "1h",
+        "approval_ttl": "30m",  # issue 13: a proposal can be approved for 30 minutes
+        "observe_notify": False,  # issue 13: observe-mode notifications are optional
     }
 
 
