@@ -72,8 +72,10 @@ def test_a_profile_changes_the_tenants_mix_and_bad_ones_are_refused(sandbox: dic
     client.set_profile(sandbox, "shop", "catalog", tenants={"acme": 0.9, "globex": 0.1})
     try:
         wait_until(
-            lambda: (client.scalar(sandbox, share.format(t="acme")) or 0)
-            > 5 * (client.scalar(sandbox, share.format(t="globex")) or 1),
+            lambda: (
+                (client.scalar(sandbox, share.format(t="acme")) or 0)
+                > 5 * (client.scalar(sandbox, share.format(t="globex")) or 1)
+            ),
             60,
             "acme to send nine tenths of the requests",
             1,
