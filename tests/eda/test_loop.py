@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 import yaml
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._engine.decide import Assessment
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._engine.assess import Assessment
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import ApiError
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._journal.store import Journal
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._k8s import client as _k8s

@@ -17,7 +17,8 @@ from typing import Any
 
 from ansible_collections.zerotouch.selfheal.plugins.module_utils import _prom
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._alerts import normalize
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._engine.decide import Decision, breaches, decide
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._engine.decide import Decision, decide
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._engine.facts import breaches
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import GatherError, ValidationError
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._gather import build as _gather
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._gather.queries import (

@@ -4,7 +4,7 @@
 
 The "verify" step of the loop. After an action, wait ``settle_seconds``; then look at the service every
 ``interval`` seconds - with the same gatherer the decision used (:func:`._check.gather`), judged by
-:func:`._decide.assess` - until its intent has been met at every look for ``window_seconds`` (``recovered``), or
+:func:`._engine.assess.assess` - until its intent has been met at every look for ``window_seconds`` (``recovered``), or
 ``timeout_seconds`` have passed since verification began (``not_recovered``).
 
 :func:`watch` is that loop, pure: the look, the clock and the sleep are handed in, so it is tested without a
@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ansible_collections.zerotouch.selfheal.plugins.module_utils import _prom
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._engine.decide import Assessment, assess
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._engine.assess import Assessment, assess
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import (
     JournalError,
     SelfHealError,
