@@ -445,7 +445,7 @@ def claim(
     run holds the lock, that it is skipped. The same lock and journal entries as workload_lock and journal_action,
     taken in the intent check's own run so that a remediation reaches its first write a module run or two sooner.
     """
-    from ansible_collections.zerotouch.selfheal.plugins.module_utils._k8s.client import run_lock
+    from ansible_collections.zerotouch.selfheal.plugins.module_utils._k8s.runner import run_lock
 
     holder = claim_holder(decision_id)
     target = {"namespace": intent["namespace"], "name": workload_of(intent), "holder": holder}
@@ -491,7 +491,7 @@ def _journaled(journal: Journal | None, entry: dict[str, Any], check_mode: bool)
 def _drift_reader(intent: dict[str, Any]) -> Any:
     if not intent.get("manifests"):
         return None
-    from ansible_collections.zerotouch.selfheal.plugins.module_utils._k8s import client as _k8s
+    from ansible_collections.zerotouch.selfheal.plugins.module_utils._k8s import runner as _k8s
 
     def read(kube: Any, intent_: dict[str, Any]) -> list[dict[str, Any]]:
         return _k8s.drift(kube, intent_["manifests"], intent_["namespace"])
