@@ -122,7 +122,7 @@ payload:
     type: escalation
     summary: "Approval needed: rollback on shop/checkout: p99 latency 480ms > 250ms since the rollout at 13:58"
     service: {namespace: shop, name: checkout}
-    decision: {action: escalate, params: {}, rule: require-approval}
+    decision: {action: escalate, params: {}, rule: approval}
     reasons: ["p99 latency 480ms > 250ms since the rollout at 13:58"]
     proposed: {action: rollback, params: {to_revision: 6}}
     evidence: {latency_p99_ms: 480}
