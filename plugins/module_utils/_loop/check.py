@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ansible_collections.zerotouch.selfheal.plugins.module_utils import _prom
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._alerts import normalize
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._alerts import alert_block, normalize, target_of
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._engine.decide import Decision, decide
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._engine.facts import breaches
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import GatherError, ValidationError
@@ -55,31 +55,6 @@ from ansible_collections.zerotouch.selfheal.plugins.module_utils._schema import 
 # How far back the journal's history matters: the guardrails look at the last hour and the cooldown, learning at
 # the policy's learning_window_days (whichever is longer).
 HISTORY_HORIZON = timedelta(hours=24)
-
-
-def alert_block(alert: dict[str, Any] | None) -> dict[str, Any] | None:
-    """One Alertmanager alert (raw, or an event of the alertmanager source) as the snapshot's `alert`."""
-    if not alert:
-        return None
-    event = normalize({"alerts": [alert]})[0]
-    block = {k: event[k] for k in ("status", "labels", "annotations", "fingerprint") if event.get(k) is not None}
-    if event.get("startsAt"):
-        block["startsAt"] = event["startsAt"]
-    # What the notification said around the alert is kept too (as data), when the alert came with it.
-    for key in ("generatorURL", "groupKey", "groupLabels", "receiver", "externalURL"):
-        if alert.get(key):
-            block[key] = alert[key]
-    return block
-
-
-def target_of(alert: dict[str, Any] | None, namespace: str | None, service: str | None) -> tuple[str, str]:
-    """The service to check: the options win over the alert's labels."""
-    event = normalize({"alerts": [alert]})[0] if alert else {}
-    namespace = namespace or event.get("namespace")
-    service = service or event.get("service")
-    if not namespace or not service:
-        raise ValidationError("options", "", "namespace and service are required, as options or as labels of the alert")
-    return namespace, service
 
 
 def load_snapshot(snapshot: dict[str, Any] | str) -> tuple[dict[str, Any], str]:
