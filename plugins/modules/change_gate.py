@@ -224,6 +224,8 @@ gather_warnings:
   sample: []
 """
 
+from typing import TYPE_CHECKING  # noqa: E402
+
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib  # noqa: E402
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._argspec import (  # noqa: E402
     CHANGE_GATE_ONE_OF,
@@ -237,6 +239,9 @@ from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import 
 )
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop.gate import gate  # noqa: E402
 
+if TYPE_CHECKING:
+    from ansible_collections.zerotouch.selfheal.plugins.module_utils._k8s.client import KubeApi
+
 
 def main() -> None:
     module = AnsibleModule(
@@ -246,7 +251,7 @@ def main() -> None:
         supports_check_mode=True,
     )
 
-    def kube():  # connect only for a live answer: a replay needs no cluster
+    def kube() -> KubeApi:  # connect only for a live answer: a replay needs no cluster
         from ansible_collections.zerotouch.selfheal.plugins.module_utils._k8s.client import connect
 
         return connect(module.params)

@@ -18,9 +18,9 @@ import json
 import time
 import traceback
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._act import plans as actions
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import (
@@ -157,6 +157,37 @@ def _override(cfg: Any, overrides: dict[str, Any]) -> None:
     cfg.refresh_api_key_hook = refresh
 
 
+# How a plan is applied, when not change by change (a drain retries refused evictions): execute passes the plan,
+# converge also the list of changes done so far, so that a retry after a conflict knows what was written.
+ApplyPlan = Callable[[actions.Plan], None]
+ApplyTracked = Callable[[actions.Plan, "builtins.list[actions.Change]"], None]
+
+
+class KubeApi(Protocol):
+    """What the gatherer, the loop and the runners need of a Kubernetes client: :class:`Kube` is the real one, and
+    tests pass fakes with the same shape. Objects are plain dicts as the API serves them."""
+
+    sleep: Callable[[float], None]
+
+    def get(self, api_version: str, kind: str, namespace: str | None, name: str, missing_ok: bool = False) -> Any: ...
+
+    def list(self, api_version: str, kind: str, namespace: str | None = None) -> builtins.list[dict[str, Any]]: ...
+
+    def send(self, change: actions.Change) -> Any: ...
+
+    def apply(self, change: actions.Change) -> Any: ...
+
+    def failing_as(self, what: str) -> AbstractContextManager[None]: ...
+
+    def execute(
+        self, plan: actions.Plan, check_mode: bool, diff: bool, apply: ApplyPlan | None = None
+    ) -> dict[str, Any]: ...
+
+    def converge(
+        self, make_plan: Callable[[], actions.Plan], check_mode: bool, diff: bool, apply: ApplyTracked | None = None
+    ) -> dict[str, Any]: ...
+
+
 class Kube:
     """Reads and writes Kubernetes objects as dicts; every failure becomes an :class:`ApiError`."""
 
@@ -253,14 +284,16 @@ class Kube:
         with self.failing_as(change.what or f"{change.verb} {change.kind} {change.name}"):
             return self.send(change)
 
-    def execute(self, plan: actions.Plan, check_mode: bool, diff: bool, apply: Any = None) -> dict[str, Any]:
+    def execute(
+        self, plan: actions.Plan, check_mode: bool, diff: bool, apply: ApplyPlan | None = None
+    ) -> dict[str, Any]:
         """Apply a plan (unless in check mode) and turn it into the module result."""
         if plan.changes and not check_mode:
             (apply or self.apply_all)(plan)
         return result_of(plan, check_mode, diff)
 
     def converge(
-        self, make_plan: Callable[[], actions.Plan], check_mode: bool, diff: bool, apply: Any = None
+        self, make_plan: Callable[[], actions.Plan], check_mode: bool, diff: bool, apply: ApplyTracked | None = None
     ) -> dict[str, Any]:
         """Read, plan and apply; when a write loses a race (409: the object changed since it was read), do it again.
 

@@ -27,6 +27,7 @@ from ansible_collections.zerotouch.selfheal.plugins.module_utils._k8s.client imp
     POLL_INTERVAL,
     ApiException,
     Kube,
+    KubeApi,
     api_reason,
     now,
     result_of,
@@ -38,11 +39,11 @@ except ImportError:  # pragma: no cover - ansible-core always ships it
     HAS_YAML = False
 
 
-def _deployment(kube: Kube, params: dict[str, Any]) -> dict[str, Any]:
+def _deployment(kube: KubeApi, params: dict[str, Any]) -> dict[str, Any]:
     return kube.get("apps/v1", "Deployment", params["namespace"], params["name"])  # type: ignore[no-any-return]
 
 
-def run_restart(kube: Kube, params: dict[str, Any], check_mode: bool, diff: bool) -> dict[str, Any]:
+def run_restart(kube: KubeApi, params: dict[str, Any], check_mode: bool, diff: bool) -> dict[str, Any]:
     def plan() -> actions.Plan:
         deployment = _deployment(kube, params)
         if params.get("pods") is not None or params.get("only_failing"):
@@ -54,7 +55,7 @@ def run_restart(kube: Kube, params: dict[str, Any], check_mode: bool, diff: bool
     return kube.converge(plan, check_mode, diff)
 
 
-def run_scale(kube: Kube, params: dict[str, Any], check_mode: bool, diff: bool) -> dict[str, Any]:
+def run_scale(kube: KubeApi, params: dict[str, Any], check_mode: bool, diff: bool) -> dict[str, Any]:
     deployment = _deployment(kube, params)
     plan = actions.plan_scale(deployment, params["replicas"], params.get("min_replicas"), params.get("max_replicas"))
     result = kube.execute(plan, check_mode, diff)
@@ -65,7 +66,7 @@ def run_scale(kube: Kube, params: dict[str, Any], check_mode: bool, diff: bool) 
     return result
 
 
-def wait_for_replicas(kube: Kube, params: dict[str, Any], replicas: int, timeout: float) -> int:
+def wait_for_replicas(kube: KubeApi, params: dict[str, Any], replicas: int, timeout: float) -> int:
     """Poll the Deployment until exactly ``replicas`` pods are ready; fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while True:
@@ -80,7 +81,7 @@ def wait_for_replicas(kube: Kube, params: dict[str, Any], replicas: int, timeout
         kube.sleep(POLL_INTERVAL)
 
 
-def run_rollback(kube: Kube, params: dict[str, Any], check_mode: bool, diff: bool) -> dict[str, Any]:
+def run_rollback(kube: KubeApi, params: dict[str, Any], check_mode: bool, diff: bool) -> dict[str, Any]:
     def plan() -> actions.Plan:
         deployment = _deployment(kube, params)
         replicasets = kube.list("apps/v1", "ReplicaSet", params["namespace"])
@@ -89,14 +90,14 @@ def run_rollback(kube: Kube, params: dict[str, Any], check_mode: bool, diff: boo
     return kube.converge(plan, check_mode, diff)
 
 
-def run_image(kube: Kube, params: dict[str, Any], check_mode: bool, diff: bool) -> dict[str, Any]:
+def run_image(kube: KubeApi, params: dict[str, Any], check_mode: bool, diff: bool) -> dict[str, Any]:
     def plan() -> actions.Plan:
         return actions.plan_image(_deployment(kube, params), params["image"], params.get("container"))
 
     return kube.converge(plan, check_mode, diff)
 
 
-def run_drain(kube: Kube, params: dict[str, Any], check_mode: bool, diff: bool) -> dict[str, Any]:
+def run_drain(kube: KubeApi, params: dict[str, Any], check_mode: bool, diff: bool) -> dict[str, Any]:
     node = kube.get("v1", "Node", None, params["node"])
     if params.get("state") == "uncordoned":
         return kube.execute(actions.plan_uncordon(node), check_mode, diff)
@@ -112,7 +113,7 @@ def run_drain(kube: Kube, params: dict[str, Any], check_mode: bool, diff: bool) 
     return kube.execute(plan, check_mode, diff, lambda p: _drain(kube, p, timeout))
 
 
-def _drain(kube: Kube, plan: actions.Plan, timeout: float) -> None:
+def _drain(kube: KubeApi, plan: actions.Plan, timeout: float) -> None:
     """Cordon, then evict one pod after the other; an eviction a PodDisruptionBudget refuses (429) is retried."""
     done: list[str] = []
     for change in plan.changes:
@@ -138,7 +139,7 @@ def _drain(kube: Kube, plan: actions.Plan, timeout: float) -> None:
             kube.sleep(min(POLL_INTERVAL * 2, max(deadline - time.monotonic(), 0.05)))
 
 
-def run_tenant_limit(kube: Kube, params: dict[str, Any], check_mode: bool, diff: bool) -> dict[str, Any]:
+def run_tenant_limit(kube: KubeApi, params: dict[str, Any], check_mode: bool, diff: bool) -> dict[str, Any]:
     namespace, service = params["namespace"], params["name"]
     cm_name = params.get("configmap") or actions.tenant_limits_name(service)
 
@@ -209,7 +210,7 @@ def _declared(manifests: list[Any], namespace: str | None, source: str) -> list[
     return out
 
 
-def _with_live(kube: Kube, declared: list[dict[str, Any]]) -> list[tuple[dict[str, Any], Any]]:
+def _with_live(kube: KubeApi, declared: list[dict[str, Any]]) -> list[tuple[dict[str, Any], Any]]:
     """Each declared object with its live counterpart (None when it does not exist)."""
     pairs = []
     for obj in declared:
@@ -218,13 +219,13 @@ def _with_live(kube: Kube, declared: list[dict[str, Any]]) -> list[tuple[dict[st
     return pairs
 
 
-def drift(kube: Kube, src: str, namespace: str | None = None) -> list[dict[str, Any]]:
+def drift(kube: KubeApi, src: str, namespace: str | None = None) -> list[dict[str, Any]]:
     """The drift of the manifests declared at ``src`` (file or directory), for the snapshot's workload.drift."""
     pairs = _with_live(kube, _declared(read_manifests(src), namespace, src))
     return [record for declared, live in pairs for record in drift_rules.compute_drift(declared, live)]
 
 
-def run_reconcile(kube: Kube, params: dict[str, Any], check_mode: bool, diff: bool) -> dict[str, Any]:
+def run_reconcile(kube: KubeApi, params: dict[str, Any], check_mode: bool, diff: bool) -> dict[str, Any]:
     if params.get("src"):
         declared = _declared(read_manifests(params["src"]), params.get("namespace"), params["src"])
     else:
@@ -232,7 +233,7 @@ def run_reconcile(kube: Kube, params: dict[str, Any], check_mode: bool, diff: bo
     return kube.converge(lambda: drift_rules.plan_reconcile(_with_live(kube, declared)), check_mode, diff)
 
 
-def run_lock(kube: Kube, params: dict[str, Any], check_mode: bool, diff: bool) -> dict[str, Any]:
+def run_lock(kube: KubeApi, params: dict[str, Any], check_mode: bool, diff: bool) -> dict[str, Any]:
     namespace, target = params["namespace"], params["name"]
     name = lock.lease_name(target)
     ref = f"{namespace}/{target}"

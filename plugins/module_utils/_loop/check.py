@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ansible_collections.zerotouch.selfheal.plugins.module_utils import _prom
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._alerts import alert_block, normalize, target_of
@@ -51,6 +51,9 @@ from ansible_collections.zerotouch.selfheal.plugins.module_utils._schema import 
     load_yaml,
     parse_datetime,
 )
+
+if TYPE_CHECKING:  # the adapter's shape only; the loop connects through the factory it is given
+    from ansible_collections.zerotouch.selfheal.plugins.module_utils._k8s.client import KubeApi
 
 # How far back the journal's history matters: the guardrails look at the last hour and the cooldown, learning at
 # the policy's learning_window_days (whichever is longer).
@@ -93,7 +96,7 @@ def gather(
     policy: dict[str, Any],
     alert: dict[str, Any] | None,
     now: datetime,
-    kube: Any,
+    kube: KubeApi,
     prom: _prom.PromClient | None,
     journal: Journal | None,
     patches: list[dict[str, Any]] | None = None,
@@ -286,7 +289,7 @@ class Clients:
     """The connections a check uses: ``kube()`` returns the cluster client (connected on first use), ``prom`` is
     None without a Prometheus URL, ``journal`` is read for the history and written when ``record`` is set."""
 
-    kube: Callable[[], Any]
+    kube: Callable[[], KubeApi]
     prom: _prom.PromClient | None
     journal: Journal | None
     record: bool = True
@@ -408,7 +411,7 @@ CLAIM_HOLDER = "selfheal-remediate"
 
 
 def claim(
-    kube: Any,
+    kube: KubeApi,
     params: dict[str, Any],
     intent: dict[str, Any],
     decision: Decision,
@@ -468,7 +471,7 @@ def _drift_reader(intent: dict[str, Any]) -> Any:
         return None
     from ansible_collections.zerotouch.selfheal.plugins.module_utils._k8s import runner as _k8s
 
-    def read(kube: Any, intent_: dict[str, Any]) -> list[dict[str, Any]]:
+    def read(kube: KubeApi, intent_: dict[str, Any]) -> list[dict[str, Any]]:
         return _k8s.drift(kube, intent_["manifests"], intent_["namespace"])
 
     return read
