@@ -214,3 +214,28 @@ def _kind(value: Any) -> str:
         return "null"
     names = {bool: "a boolean", int: "a number", float: "a number", str: "a string", list: "a list", dict: "an object"}
     return names.get(type(value), type(value).__name__)
+
+
+def alert_block(alert: dict[str, Any] | None) -> dict[str, Any] | None:
+    """One Alertmanager alert (raw, or an event of the alertmanager source) as the snapshot's `alert`."""
+    if not alert:
+        return None
+    event = normalize({"alerts": [alert]})[0]
+    block = {k: event[k] for k in ("status", "labels", "annotations", "fingerprint") if event.get(k) is not None}
+    if event.get("startsAt"):
+        block["startsAt"] = event["startsAt"]
+    # What the notification said around the alert is kept too (as data), when the alert came with it.
+    for key in ("generatorURL", "groupKey", "groupLabels", "receiver", "externalURL"):
+        if alert.get(key):
+            block[key] = alert[key]
+    return block
+
+
+def target_of(alert: dict[str, Any] | None, namespace: str | None, service: str | None) -> tuple[str, str]:
+    """The service to check: the options win over the alert's labels."""
+    event = normalize({"alerts": [alert]})[0] if alert else {}
+    namespace = namespace or event.get("namespace")
+    service = service or event.get("service")
+    if not namespace or not service:
+        raise ValidationError("options", "", "namespace and service are required, as options or as labels of the alert")
+    return namespace, service

@@ -58,7 +58,3 @@ class GatherError(SelfHealError):
 
 class JournalError(SelfHealError):
     """The decision journal could not be opened, read or written."""
-
-
-class LockError(SelfHealError):
-    """A lock that serialises remediation of one service could not be acquired in time."""

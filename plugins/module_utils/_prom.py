@@ -166,7 +166,7 @@ class PromClient:
     def __init__(self, url: str, timeout: float = 10.0, headers: dict[str, str] | None = None) -> None:
         try:
             from prometheus_api_client import PrometheusConnect
-        except ImportError as exc:  # pragma: no cover - the module shells report this with missing_required_lib
+        except ImportError as exc:  # pragma: no cover - reported as a GatherError, so blind data escalates
             raise GatherError("the Python library prometheus-api-client is required to query Prometheus") from exc
         self.url = url
         self.timeout = timeout

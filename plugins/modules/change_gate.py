@@ -224,18 +224,20 @@ gather_warnings:
   sample: []
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib  # noqa: E402
+from typing import TYPE_CHECKING  # noqa: E402
+
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._argspec import (  # noqa: E402
     CHANGE_GATE_ONE_OF,
     CHANGE_GATE_REQUIRED_IF,
     change_gate_spec,
 )
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._engine.gate import CHANGES  # noqa: E402
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import (  # noqa: E402
-    MissingLibraryError,
-    SelfHealError,
-)
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop.gate import gate  # noqa: E402
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._shell import run  # noqa: E402
+
+if TYPE_CHECKING:
+    from ansible_collections.zerotouch.selfheal.plugins.module_utils._k8s.client import KubeApi
 
 
 def main() -> None:
@@ -246,18 +248,12 @@ def main() -> None:
         supports_check_mode=True,
     )
 
-    def kube():  # connect only for a live answer: a replay needs no cluster
+    def kube() -> KubeApi:  # connect only for a live answer: a replay needs no cluster
         from ansible_collections.zerotouch.selfheal.plugins.module_utils._k8s.client import connect
 
         return connect(module.params)
 
-    try:
-        result = gate(module.params, kube, module.check_mode)
-    except MissingLibraryError as exc:
-        module.fail_json(msg=missing_required_lib(exc.library), exception=exc.traceback)
-    except SelfHealError as exc:
-        module.fail_json(msg=str(exc))
-    module.exit_json(**result)
+    run(module, lambda: gate(module.params, kube, module.check_mode))
 
 
 if __name__ == "__main__":

@@ -127,7 +127,7 @@ payload:
     type: escalation
     summary: "Approval needed: rollback on shop/checkout: p99 latency 480ms > 250ms since the rollout at 13:58"
     service: {namespace: shop, name: checkout}
-    decision: {action: escalate, params: {}, rule: require-approval}
+    decision: {action: escalate, params: {}, rule: approval}
     reasons: ["p99 latency 480ms > 250ms since the rollout at 13:58"]
     proposed: {action: rollback, params: {to_revision: 6}}
     evidence: {latency_p99_ms: 480}
@@ -141,6 +141,8 @@ status:
 """
 
 import json  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from typing import Any  # noqa: E402
 from urllib.parse import urlsplit  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
@@ -151,13 +153,13 @@ from ansible_collections.zerotouch.selfheal.plugins.module_utils._notify import 
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._shell import run  # noqa: E402
 
 
-def _where(url):
+def _where(url: str) -> str:
     """The webhook without path, query or credentials, for messages."""
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.hostname or ''}" + (f":{parts.port}" if parts.port else "")
 
 
-def run_escalation(params, check_mode, post=open_url):
+def run_escalation(params: dict[str, Any], check_mode: bool, post: Callable[..., Any] = open_url) -> dict[str, Any]:
     """Build the payload (pure, in _notify) and post it unless in check mode."""
     fields = {k: params[k] for k in ("namespace", "name", "decision", "reasons", "evidence", "proposed", "summary")}
     if params.get("decision_id") is not None:
@@ -195,7 +197,7 @@ def run_escalation(params, check_mode, post=open_url):
     }
 
 
-def main():
+def main() -> None:
     module = AnsibleModule(argument_spec=escalation_spec(), required_one_of=ESCALATION_ONE_OF, supports_check_mode=True)
     run(module, lambda: run_escalation(module.params, module.check_mode))
 

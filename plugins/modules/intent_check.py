@@ -219,16 +219,22 @@ gather_warnings:
   sample: []
 """
 
+from typing import TYPE_CHECKING  # noqa: E402
+
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._argspec import intent_check_spec  # noqa: E402
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop.check import check  # noqa: E402
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._shell import run  # noqa: E402
 
+if TYPE_CHECKING:
+    from ansible_collections.zerotouch.selfheal.plugins.module_utils._k8s.client import KubeApi
+
 
 def main() -> None:
     module = AnsibleModule(argument_spec=intent_check_spec(), supports_check_mode=True)
 
-    def kube():  # connect only when the cluster is read: a replay or a service without intent needs no cluster
+    # Connect only when the cluster is read: a replay or a service without intent needs no cluster.
+    def kube() -> KubeApi:
         from ansible_collections.zerotouch.selfheal.plugins.module_utils._k8s.client import connect
 
         return connect(module.params)

@@ -179,16 +179,21 @@ elapsed_seconds:
   sample: 165.2
 """
 
+from typing import TYPE_CHECKING  # noqa: E402
+
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._argspec import intent_verify_spec  # noqa: E402
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop import verify  # noqa: E402
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._shell import run  # noqa: E402
 
+if TYPE_CHECKING:
+    from ansible_collections.zerotouch.selfheal.plugins.module_utils._k8s.client import KubeApi
+
 
 def main() -> None:
     module = AnsibleModule(argument_spec=intent_verify_spec(), supports_check_mode=True)
 
-    def kube():
+    def kube() -> KubeApi:
         from ansible_collections.zerotouch.selfheal.plugins.module_utils._k8s.client import connect
 
         return connect(module.params)

@@ -87,6 +87,8 @@ msg:
   sample: "closed incident 12 of shop/checkout: the alert resolved"
 """
 
+from typing import Any  # noqa: E402
+
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._journal.incident import (  # noqa: E402
     close,
@@ -98,7 +100,7 @@ from ansible_collections.zerotouch.selfheal.plugins.module_utils._shell import r
 def main() -> None:
     module = AnsibleModule(argument_spec=journal_incident_spec(), supports_check_mode=True)
 
-    def work():
+    def work() -> dict[str, Any]:
         result = close(module.params, module.check_mode)
         if not module._diff:
             result.pop("diff", None)

@@ -141,24 +141,15 @@ suggestions:
       evidence: ["action 4", "action 9", "action 13"]
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib  # noqa: E402
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._argspec import journal_review_spec  # noqa: E402
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import (  # noqa: E402
-    MissingLibraryError,
-    SelfHealError,
-)
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._journal.review_run import run  # noqa: E402
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._journal.review_run import run as review  # noqa: E402
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._shell import run  # noqa: E402
 
 
 def main() -> None:
     module = AnsibleModule(argument_spec=journal_review_spec(), supports_check_mode=True)
-    try:
-        result = run(module.params, module.check_mode)
-    except MissingLibraryError as exc:
-        module.fail_json(msg=missing_required_lib(exc.library), exception=exc.traceback)
-    except SelfHealError as exc:
-        module.fail_json(msg=str(exc))
-    module.exit_json(**result)
+    run(module, lambda: review(module.params, module.check_mode))
 
 
 if __name__ == "__main__":

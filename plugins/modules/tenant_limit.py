@@ -115,7 +115,8 @@ from ansible_collections.zerotouch.selfheal.plugins.module_utils._argspec import
     TENANT_LIMIT_REQUIRED_IF,
     tenant_limit_spec,
 )
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._k8s.client import connect, run_tenant_limit  # noqa: E402
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._k8s.client import connect  # noqa: E402
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._k8s.runner import run_tenant_limit  # noqa: E402
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._shell import run  # noqa: E402
 
 

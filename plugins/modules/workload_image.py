@@ -75,7 +75,8 @@ previous_image:
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._argspec import image_spec  # noqa: E402
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._k8s.client import connect, run_image  # noqa: E402
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._k8s.client import connect  # noqa: E402
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._k8s.runner import run_image  # noqa: E402
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._shell import run  # noqa: E402
 
 

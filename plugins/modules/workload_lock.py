@@ -95,7 +95,8 @@ expires_at:
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._argspec import lock_spec  # noqa: E402
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._k8s.client import connect, run_lock  # noqa: E402
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._k8s.client import connect  # noqa: E402
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._k8s.runner import run_lock  # noqa: E402
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._shell import run  # noqa: E402
 
 

@@ -100,7 +100,8 @@ objects:
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._argspec import RECONCILE_ONE_OF, reconcile_spec  # noqa: E402
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._k8s.client import connect, run_reconcile  # noqa: E402
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._k8s.client import connect  # noqa: E402
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._k8s.runner import run_reconcile  # noqa: E402
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._shell import run  # noqa: E402
 
 

@@ -92,7 +92,8 @@ deleted_pods:
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._argspec import restart_spec  # noqa: E402
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._k8s.client import connect, run_restart  # noqa: E402
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._k8s.client import connect  # noqa: E402
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._k8s.runner import run_restart  # noqa: E402
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._shell import run  # noqa: E402
 
 

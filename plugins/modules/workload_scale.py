@@ -93,7 +93,8 @@ ready_replicas:
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._argspec import scale_spec  # noqa: E402
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._k8s.client import connect, run_scale  # noqa: E402
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._k8s.client import connect  # noqa: E402
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._k8s.runner import run_scale  # noqa: E402
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._shell import run  # noqa: E402
 
 

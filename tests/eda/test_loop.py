@@ -19,10 +19,10 @@ from typing import Any
 
 import pytest
 import yaml
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._engine.decide import Assessment
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._engine.assess import Assessment
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import ApiError
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._journal.store import Journal
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._k8s import client as _k8s
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._k8s import runner as _k8s
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop import verify as _verify
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop import warm
 

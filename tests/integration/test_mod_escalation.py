@@ -20,7 +20,7 @@ DECISION = {
     "proposed_params": {"to_revision": 6},
     "reasons": ["p99 latency 480ms > 250ms after the rollout of revision 7", "rollback requires approval"],
     "evidence": {"latency_p99_ms": 480, "revision": 7},
-    "rule": "require-approval",
+    "rule": "approval",
 }
 
 

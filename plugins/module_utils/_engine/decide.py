@@ -66,26 +66,28 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from fractions import Fraction
 from typing import Any
 
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._engine.facts import (
+    Facts,
+    ago,
+    build_facts,
+    minutes_before,
+    num,
+    pod_text,
+)
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import DecisionError
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._model.intent import Intent
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._model.objects import RESTART_CANNOT_CURE
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._model.policy import (
     REMEDIATIONS,
-    Policy,
     active_freeze,
     active_window,
     in_window,
 )
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._model.snapshot import (
     HistoryEntry,
-    Pod,
     Revision,
     Snapshot,
-    Workload,
 )
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._schema import format_datetime
 
@@ -97,7 +99,6 @@ TENANT_GROWTH = Fraction(3, 2)  # ... when its share is at least this multiple o
 CORRELATED_MIN_SERVICES = 4  # below this many services, "more than half breach" says nothing about a shared cause
 MIN_SCHEDULABLE_NODES = 2  # a reroute never leaves fewer schedulable nodes than this
 DAY_MINUTES = 24 * 60
-CRASH_RESTARTS_15M = 3  # this many restarts in 15 minutes is a crash loop even without the reason
 SCALE_DOWN_CPU_DIVISOR = 2  # scale down only when CPU is at most the target divided by this
 HOUR_MINUTES = 60
 OWN_ROLLOUT_MINUTES = 5  # a revision created this close to one of our rollbacks is that rollback
@@ -112,11 +113,6 @@ ALLOWED_BY = {
     "isolate_tenant": "allow_tenant_isolation",
 }
 NOT_RECOVERED = ("not_recovered", "failed")
-
-# Pod reasons, grouped by what a restart can do about them.
-_CRASHING = frozenset({"CrashLoopBackOff", "OOMKilled", "Error", "Evicted"})
-_NOT_READY = frozenset({"Unhealthy", "ReadinessProbeFailed", "NotReady", "ContainersNotReady"})
-_STARTING = frozenset({"ContainerCreating", "PodInitializing"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,39 +151,7 @@ class _Candidate:
     reason: str
 
 
-@dataclass(slots=True)
-class _Facts:
-    """What the snapshot shows, computed once; ``reasons``/``evidence`` accumulate as rules look at it."""
-
-    snapshot: Snapshot
-    intent: Intent
-    policy: Policy
-    now: datetime
-    workload: Workload
-    reasons: list[str] = field(default_factory=list)
-    evidence: dict[str, Any] = field(default_factory=dict)
-    breached: list[str] = field(default_factory=list)  # objective names
-    unknown: list[str] = field(default_factory=list)  # objective names whose metric is unknown
-    failing_pods: list[tuple[Pod, str]] = field(default_factory=list)  # (pod, state)
-    workload_failed: bool = False
-    rollout: Revision | None = None  # the current revision, when it is a recent change
-    rollout_age: float | None = None
-    actions: list[HistoryEntry] = field(default_factory=list)  # remediations in the history, oldest first
-
-
 # --- small helpers -----------------------------------------------------------------------------------------------
-
-
-def _num(value: float | int) -> str:
-    """480.0 -> "480", 0.5 -> "0.5": numbers as a person writes them."""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
-def _minutes_before(now: datetime, then: datetime) -> float:
-    # Entries after now (clock skew between writers) count as now: the safe side for every guardrail.
-    return max(0.0, (now - then).total_seconds() / 60)
 
 
 def _ceil_ratio(replicas: int, cpu: float, target: float) -> int:
@@ -199,36 +163,7 @@ def _ceil_ratio(replicas: int, cpu: float, target: float) -> int:
     return math.ceil(replicas * Fraction(str(cpu)) / Fraction(str(target)))
 
 
-def _age(minutes: float) -> str:
-    return _num(round(minutes, 1))
-
-
-def _pod_state(pod: Pod) -> str:
-    """crashing | not_ready | starting | unfixable | other - what a restart can do about this pod."""
-    reason = pod.reason or ""
-    crash_looping = (pod.restarts_15m or 0) >= CRASH_RESTARTS_15M
-    if pod.ready is True and not crash_looping:
-        return "starting"  # serving again (e.g. after one OOM kill): nothing to fix
-    if reason in _CRASHING or crash_looping or pod.phase == "Failed":
-        return "crashing"
-    if reason in RESTART_CANNOT_CURE:
-        return "unfixable"
-    if reason in _STARTING or (pod.phase in ("Pending", None) and not reason):
-        return "starting"
-    if reason in _NOT_READY or (pod.phase == "Running" and not reason):
-        return "not_ready"
-    return "other" if pod.phase != "Running" else "not_ready"
-
-
-def _pod_text(pod: Pod) -> str:
-    details = [pod.reason or pod.phase or "not ready"]
-    if pod.restarts_15m:
-        details.append(f"{pod.restarts_15m} restarts in 15 min")
-    where = f" on {pod.node}" if pod.node else ""
-    return f"{pod.name}{where} ({', '.join(details)})"
-
-
-def _decision(facts: _Facts, action: str, rule: str, params: Mapping[str, Any] | None = None, **extra: Any) -> Decision:
+def _decision(facts: Facts, action: str, rule: str, params: Mapping[str, Any] | None = None, **extra: Any) -> Decision:
     return Decision(
         action=action,
         params=dict(params or {}),
@@ -247,103 +182,29 @@ def _plain_decision(action: str, rule: str, reason: str) -> Decision:
 # --- principle 1 and 2: impact -----------------------------------------------------------------------------------
 
 
-def _judge_objectives(facts: _Facts) -> None:
-    objectives, metrics = facts.intent.objectives, facts.snapshot.observed.metrics
-    # (objective, limit, indicator, observed value, label, unit of the value, unit of the limit)
-    checks = (
-        (
-            "max_latency_ms",
-            objectives.max_latency_ms,
-            "latency_p99_ms",
-            metrics.latency_p99_ms,
-            "p99 latency",
-            " ms",
-            "",
-        ),
-        ("max_error_rate", objectives.max_error_rate, "error_rate", metrics.error_rate, "error rate", "%", "%"),
-        ("availability", objectives.availability, "availability", metrics.availability, "availability", "%", "%"),
-    )
-    for objective, limit, indicator, value, label, unit, limit_unit in checks:
-        if limit is None:
-            continue
-        facts.evidence[objective] = limit
-        if value is None:
-            facts.unknown.append(objective)
-            facts.reasons.append(f"{label} is unknown, so {objective} {_num(limit)}{limit_unit} cannot be judged")
-            continue
-        facts.evidence[indicator] = value
-        if not breaches(objective, limit, value):
-            continue
-        facts.breached.append(objective)
-        if objective == "availability":
-            facts.reasons.append(f"availability {_num(value)}% is below the availability objective {_num(limit)}%")
-        else:
-            facts.reasons.append(f"{label} {_num(value)}{unit} breaches {objective} {_num(limit)}{limit_unit}")
-
-
-def breaches(objective: str, limit: float, value: float) -> bool:
-    """Principle 1: availability below its objective, latency or errors above theirs; equal is met."""
-    return value < limit if objective == "availability" else value > limit
-
-
-def _find_rollout(facts: _Facts) -> None:
-    workload = facts.workload
-    current = next((r for r in workload.revisions if r.revision == workload.revision), None)
-    if current is None:
-        return
-    age = _minutes_before(facts.now, current.created)
-    if age <= facts.policy.recent_change_minutes:
-        facts.rollout, facts.rollout_age = current, age
-        facts.evidence.update(revision=current.revision, rollout_age_minutes=round(age, 1))
-
-
-def _judge_workload(facts: _Facts) -> None:
-    workload = facts.workload
-    facts.failing_pods = [(pod, state) for pod in workload.pods if (state := _pod_state(pod)) != "starting"]
-    if workload.replicas is not None:
-        facts.evidence["replicas"] = workload.replicas
-    if workload.replicas == 0:
-        facts.workload_failed = True
-        facts.reasons.append("desired replicas is 0: nothing serves the service")
-    if facts.failing_pods:
-        facts.workload_failed = True
-        facts.evidence["failing_pods"] = len(facts.failing_pods)
-        facts.reasons.append(f"pods not running cleanly: {'; '.join(_pod_text(p) for p, _why in facts.failing_pods)}")
-    ready, desired = workload.ready_replicas, workload.replicas
-    if ready is not None and desired is not None and ready < desired:
-        facts.evidence["ready_replicas"] = ready
-        if facts.rollout is not None and not facts.failing_pods:
-            facts.reasons.append(
-                f"{ready} of {desired} replicas ready while the rollout of revision {facts.rollout.revision} progresses"
-            )
-        else:
-            facts.workload_failed = True
-            facts.reasons.append(f"only {ready} of {desired} replicas are ready")
-
-
 # --- principle 4: history-based guardrails -----------------------------------------------------------------------
 
 
-def _cooldown(facts: _Facts) -> Decision | None:
+def _cooldown(facts: Facts) -> Decision | None:
     actions = facts.actions
     if not actions:
         return None
     last = actions[-1]
-    age = _minutes_before(facts.now, last.at)
+    age = minutes_before(facts.now, last.at)
     if age > facts.policy.cooldown_minutes or last.outcome in NOT_RECOVERED:
         return None
     facts.evidence.update(last_action_minutes_ago=round(age, 1), cooldown_minutes=facts.policy.cooldown_minutes)
     facts.reasons.append(
-        f"{last.action} at {format_datetime(last.at)} ({_age(age)} min before now, outcome {last.outcome}) is within "
-        f"cooldown_minutes {_num(facts.policy.cooldown_minutes)}: wait while it is verified"
+        f"{last.action} at {format_datetime(last.at)} ({ago(age)} min before now, outcome {last.outcome}) is within "
+        f"cooldown_minutes {num(facts.policy.cooldown_minutes)}: wait while it is verified"
     )
     return _decision(facts, "none", "cooldown")
 
 
-def _tried(facts: _Facts, action: str) -> HistoryEntry | None:
+def _tried(facts: Facts, action: str) -> HistoryEntry | None:
     """The latest attempt of ``action`` within the last hour that did not recover the service, if any."""
     for entry in reversed(facts.actions):
-        age = _minutes_before(facts.now, entry.at)
+        age = minutes_before(facts.now, entry.at)
         if entry.action != action or age > HOUR_MINUTES:
             continue
         stale_pending = entry.outcome == "pending" and age > facts.policy.cooldown_minutes
@@ -352,14 +213,14 @@ def _tried(facts: _Facts, action: str) -> HistoryEntry | None:
     return None
 
 
-def _actions_last_hour(facts: _Facts) -> int:
-    return sum(1 for entry in facts.actions if _minutes_before(facts.now, entry.at) <= HOUR_MINUTES)
+def _actions_last_hour(facts: Facts) -> int:
+    return sum(1 for entry in facts.actions if minutes_before(facts.now, entry.at) <= HOUR_MINUTES)
 
 
 # --- principle 3: causes, most specific first --------------------------------------------------------------------
 
 
-def _rollback(facts: _Facts) -> _Candidate | None:
+def _rollback(facts: Facts) -> _Candidate | None:
     rollout = facts.rollout
     if rollout is None or not (facts.breached or facts.failing_pods):
         return None
@@ -380,8 +241,8 @@ def _rollback(facts: _Facts) -> _Candidate | None:
     facts.evidence["to_revision"] = previous.revision
     what = "the service breaches" if facts.breached else "its new pods fail"
     reason = (
-        f"rollout to revision {rollout.revision}{_image(rollout)} {_age(facts.rollout_age or 0)} min before now is "
-        f"a recent change (recent_change_minutes {_num(facts.policy.recent_change_minutes)}) and {what}: "
+        f"rollout to revision {rollout.revision}{_image(rollout)} {ago(facts.rollout_age or 0)} min before now is "
+        f"a recent change (recent_change_minutes {num(facts.policy.recent_change_minutes)}) and {what}: "
         f"roll back to revision {previous.revision}{_image(previous)}"
     )
     return _Candidate("rollback", {"to_revision": previous.revision}, "rollback", reason)
@@ -391,7 +252,7 @@ def _image(revision: Revision) -> str:
     return f" ({revision.image})" if revision.image else ""
 
 
-def _reconcile(facts: _Facts) -> _Candidate | None:
+def _reconcile(facts: Facts) -> _Candidate | None:
     drift = facts.workload.drift
     if not drift or not facts.breached:
         return None
@@ -404,7 +265,7 @@ def _reconcile(facts: _Facts) -> _Candidate | None:
     return _Candidate("reconcile", params, "reconcile", f"{details}: reconcile with the declared manifests")
 
 
-def _scale_to_min(facts: _Facts) -> _Candidate | None:
+def _scale_to_min(facts: Facts) -> _Candidate | None:
     replicas, minimum = facts.workload.replicas, facts.intent.recovery.min_replicas
     if replicas is None or replicas >= minimum:
         return None
@@ -413,14 +274,14 @@ def _scale_to_min(facts: _Facts) -> _Candidate | None:
     return _Candidate("scale_up", {"replicas": minimum}, "scale-to-min", reason)
 
 
-def _restart(facts: _Facts) -> _Candidate | None:
+def _restart(facts: Facts) -> _Candidate | None:
     restartable = [pod for pod, state in facts.failing_pods if state in ("crashing", "not_ready")]
     unfixable = [pod for pod, state in facts.failing_pods if state in ("unfixable", "other")]
     if unfixable:
-        facts.reasons.append(f"a restart will not fix {', '.join(_pod_text(p) for p in unfixable)}")
+        facts.reasons.append(f"a restart will not fix {', '.join(pod_text(p) for p in unfixable)}")
     if restartable and facts.rollout is not None:
         facts.reasons.append(
-            f"pods fail {_age(facts.rollout_age or 0)} min after a rollout: a restart would not fix a bad revision"
+            f"pods fail {ago(facts.rollout_age or 0)} min after a rollout: a restart would not fix a bad revision"
         )
         restartable = []
     memory = facts.snapshot.observed.metrics.memory_utilization
@@ -428,9 +289,7 @@ def _restart(facts: _Facts) -> _Candidate | None:
     if memory is not None:
         facts.evidence["memory_utilization"] = memory
     if high_memory:
-        reason = (
-            f"memory at {_num(memory or 0)}% of its limit (at or above {MEMORY_RESTART_PERCENT}%): restart the pods"
-        )
+        reason = f"memory at {num(memory or 0)}% of its limit (at or above {MEMORY_RESTART_PERCENT}%): restart the pods"
         return _Candidate("restart", {}, "restart", reason)
     if not restartable:
         return None
@@ -440,12 +299,12 @@ def _restart(facts: _Facts) -> _Candidate | None:
     params: dict[str, Any] = {"pods": names} if replicas is not None and len(names) < replicas else {}
     reason = (
         f"{len(names)} pod(s) crash-looping or stuck not ready with no rollout in the last "
-        f"{_num(facts.policy.recent_change_minutes)} min: restart {', '.join(names) if params else 'the workload'}"
+        f"{num(facts.policy.recent_change_minutes)} min: restart {', '.join(names) if params else 'the workload'}"
     )
     return _Candidate("restart", params, "restart", reason)
 
 
-def _reroute(facts: _Facts) -> _Candidate | None:
+def _reroute(facts: Facts) -> _Candidate | None:
     nodes = facts.snapshot.observed.nodes
     if len(nodes) < 2:
         return None  # nowhere else to send the traffic
@@ -466,13 +325,13 @@ def _reroute(facts: _Facts) -> _Candidate | None:
     worst_other = max(v for n, v in latencies if n != name and v is not None)
     facts.evidence.update(node_latency_p99_ms=value, other_nodes_max_latency_p99_ms=worst_other)
     reason = (
-        f"node {name} p99 latency {_num(value or 0)} ms is above max_latency_ms {_num(limit)} while every other "
-        f"node's is at most {_num(worst_other)} ms: the breach is local, reroute away from {name}"
+        f"node {name} p99 latency {num(value or 0)} ms is above max_latency_ms {num(limit)} while every other "
+        f"node's is at most {num(worst_other)} ms: the breach is local, reroute away from {name}"
     )
     return _Candidate("reroute", {"node": name}, "reroute", reason)
 
 
-def _isolate_tenant(facts: _Facts) -> _Candidate | None:
+def _isolate_tenant(facts: Facts) -> _Candidate | None:
     if not facts.breached:
         return None
     tenants = sorted(
@@ -496,7 +355,7 @@ def _isolate_tenant(facts: _Facts) -> _Candidate | None:
         if Fraction(str(share)) < TENANT_GROWTH * Fraction(str(baseline)):
             facts.reasons.append(
                 f"{sends}, but its share over the last {window} was {_percent(baseline)}: it has not grown to "
-                f"{_num(float(TENANT_GROWTH))} x its baseline, so it is the service's usual traffic, not the cause"
+                f"{num(float(TENANT_GROWTH))} x its baseline, so it is the service's usual traffic, not the cause"
             )
             return None
         sends += f", up from {_percent(baseline)} over the last {window}"
@@ -504,10 +363,10 @@ def _isolate_tenant(facts: _Facts) -> _Candidate | None:
 
 
 def _percent(share: float) -> str:
-    return f"{_num(round(share * 100, 1))}%"
+    return f"{num(round(share * 100, 1))}%"
 
 
-def _scale_up(facts: _Facts) -> _Candidate | None:
+def _scale_up(facts: Facts) -> _Candidate | None:
     if "max_latency_ms" not in facts.breached:
         return None
     cpu = facts.snapshot.observed.metrics.cpu_utilization
@@ -522,7 +381,7 @@ def _scale_up(facts: _Facts) -> _Candidate | None:
         return None
     if replicas >= recovery.max_replicas:
         reason = (
-            f"CPU {_num(cpu)}% is at or above target_cpu_utilization {_num(target)}% but replicas {replicas} are "
+            f"CPU {num(cpu)}% is at or above target_cpu_utilization {num(target)}% but replicas {replicas} are "
             f"already at max_replicas {recovery.max_replicas}: more replicas are not allowed"
         )
         return _Candidate("escalate", {}, "scale-up-at-cap", reason)
@@ -531,25 +390,25 @@ def _scale_up(facts: _Facts) -> _Candidate | None:
     replicas_to = min(wanted, recovery.max_replicas)
     capped = f", capped at max_replicas {recovery.max_replicas}" if replicas_to < wanted else ""
     reason = (
-        f"p99 latency breaches and CPU {_num(cpu)}% is at or above target_cpu_utilization {_num(target)}%: "
-        f"scale up from {replicas} to ceil({replicas} x {_num(cpu)} / {_num(target)}) = {sized} replicas{capped}"
+        f"p99 latency breaches and CPU {num(cpu)}% is at or above target_cpu_utilization {num(target)}%: "
+        f"scale up from {replicas} to ceil({replicas} x {num(cpu)} / {num(target)}) = {sized} replicas{capped}"
     )
     return _Candidate("scale_up", {"replicas": replicas_to}, "scale-up", reason)
 
 
-def _dependency(facts: _Facts) -> _Candidate | None:
+def _dependency(facts: Facts) -> _Candidate | None:
     down = [dep for dep in facts.snapshot.observed.dependencies if dep.healthy is False]
     if not down:
         return None
     names = ", ".join(
-        f"{dep.name}" + (f" (p99 {_num(dep.latency_p99_ms)} ms)" if dep.latency_p99_ms is not None else "")
+        f"{dep.name}" + (f" (p99 {num(dep.latency_p99_ms)} ms)" if dep.latency_p99_ms is not None else "")
         for dep in down
     )
     reason = f"dependency {names} is unhealthy: scaling or restarting {facts.intent.service} will not help"
     return _Candidate("escalate", {}, "dependency", reason)
 
 
-def _cordon_limit(facts: _Facts) -> str | None:
+def _cordon_limit(facts: Facts) -> str | None:
     """Why one more cordon would widen the blast radius (principle 7), or None when the numbers allow it."""
     platform = facts.snapshot.observed.platform
     cordoned, limit = platform.nodes_cordoned, facts.policy.max_cordoned_nodes
@@ -569,7 +428,7 @@ def _cordon_limit(facts: _Facts) -> str | None:
 _CAUSES = (_rollback, _reconcile, _scale_to_min, _restart, _reroute, _isolate_tenant, _scale_up, _dependency)
 
 
-def _choose(facts: _Facts) -> _Candidate:
+def _choose(facts: Facts) -> _Candidate:
     """The first cause that matches, skipping kinds the intent forbids, that already failed this hour, that failed
     too often lately (learning), or that would widen the blast radius."""
     for cause in _CAUSES:
@@ -586,7 +445,7 @@ def _choose(facts: _Facts) -> _Candidate:
     return _Candidate("escalate", {}, "no-known-cause", "no known cause matches the evidence: a human must look")
 
 
-def _skip(facts: _Facts, candidate: _Candidate) -> str | None:
+def _skip(facts: Facts, candidate: _Candidate) -> str | None:
     """Why a matching cause's action may not be taken on its own here, or None."""
     switch = ALLOWED_BY.get(candidate.action)
     if switch and not getattr(facts.intent.recovery, switch):
@@ -607,7 +466,7 @@ def _skip(facts: _Facts, candidate: _Candidate) -> str | None:
     return None
 
 
-def _learned(facts: _Facts, action: str) -> str | None:
+def _learned(facts: Facts, action: str) -> str | None:
     """Principle 4, learning: an action that failed the service too often lately is not chosen on its own."""
     days, limit = facts.policy.learning_window_days, facts.policy.max_failed_attempts
     failures = [
@@ -615,7 +474,7 @@ def _learned(facts: _Facts, action: str) -> str | None:
         for entry in facts.actions
         if entry.action == action
         and entry.outcome in NOT_RECOVERED
-        and _minutes_before(facts.now, entry.at) <= days * DAY_MINUTES
+        and minutes_before(facts.now, entry.at) <= days * DAY_MINUTES
     ]
     if len(failures) < limit:
         return None
@@ -623,11 +482,11 @@ def _learned(facts: _Facts, action: str) -> str | None:
     attempts = ", ".join(f"{format_datetime(e.at)} ({e.outcome})" for e in failures)
     return (
         f"{action} failed to recover {facts.intent.key} {len(failures)} time(s) within learning_window_days "
-        f"{_num(days)} ({attempts}), reaching max_failed_attempts {limit}: it is not chosen automatically"
+        f"{num(days)} ({attempts}), reaching max_failed_attempts {limit}: it is not chosen automatically"
     )
 
 
-def _blast_radius(facts: _Facts, candidate: _Candidate) -> tuple[str, str] | None:
+def _blast_radius(facts: Facts, candidate: _Candidate) -> tuple[str, str] | None:
     """Principle 7 on a chosen action: (rule, why) no new automatic change is made across the platform now."""
     platform, policy = facts.snapshot.observed.platform, facts.policy
     running, limit = platform.remediations_in_progress, policy.max_concurrent_remediations
@@ -653,7 +512,7 @@ def _blast_radius(facts: _Facts, candidate: _Candidate) -> tuple[str, str] | Non
     )
 
 
-def _guard(facts: _Facts, candidate: _Candidate) -> Decision:
+def _guard(facts: Facts, candidate: _Candidate) -> Decision:
     """Principle 4 on a chosen action: circuit breaker, then approval."""
     facts.reasons.append(candidate.reason)
     if candidate.action == "escalate":
@@ -670,7 +529,7 @@ def _guard(facts: _Facts, candidate: _Candidate) -> Decision:
     return _final(facts, candidate)
 
 
-def _final(facts: _Facts, candidate: _Candidate) -> Decision:
+def _final(facts: Facts, candidate: _Candidate) -> Decision:
     """The guardrails every chosen action meets last: the blast radius, approval, and the mode (principles 4, 7)."""
     proposal: dict[str, Any] = {"proposed": candidate.action, "proposed_params": candidate.params}
     radius = _blast_radius(facts, candidate)
@@ -692,7 +551,7 @@ def _final(facts: _Facts, candidate: _Candidate) -> Decision:
 # --- principle 5 and the quiet path ------------------------------------------------------------------------------
 
 
-def _patch(facts: _Facts) -> Decision | None:
+def _patch(facts: Facts) -> Decision | None:
     patch = facts.snapshot.observed.patch
     if patch is None:
         return None
@@ -714,7 +573,7 @@ def _patch(facts: _Facts) -> Decision | None:
     )
 
 
-def _patch_deferral(facts: _Facts, severity: str) -> str | None:
+def _patch_deferral(facts: Facts, severity: str) -> str | None:
     policy, now = facts.policy, facts.now
     freeze = active_freeze(policy.freeze_windows, now)
     if freeze is not None:
@@ -729,7 +588,7 @@ def _patch_deferral(facts: _Facts, severity: str) -> str | None:
     return None
 
 
-def _guard_quiet(facts: _Facts, candidate: _Candidate) -> Decision:
+def _guard_quiet(facts: Facts, candidate: _Candidate) -> Decision:
     """Guardrails for an action taken while every objective is met (a patch)."""
     if facts.intent.namespace in facts.policy.protected_namespaces:
         facts.reasons.append(
@@ -753,7 +612,7 @@ def _guard_quiet(facts: _Facts, candidate: _Candidate) -> Decision:
     return _guard(facts, candidate)
 
 
-def _scale_down(facts: _Facts) -> Decision | None:
+def _scale_down(facts: Facts) -> Decision | None:
     recovery, workload = facts.intent.recovery, facts.workload
     cpu = facts.snapshot.observed.metrics.cpu_utilization
     replicas = workload.replicas
@@ -772,9 +631,9 @@ def _scale_down(facts: _Facts) -> Decision | None:
     size = max(recovery.min_replicas, _ceil_ratio(replicas, cpu, target))
     facts.evidence.update(cpu_utilization=cpu, target_cpu_utilization=target, min_replicas=recovery.min_replicas)
     reason = (
-        f"every objective is met and CPU {_num(cpu)}% is at most half of target_cpu_utilization {_num(target)}%: "
-        f"scale down from {replicas} to max(min_replicas {recovery.min_replicas}, ceil({replicas} x {_num(cpu)} / "
-        f"{_num(target)})) = {size} replicas"
+        f"every objective is met and CPU {num(cpu)}% is at most half of target_cpu_utilization {num(target)}%: "
+        f"scale down from {replicas} to max(min_replicas {recovery.min_replicas}, ceil({replicas} x {num(cpu)} / "
+        f"{num(target)})) = {size} replicas"
     )
     candidate = _Candidate("scale_down", {"replicas": size}, "scale-down", reason)
     if _learned(facts, "scale_down") is not None or _blast_radius(facts, candidate) is not None:
@@ -783,7 +642,7 @@ def _scale_down(facts: _Facts) -> Decision | None:
     return _final(facts, candidate)
 
 
-def _quiet(facts: _Facts) -> Decision:
+def _quiet(facts: Facts) -> Decision:
     """Nothing is wrong: apply a due patch, trim idle capacity, or do nothing."""
     replicas, minimum = facts.workload.replicas, facts.intent.recovery.min_replicas
     if replicas is not None and replicas < minimum:
@@ -806,22 +665,7 @@ def _quiet(facts: _Facts) -> Decision:
 # --- entry point -------------------------------------------------------------------------------------------------
 
 
-def _facts(snapshot: Snapshot, intent: Intent) -> _Facts:
-    facts = _Facts(
-        snapshot=snapshot,
-        intent=intent,
-        policy=snapshot.policy,
-        now=snapshot.now,
-        workload=snapshot.observed.workload or Workload(),
-        actions=[entry for entry in snapshot.history if entry.action in REMEDIATIONS],
-    )
-    _judge_objectives(facts)
-    _find_rollout(facts)
-    _judge_workload(facts)
-    return facts
-
-
-def _act(facts: _Facts) -> Decision:
+def _act(facts: Facts) -> Decision:
     """Impact is proven: guardrails that stop everything, then the cause ladder, then guardrails on the action."""
     if facts.intent.namespace in facts.policy.protected_namespaces:
         candidate = _choose(facts)
@@ -847,7 +691,7 @@ def decide(snapshot: Snapshot) -> Decision:
         labels = alert.labels if alert is not None else {}
         who = "/".join(str(labels[k]) for k in ("namespace", "service") if labels.get(k)) or "(unnamed)"
         return _plain_decision("none", "no-intent", f"no intent for service {who}: nothing to check it against")
-    facts = _facts(snapshot, snapshot.intent)
+    facts = build_facts(snapshot, snapshot.intent)
     if facts.breached or facts.workload_failed:
         return _act(facts)
     if facts.unknown:
@@ -857,86 +701,3 @@ def decide(snapshot: Snapshot) -> Decision:
         )
         return _decision(facts, "escalate", "blind")
     return _quiet(facts)
-
-
-# --- verification: does a snapshot meet its intent? ---------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Assessment:
-    """Whether one snapshot meets its intent, why (``reasons``) and on which numbers (``evidence``)."""
-
-    met: bool
-    reasons: tuple[str, ...]
-    evidence: Mapping[str, Any]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"met": self.met, "reasons": list(self.reasons), "evidence": dict(self.evidence)}
-
-
-def assess(snapshot: Snapshot) -> Assessment:
-    """Does the service meet its intent now? The judge of verification after an action.
-
-    Met means: every declared objective is known and met (the same checks :func:`decide` applies), and the
-    workload is healthy - desired replicas above zero, exactly that many ready, and no pod failing. Unlike
-    :func:`decide`, a rollout in progress does not excuse replicas that are not ready yet: a remediation is
-    verified only once its rollout is complete.
-    """
-    if not isinstance(snapshot, Snapshot):
-        raise DecisionError(f"assess() needs a parsed Snapshot, got {type(snapshot).__name__}")
-    if snapshot.intent is None:
-        raise DecisionError("assess() needs a snapshot with an intent: there is nothing to verify against")
-    facts = _facts(snapshot, snapshot.intent)
-    ready, desired = facts.workload.ready_replicas, facts.workload.replicas
-    facts.evidence.update(replicas=desired, ready_replicas=ready)
-    if desired is None or ready is None:
-        facts.reasons.append("the workload's desired or ready replica count is unknown")
-    elif ready > desired:
-        facts.reasons.append(f"{ready} replicas ready for {desired} desired: the rollout is not complete")
-    healthy = bool(desired) and ready == desired and not facts.failing_pods
-    met = healthy and not facts.breached and not facts.unknown
-    if met:
-        judged = [
-            f"{label} {_num(value)}{unit}"
-            for indicator, label, unit in (
-                ("latency_p99_ms", "p99 latency", " ms"),
-                ("error_rate", "error rate", "%"),
-                ("availability", "availability", "%"),
-            )
-            if (value := facts.evidence.get(indicator)) is not None
-        ]
-        objectives = f"every declared objective is met ({', '.join(judged)})" if judged else "no objective is declared"
-        facts.reasons.insert(0, f"{objectives} and {ready} of {desired} replicas are ready with no pod failing")
-    return Assessment(met=met, reasons=tuple(facts.reasons), evidence=dict(facts.evidence))
-
-
-# --- the objectives alone: the intent watch -----------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class ObjectivesCheck:
-    """Which declared objectives a snapshot's metrics breach and which cannot be judged, why, on which numbers."""
-
-    breached: tuple[str, ...]
-    unknown: tuple[str, ...]
-    reasons: tuple[str, ...]
-    evidence: Mapping[str, Any]
-
-    @property
-    def met(self) -> bool:
-        """Every declared objective is known and met (vacuously true when none is declared)."""
-        return not self.breached and not self.unknown
-
-
-def check_objectives(snapshot: Snapshot) -> ObjectivesCheck:
-    """Judge the intent's objectives on the snapshot's metrics alone, exactly as :func:`decide` does (principle 1).
-
-    For watchers that read Prometheus only: the workload, the history and the alert are not looked at.
-    """
-    if not isinstance(snapshot, Snapshot) or snapshot.intent is None:
-        raise DecisionError("check_objectives() needs a parsed Snapshot with an intent")
-    facts = _Facts(
-        snapshot=snapshot, intent=snapshot.intent, policy=snapshot.policy, now=snapshot.now, workload=Workload()
-    )
-    _judge_objectives(facts)
-    return ObjectivesCheck(tuple(facts.breached), tuple(facts.unknown), tuple(facts.reasons), dict(facts.evidence))

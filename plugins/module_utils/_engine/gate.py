@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._engine.decide import check_objectives
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._engine.assess import check_objectives
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._engine.objectives import (
     FAST_BURN_RATE,
     burn_rate,

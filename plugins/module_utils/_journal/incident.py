@@ -16,7 +16,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._alerts import normalize
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._alerts import alert_block, normalize, target_of
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._engine.decide import decide
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import ValidationError
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._journal.store import (
@@ -24,7 +24,6 @@ from ansible_collections.zerotouch.selfheal.plugins.module_utils._journal.store 
     default_journal_path,
     journal_exists,
 )
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop.check import alert_block, target_of
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._model.snapshot import parse_snapshot, snapshot_to_dict
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._schema import format_datetime
 

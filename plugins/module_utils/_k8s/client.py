@@ -3,10 +3,9 @@
 """The Kubernetes adapter: the only place where the remediation modules do I/O.
 
 :func:`connect` builds a client of the official ``kubernetes`` library from the ``k8s_auth`` options.
-:class:`Kube` reads objects as plain dicts and applies the :class:`~._actions.Change` list of a plan, wrapping
-every failure as ``ApiError("cannot <what>: <reason from the API's Status body>")``. The ``run_*`` functions are
-the modules' orchestration: read what the planner needs, plan purely (``_actions``, ``_lock``), apply unless in
-check mode, and return the module result (``changed``, ``msg``, the plan's values, ``diff`` when asked).
+:class:`Kube` reads objects as plain dicts and applies the :class:`~._act.plans.Change` list of a plan, wrapping
+every failure as ``ApiError("cannot <what>: <reason from the API's Status body>")``. The modules' orchestration
+(the ``run_*`` functions) is in :mod:`._k8s.runner`.
 
 Objects travel as JSON dicts through ``ApiClient`` (auth, TLS and kubeconfig handling of the official client)
 rather than through the generated models, so fields the models do not know survive a read-modify-write.
@@ -16,15 +15,13 @@ from __future__ import annotations
 
 import builtins  # Kube.list shadows the builtin inside the class body
 import json
-import os
 import time
 import traceback
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._act import lock
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._act import plans as actions
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import (
     ApiError,
@@ -51,11 +48,6 @@ except ImportError:
 else:
     HAS_KUBERNETES = True
     KUBERNETES_IMPORT_ERROR = None
-
-try:
-    from ansible.module_utils.common.yaml import HAS_YAML, yaml_load_all
-except ImportError:  # pragma: no cover - ansible-core always ships it
-    HAS_YAML = False
 
 # apiVersion, kind -> (plural, namespaced): the kinds a reconcile may declare.
 KINDS: dict[tuple[str, str], tuple[str, bool]] = {
@@ -165,6 +157,37 @@ def _override(cfg: Any, overrides: dict[str, Any]) -> None:
     cfg.refresh_api_key_hook = refresh
 
 
+# How a plan is applied, when not change by change (a drain retries refused evictions): execute passes the plan,
+# converge also the list of changes done so far, so that a retry after a conflict knows what was written.
+ApplyPlan = Callable[[actions.Plan], None]
+ApplyTracked = Callable[[actions.Plan, "builtins.list[actions.Change]"], None]
+
+
+class KubeApi(Protocol):
+    """What the gatherer, the loop and the runners need of a Kubernetes client: :class:`Kube` is the real one, and
+    tests pass fakes with the same shape. Objects are plain dicts as the API serves them."""
+
+    sleep: Callable[[float], None]
+
+    def get(self, api_version: str, kind: str, namespace: str | None, name: str, missing_ok: bool = False) -> Any: ...
+
+    def list(self, api_version: str, kind: str, namespace: str | None = None) -> builtins.list[dict[str, Any]]: ...
+
+    def send(self, change: actions.Change) -> Any: ...
+
+    def apply(self, change: actions.Change) -> Any: ...
+
+    def failing_as(self, what: str) -> AbstractContextManager[None]: ...
+
+    def execute(
+        self, plan: actions.Plan, check_mode: bool, diff: bool, apply: ApplyPlan | None = None
+    ) -> dict[str, Any]: ...
+
+    def converge(
+        self, make_plan: Callable[[], actions.Plan], check_mode: bool, diff: bool, apply: ApplyTracked | None = None
+    ) -> dict[str, Any]: ...
+
+
 class Kube:
     """Reads and writes Kubernetes objects as dicts; every failure becomes an :class:`ApiError`."""
 
@@ -261,14 +284,16 @@ class Kube:
         with self.failing_as(change.what or f"{change.verb} {change.kind} {change.name}"):
             return self.send(change)
 
-    def execute(self, plan: actions.Plan, check_mode: bool, diff: bool, apply: Any = None) -> dict[str, Any]:
+    def execute(
+        self, plan: actions.Plan, check_mode: bool, diff: bool, apply: ApplyPlan | None = None
+    ) -> dict[str, Any]:
         """Apply a plan (unless in check mode) and turn it into the module result."""
         if plan.changes and not check_mode:
             (apply or self.apply_all)(plan)
         return result_of(plan, check_mode, diff)
 
     def converge(
-        self, make_plan: Callable[[], actions.Plan], check_mode: bool, diff: bool, apply: Any = None
+        self, make_plan: Callable[[], actions.Plan], check_mode: bool, diff: bool, apply: ApplyTracked | None = None
     ) -> dict[str, Any]:
         """Read, plan and apply; when a write loses a race (409: the object changed since it was read), do it again.
 
@@ -304,226 +329,3 @@ def result_of(plan: actions.Plan, check_mode: bool, diff: bool) -> dict[str, Any
     if diff:
         result["diff"] = {"before": plan.before, "after": plan.after}
     return result
-
-
-# --- orchestration: one function per module -----------------------------------------------------------------------
-
-
-def _deployment(kube: Kube, params: dict[str, Any]) -> dict[str, Any]:
-    return kube.get("apps/v1", "Deployment", params["namespace"], params["name"])  # type: ignore[no-any-return]
-
-
-def run_restart(kube: Kube, params: dict[str, Any], check_mode: bool, diff: bool) -> dict[str, Any]:
-    def plan() -> actions.Plan:
-        deployment = _deployment(kube, params)
-        if params.get("pods") is not None or params.get("only_failing"):
-            pods = kube.list("v1", "Pod", params["namespace"])
-            names, only_failing = params.get("pods"), bool(params.get("only_failing"))
-            return actions.plan_delete_pods(deployment, pods, names, only_failing, now())
-        return actions.plan_restart(deployment, now(), params.get("restart_id"))
-
-    return kube.converge(plan, check_mode, diff)
-
-
-def run_scale(kube: Kube, params: dict[str, Any], check_mode: bool, diff: bool) -> dict[str, Any]:
-    deployment = _deployment(kube, params)
-    plan = actions.plan_scale(deployment, params["replicas"], params.get("min_replicas"), params.get("max_replicas"))
-    result = kube.execute(plan, check_mode, diff)
-    ready = int((deployment.get("status") or {}).get("readyReplicas") or 0)
-    if params.get("wait") and not check_mode:
-        ready = wait_for_replicas(kube, params, plan.result["replicas"], params.get("wait_timeout") or 0)
-    result["ready_replicas"] = ready
-    return result
-
-
-def wait_for_replicas(kube: Kube, params: dict[str, Any], replicas: int, timeout: float) -> int:
-    """Poll the Deployment until exactly ``replicas`` pods are ready; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        done, ready = actions.rollout_progress(_deployment(kube, params), replicas)
-        if done:
-            return ready
-        if time.monotonic() >= deadline:
-            raise SelfHealError(
-                f"timed out after {timeout}s waiting for {params['namespace']}/{params['name']} to have {replicas} "
-                f"ready replicas ({ready} ready)"
-            )
-        kube.sleep(POLL_INTERVAL)
-
-
-def run_rollback(kube: Kube, params: dict[str, Any], check_mode: bool, diff: bool) -> dict[str, Any]:
-    def plan() -> actions.Plan:
-        deployment = _deployment(kube, params)
-        replicasets = kube.list("apps/v1", "ReplicaSet", params["namespace"])
-        return actions.plan_rollback(deployment, replicasets, params.get("revision"))
-
-    return kube.converge(plan, check_mode, diff)
-
-
-def run_image(kube: Kube, params: dict[str, Any], check_mode: bool, diff: bool) -> dict[str, Any]:
-    def plan() -> actions.Plan:
-        return actions.plan_image(_deployment(kube, params), params["image"], params.get("container"))
-
-    return kube.converge(plan, check_mode, diff)
-
-
-def run_drain(kube: Kube, params: dict[str, Any], check_mode: bool, diff: bool) -> dict[str, Any]:
-    node = kube.get("v1", "Node", None, params["node"])
-    if params.get("state") == "uncordoned":
-        return kube.execute(actions.plan_uncordon(node), check_mode, diff)
-    if params.get("all_pods"):
-        plan = actions.plan_drain(node, kube.list("v1", "Pod"))
-    else:
-        missing = [opt for opt in ("namespace", "name") if not params.get(opt)]
-        if missing:
-            raise ValidationError("options", missing[0], "required to drain the pods of a Deployment (or all_pods)")
-        deployment = _deployment(kube, params)
-        plan = actions.plan_drain(node, kube.list("v1", "Pod", params["namespace"]), deployment)
-    timeout = float(params.get("wait_timeout") or 0)
-    return kube.execute(plan, check_mode, diff, lambda p: _drain(kube, p, timeout))
-
-
-def _drain(kube: Kube, plan: actions.Plan, timeout: float) -> None:
-    """Cordon, then evict one pod after the other; an eviction a PodDisruptionBudget refuses (429) is retried."""
-    done: list[str] = []
-    for change in plan.changes:
-        if change.verb != "evict":
-            kube.apply(change)
-            done.append(change.what)
-            continue
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                kube.send(change)
-                done.append(change.what)
-                break
-            except ApiException as exc:
-                if exc.status == 404:  # already gone
-                    break
-                if exc.status != 429 or time.monotonic() >= deadline:
-                    so_far = f" (done before: {'; '.join(done)})" if done else ""
-                    waited = f", still refused after {timeout:g}s" if exc.status == 429 else ""
-                    raise ApiError(f"cannot {change.what}: {api_reason(exc)}{waited}{so_far}") from exc
-            except urllib3.exceptions.HTTPError as exc:
-                raise ApiError(f"cannot {change.what}: {exc}") from exc
-            kube.sleep(min(POLL_INTERVAL * 2, max(deadline - time.monotonic(), 0.05)))
-
-
-def run_tenant_limit(kube: Kube, params: dict[str, Any], check_mode: bool, diff: bool) -> dict[str, Any]:
-    namespace, service = params["namespace"], params["name"]
-    cm_name = params.get("configmap") or actions.tenant_limits_name(service)
-
-    def plan() -> actions.Plan:
-        configmap = kube.get("v1", "ConfigMap", namespace, cm_name, missing_ok=True)
-        if params.get("state") == "absent":
-            return actions.plan_tenant_unlimit(configmap, namespace, service, now(), params.get("tenant"), cm_name)
-        return actions.plan_tenant_limit(
-            configmap,
-            namespace,
-            service,
-            params["tenant"],
-            params["requests_per_second"],
-            now(),
-            params.get("ttl_minutes"),
-            cm_name,
-        )
-
-    return kube.converge(plan, check_mode, diff)
-
-
-def read_manifests(src: str) -> list[dict[str, Any]]:
-    """The objects in a YAML file, or in the ``*.yml``/``*.yaml``/``*.json`` files of a directory (name order)."""
-    if not HAS_YAML:
-        raise MissingLibraryError("PyYAML")
-    if os.path.isdir(src):
-        files = sorted(os.path.join(src, f) for f in os.listdir(src) if f.endswith((".yml", ".yaml", ".json")))
-    elif os.path.exists(src):
-        files = [src]
-    else:
-        raise ValidationError("options", "src", f"{src} does not exist")
-    docs: list[Any] = []
-    for path in files:
-        try:
-            with open(path, encoding="utf-8") as fh:
-                docs += [doc for doc in yaml_load_all(fh) if doc is not None]
-        except Exception as exc:  # a YAML error names the line; say which file too
-            raise ValidationError(path, "", f"cannot read manifests: {exc}") from exc
-    return docs
-
-
-def _declared(manifests: list[Any], namespace: str | None, source: str) -> list[dict[str, Any]]:
-    """Flatten ``kind: List`` and check that each object says what it is; default the namespace."""
-    out: list[dict[str, Any]] = []
-    for index, obj in enumerate(manifests):
-        if isinstance(obj, list):
-            out += _declared(obj, namespace, source)
-            continue
-        if not isinstance(obj, dict):
-            raise ValidationError(source, f"[{index}]", "a manifest must be a mapping")
-        if str(obj.get("kind", "")).endswith("List") and isinstance(obj.get("items"), list):
-            out += _declared(obj.get("items") or [], namespace, source)
-            continue
-        name = (obj.get("metadata") or {}).get("name")
-        if not obj.get("apiVersion") or not obj.get("kind") or not name:
-            raise ValidationError(source, f"[{index}]", "a manifest needs apiVersion, kind and metadata.name")
-        plural, namespaced = KINDS.get((obj["apiVersion"], obj["kind"]), (None, True))
-        if plural is None:
-            Kube.path(obj["apiVersion"], obj["kind"])  # raises the "unsupported kind" error
-        obj = dict(obj, metadata=dict(obj["metadata"]))
-        if namespaced and not obj["metadata"].get("namespace"):
-            if not namespace:
-                raise ValidationError(
-                    source, f"{obj['kind']}/{name}", "metadata.namespace is not set and no namespace option is given"
-                )
-            obj["metadata"]["namespace"] = namespace
-        out.append(obj)
-    return out
-
-
-def _with_live(kube: Kube, declared: list[dict[str, Any]]) -> list[tuple[dict[str, Any], Any]]:
-    """Each declared object with its live counterpart (None when it does not exist)."""
-    pairs = []
-    for obj in declared:
-        m = obj["metadata"]
-        pairs.append((obj, kube.get(obj["apiVersion"], obj["kind"], m.get("namespace"), m["name"], missing_ok=True)))
-    return pairs
-
-
-def drift(kube: Kube, src: str, namespace: str | None = None) -> list[dict[str, Any]]:
-    """The drift of the manifests declared at ``src`` (file or directory), for the snapshot's workload.drift."""
-    pairs = _with_live(kube, _declared(read_manifests(src), namespace, src))
-    return [record for declared, live in pairs for record in actions.compute_drift(declared, live)]
-
-
-def run_reconcile(kube: Kube, params: dict[str, Any], check_mode: bool, diff: bool) -> dict[str, Any]:
-    if params.get("src"):
-        declared = _declared(read_manifests(params["src"]), params.get("namespace"), params["src"])
-    else:
-        declared = _declared(list(params.get("manifests") or []), params.get("namespace"), "manifests")
-    return kube.converge(lambda: actions.plan_reconcile(_with_live(kube, declared)), check_mode, diff)
-
-
-def run_lock(kube: Kube, params: dict[str, Any], check_mode: bool, diff: bool) -> dict[str, Any]:
-    namespace, target = params["namespace"], params["name"]
-    name = lock.lease_name(target)
-    ref = f"{namespace}/{target}"
-    for _attempt in range(2):
-        lease = kube.get("coordination.k8s.io/v1", "Lease", namespace, name, missing_ok=True)
-        if params.get("state") == "released":
-            plan = lock.plan_release(lease, namespace, target, params["holder"])
-        else:
-            plan = lock.plan_acquire(lease, namespace, target, params["holder"], params["ttl_seconds"], now())
-        if not plan.changes or check_mode:
-            return result_of(plan, check_mode, diff)
-        with kube.failing_as(plan.changes[0].what):
-            try:
-                kube.send(plan.changes[0])
-            except ApiException as exc:
-                if exc.status != 409:
-                    raise
-                if params.get("state") != "released":  # someone else won the race for the lock
-                    latest = kube.get("coordination.k8s.io/v1", "Lease", namespace, name, missing_ok=True)
-                    return result_of(lock.lost_race(plan, latest, ref), check_mode, diff)
-                continue  # the Lease moved under a release: look again
-        return result_of(plan, check_mode, diff)
-    raise ApiError(f"cannot unlock {ref}: the Lease {namespace}/{name} keeps changing")

@@ -13,11 +13,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ansible_collections.zerotouch.selfheal.plugins.module_utils import _prom
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._alerts import normalize
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._engine.decide import Decision, breaches, decide
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._alerts import alert_block, normalize, target_of
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._engine.decide import Decision, decide
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._engine.facts import breaches
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import GatherError, ValidationError
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._gather import build as _gather
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._gather.queries import (
@@ -52,34 +53,12 @@ from ansible_collections.zerotouch.selfheal.plugins.module_utils._schema import 
     parse_datetime,
 )
 
+if TYPE_CHECKING:  # the adapter's shape only; the loop connects through the factory it is given
+    from ansible_collections.zerotouch.selfheal.plugins.module_utils._k8s.client import KubeApi
+
 # How far back the journal's history matters: the guardrails look at the last hour and the cooldown, learning at
 # the policy's learning_window_days (whichever is longer).
 HISTORY_HORIZON = timedelta(hours=24)
-
-
-def alert_block(alert: dict[str, Any] | None) -> dict[str, Any] | None:
-    """One Alertmanager alert (raw, or an event of the alertmanager source) as the snapshot's `alert`."""
-    if not alert:
-        return None
-    event = normalize({"alerts": [alert]})[0]
-    block = {k: event[k] for k in ("status", "labels", "annotations", "fingerprint") if event.get(k) is not None}
-    if event.get("startsAt"):
-        block["startsAt"] = event["startsAt"]
-    # What the notification said around the alert is kept too (as data), when the alert came with it.
-    for key in ("generatorURL", "groupKey", "groupLabels", "receiver", "externalURL"):
-        if alert.get(key):
-            block[key] = alert[key]
-    return block
-
-
-def target_of(alert: dict[str, Any] | None, namespace: str | None, service: str | None) -> tuple[str, str]:
-    """The service to check: the options win over the alert's labels."""
-    event = normalize({"alerts": [alert]})[0] if alert else {}
-    namespace = namespace or event.get("namespace")
-    service = service or event.get("service")
-    if not namespace or not service:
-        raise ValidationError("options", "", "namespace and service are required, as options or as labels of the alert")
-    return namespace, service
 
 
 def load_snapshot(snapshot: dict[str, Any] | str) -> tuple[dict[str, Any], str]:
@@ -118,7 +97,7 @@ def gather(
     policy: dict[str, Any],
     alert: dict[str, Any] | None,
     now: datetime,
-    kube: Any,
+    kube: KubeApi,
     prom: _prom.PromClient | None,
     journal: Journal | None,
     patches: list[dict[str, Any]] | None = None,
@@ -317,7 +296,7 @@ class Clients:
     """The connections a check uses: ``kube()`` returns the cluster client (connected on first use), ``prom`` is
     None without a Prometheus URL, ``journal`` is read for the history and written when ``record`` is set."""
 
-    kube: Callable[[], Any]
+    kube: Callable[[], KubeApi]
     prom: _prom.PromClient | None
     journal: Journal | None
     record: bool = True
@@ -439,7 +418,7 @@ CLAIM_HOLDER = "selfheal-remediate"
 
 
 def claim(
-    kube: Any,
+    kube: KubeApi,
     params: dict[str, Any],
     intent: dict[str, Any],
     decision: Decision,
@@ -451,7 +430,7 @@ def claim(
     run holds the lock, that it is skipped. The same lock and journal entries as workload_lock and journal_action,
     taken in the intent check's own run so that a remediation reaches its first write a module run or two sooner.
     """
-    from ansible_collections.zerotouch.selfheal.plugins.module_utils._k8s.client import run_lock
+    from ansible_collections.zerotouch.selfheal.plugins.module_utils._k8s.runner import run_lock
 
     holder = claim_holder(decision_id)
     target = {"namespace": intent["namespace"], "name": workload_of(intent), "holder": holder}
@@ -497,9 +476,9 @@ def _journaled(journal: Journal | None, entry: dict[str, Any], check_mode: bool)
 def _drift_reader(intent: dict[str, Any]) -> Any:
     if not intent.get("manifests"):
         return None
-    from ansible_collections.zerotouch.selfheal.plugins.module_utils._k8s import client as _k8s
+    from ansible_collections.zerotouch.selfheal.plugins.module_utils._k8s import runner as _k8s
 
-    def read(kube: Any, intent_: dict[str, Any]) -> list[dict[str, Any]]:
+    def read(kube: KubeApi, intent_: dict[str, Any]) -> list[dict[str, Any]]:
         return _k8s.drift(kube, intent_["manifests"], intent_["namespace"])
 
     return read

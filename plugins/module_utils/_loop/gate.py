@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ansible_collections.zerotouch.selfheal.plugins.module_utils import _prom
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._act.lock import expires_at, holder_of, lease_name
@@ -51,6 +51,9 @@ from ansible_collections.zerotouch.selfheal.plugins.module_utils._model.snapshot
 )
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._schema import parse_datetime
 
+if TYPE_CHECKING:  # the adapter's shape only; the loop connects through the factory it is given
+    from ansible_collections.zerotouch.selfheal.plugins.module_utils._k8s.client import KubeApi
+
 LOOP_ROLLBACK_RULE = "rollback"  # the decision engine's rule id for a rollback it decided (manual ones: "manual")
 
 
@@ -71,7 +74,7 @@ def burn_error_rate(
     return values.get(_watch.BURN_INDICATOR), []
 
 
-def lock_of(kube: Any, intent: dict[str, Any]) -> Lock | None:
+def lock_of(kube: KubeApi, intent: dict[str, Any]) -> Lock | None:
     """The remediation lock on the intent's Deployment (the Lease ``workload_lock`` manages), if anyone holds it."""
     lease = kube.get(
         "coordination.k8s.io/v1", "Lease", intent["namespace"], lease_name(_check.workload_of(intent)), True
@@ -121,7 +124,7 @@ def _replay(params: dict[str, Any]) -> tuple[Snapshot, GateEvidence, dict[str, A
 
 
 def _live(
-    params: dict[str, Any], kube_factory: Callable[[], Any], journal: Journal | None
+    params: dict[str, Any], kube_factory: Callable[[], KubeApi], journal: Journal | None
 ) -> tuple[Snapshot, GateEvidence, dict[str, Any], list[str]]:
     namespace, service = _check.target_of(None, params.get("namespace"), params.get("service"))
     intent = find_intent(_check.intents_from(params.get("intents")), namespace, service)
@@ -149,7 +152,7 @@ def _live(
     return snapshot, evidence, document, warnings + burn_warnings
 
 
-def gate(params: dict[str, Any], kube_factory: Callable[[], Any], check_mode: bool) -> dict[str, Any]:
+def gate(params: dict[str, Any], kube_factory: Callable[[], KubeApi], check_mode: bool) -> dict[str, Any]:
     """The ``change_gate`` module: the answer, why, and the snapshot it was judged on. Changes nothing in the
     cluster; journals the answer unless in check mode or told not to."""
     change = check_change(params["change"])

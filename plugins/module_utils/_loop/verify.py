@@ -4,7 +4,7 @@
 
 The "verify" step of the loop. After an action, wait ``settle_seconds``; then look at the service every
 ``interval`` seconds - with the same gatherer the decision used (:func:`._check.gather`), judged by
-:func:`._decide.assess` - until its intent has been met at every look for ``window_seconds`` (``recovered``), or
+:func:`._engine.assess.assess` - until its intent has been met at every look for ``window_seconds`` (``recovered``), or
 ``timeout_seconds`` have passed since verification began (``not_recovered``).
 
 :func:`watch` is that loop, pure: the look, the clock and the sleep are handed in, so it is tested without a
@@ -22,10 +22,10 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ansible_collections.zerotouch.selfheal.plugins.module_utils import _prom
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._engine.decide import Assessment, assess
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._engine.assess import Assessment, assess
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import (
     JournalError,
     SelfHealError,
@@ -37,6 +37,9 @@ from ansible_collections.zerotouch.selfheal.plugins.module_utils._model.intent i
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._model.policy import policy_for
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._model.snapshot import METRICS, parse_snapshot
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._schema import format_datetime, parse_datetime
+
+if TYPE_CHECKING:  # the adapter's shape only; the loop connects through the factory it is given
+    from ansible_collections.zerotouch.selfheal.plugins.module_utils._k8s.client import KubeApi
 
 RECOVERED = "recovered"
 NOT_RECOVERED = "not_recovered"
@@ -186,7 +189,7 @@ def settings_from(params: Mapping[str, Any]) -> Settings:
 
 
 def looker(
-    intent: Mapping[str, Any], policy: Mapping[str, Any], kube: Any, prom: _prom.PromClient | None
+    intent: Mapping[str, Any], policy: Mapping[str, Any], kube: KubeApi, prom: _prom.PromClient | None
 ) -> Callable[[], tuple[Assessment, Mapping[str, Any]]]:
     """The ``look`` of :func:`watch` for one service: gather with the decision's own gatherer, then assess.
 
@@ -213,7 +216,7 @@ def looker(
 
 def run(
     params: Mapping[str, Any],
-    kube_factory: Callable[[], Any],
+    kube_factory: Callable[[], KubeApi],
     check_mode: bool,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,

@@ -848,7 +848,7 @@ class Loop:
         self._release(intent, result)
 
     def _release(self, intent: Mapping[str, Any], result: dict[str, Any]) -> None:
-        from ansible_collections.zerotouch.selfheal.plugins.module_utils._k8s.client import run_lock
+        from ansible_collections.zerotouch.selfheal.plugins.module_utils._k8s.runner import run_lock
 
         holder = result["claim"]["holder"]
         target = {"namespace": intent["namespace"], "name": _check.workload_of(dict(intent)), "holder": holder}

@@ -6,7 +6,7 @@ Each tick the watch asks Prometheus ONE query (``_prom.batch``) holding, for eve
 indicators of its declared objectives (the same PromQL ``intent_check`` uses, intent overrides included) and the
 error rate over the short ``burn_window``. Each service is then judged:
 
-* **breached**: an objective is breached, judged by the decision engine itself (``_decide.check_objectives``);
+* **breached**: an objective is breached, judged by the decision engine itself (``_engine.assess.check_objectives``);
 * **burning fast**: the error budget is spent at least ``burn_rate`` times as fast as the objectives allow
   (``_engine.objectives``: the budget is the tighter of ``100 - availability`` and ``max_error_rate``, the burn
   rate the error rate over ``burn_window`` divided by that budget; the change gate judges burns the same way). With
@@ -31,7 +31,7 @@ from datetime import datetime
 from typing import Any
 
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._alerts import fingerprint_of
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._engine.decide import check_objectives
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._engine.assess import check_objectives
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._engine.objectives import (
     burn_rate,
     error_budget,

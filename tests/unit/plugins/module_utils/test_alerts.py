@@ -185,3 +185,36 @@ def test_odd_label_names_are_quoted_and_cut_in_errors() -> None:
     with pytest.raises(ValidationError) as caught:
         _alerts.normalize({"alerts": [{"status": "firing", "labels": {"x\n" * 100: 1}}]})
     assert "\n" not in str(caught.value) and len(str(caught.value)) < 150
+
+
+# --- one alert as the snapshot's alert block, and the service it names ----------------------------------------------
+
+
+def test_alert_block_keeps_the_alert_and_what_the_notification_said_around_it() -> None:
+    raw = dict(alert(), receiver="selfheal", groupKey='{}:{alertname="HighLatency"}', ignored="x")
+    block = _alerts.alert_block(raw)
+    assert block is not None
+    assert block["status"] == "firing" and block["labels"]["service"] == "checkout"
+    assert block["startsAt"] == "2026-03-01T10:00:00.000Z"
+    assert block["receiver"] == "selfheal" and block["groupKey"] == raw["groupKey"]
+    assert "ignored" not in block
+    assert _alerts.alert_block(None) is None and _alerts.alert_block({}) is None
+
+
+@pytest.mark.parametrize(
+    ("namespace", "service", "expected"),
+    [
+        pytest.param(None, None, ("shop", "checkout"), id="from-the-labels"),
+        pytest.param("web", "cart", ("web", "cart"), id="options-win-over-labels"),
+        pytest.param(None, "cart", ("shop", "cart"), id="one-option-one-label"),
+    ],
+)
+def test_target_of_takes_the_options_then_the_alerts_labels(
+    namespace: str | None, service: str | None, expected: tuple[str, str]
+) -> None:
+    assert _alerts.target_of(alert(), namespace, service) == expected
+
+
+def test_target_of_without_a_service_anywhere_names_what_is_missing() -> None:
+    with pytest.raises(ValidationError, match="namespace and service are required"):
+        _alerts.target_of(None, "shop", None)

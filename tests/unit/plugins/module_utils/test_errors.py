@@ -14,7 +14,7 @@ from ansible_collections.zerotouch.selfheal.plugins.module_utils._schema import 
 
 @pytest.mark.parametrize(
     "name",
-    ["ValidationError", "ApiError", "GatherError", "JournalError", "LockError", "DecisionError", "MissingLibraryError"],
+    ["ValidationError", "ApiError", "GatherError", "JournalError", "DecisionError", "MissingLibraryError"],
 )
 def test_every_error_derives_from_the_base(name: str) -> None:
     assert issubclass(getattr(_errors, name), SelfHealError)

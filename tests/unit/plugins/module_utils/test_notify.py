@@ -15,7 +15,7 @@ DECISION: dict[str, Any] = {
     "proposed_params": {"to_revision": 6},
     "reasons": ["p99 latency 480ms > 250ms since the rollout at 13:58", "rollback needs approval"],
     "evidence": {"latency_p99_ms": 480, "revision": 7},
-    "rule": "require-approval",
+    "rule": "approval",
 }
 
 
@@ -26,7 +26,7 @@ def test_generic_payload_from_a_decision() -> None:
         "Approval needed: rollback on shop/checkout: p99 latency 480ms > 250ms since the rollout at 13:58"
     )
     assert payload["service"] == {"namespace": "shop", "name": "checkout"}
-    assert payload["decision"] == {"action": "escalate", "params": {}, "rule": "require-approval"}
+    assert payload["decision"] == {"action": "escalate", "params": {}, "rule": "approval"}
     assert payload["reasons"] == DECISION["reasons"]
     assert payload["evidence"] == DECISION["evidence"]
     assert payload["proposed"] == {"action": "rollback", "params": {"to_revision": 6}}

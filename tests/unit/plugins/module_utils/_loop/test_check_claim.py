@@ -9,7 +9,7 @@ import pytest
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._engine.decide import Decision
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import JournalError, ValidationError
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._journal.store import Journal
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._k8s import client as _k8s
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._k8s import runner as _k8s
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop import check as _check
 from ansible_collections.zerotouch.selfheal.tests.unit.journal_backends import JournalBackend
 

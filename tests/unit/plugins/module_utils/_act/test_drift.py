@@ -6,7 +6,7 @@ import copy
 from typing import Any
 
 import pytest
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._act.plans import compute_drift, plan_reconcile
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._act.drift import compute_drift, plan_reconcile
 
 SERVICE_DECLARED: dict[str, Any] = {
     "apiVersion": "v1",
