@@ -110,6 +110,8 @@ msg:
   type: str
 """
 
+from typing import Any  # noqa: E402
+
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._argspec import approval_spec  # noqa: E402
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop.approve import approval  # noqa: E402
@@ -119,7 +121,7 @@ from ansible_collections.zerotouch.selfheal.plugins.module_utils._shell import r
 def main() -> None:
     module = AnsibleModule(argument_spec=approval_spec(), supports_check_mode=True)
 
-    def kube():  # connected only when the service is checked again
+    def kube() -> Any:  # connected only when the service is checked again
         from ansible_collections.zerotouch.selfheal.plugins.module_utils._k8s.client import connect
 
         return connect(module.params)

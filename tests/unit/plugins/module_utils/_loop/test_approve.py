@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import ValidationError
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._journal.store import Journal
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._k8s import client as _k8s
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._k8s import runner as _k8s
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop import approve as _approve
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop import check as _check
 from ansible_collections.zerotouch.selfheal.tests.unit.plugins.module_utils._loop.test_check_claim import INTENT, Locks
