@@ -351,3 +351,56 @@ async def test_an_alert_leaves_the_spool_only_once_its_check_is_journaled(tmp_pa
     assert spool.pending == 0
     drain.cancel()
     spool.close()
+
+
+class Leases:
+    """The Lease of each target, as a cluster keeps it: enough of the Kubernetes client for the loop's renewals."""
+
+    def __init__(self) -> None:
+        self.leases: dict[tuple[str, str], dict[str, Any]] = {}
+        self.renewals: list[str] = []
+
+    def get(self, api: str, kind: str, namespace: str, name: str, missing_ok: bool = False) -> Any:
+        return self.leases.get((namespace, name))
+
+    def converge(self, make_plan: Callable[[], Any], check: bool, diff: bool) -> dict[str, Any]:
+        plan = make_plan()
+        for change in plan.changes:
+            self.leases[(change.namespace, change.name)] = change.body
+            self.renewals.append(change.body["spec"]["renewTime"])
+        return {**plan.result, "changed": plan.changed, "msg": plan.message}
+
+
+async def test_the_loop_renews_its_claim_while_it_verifies_and_stops_once_it_is_given_back(
+    harness: Callable[..., Harness],
+) -> None:
+    h = harness(Script(["rollback"]), lock_lease_seconds=3, verify_window_seconds=2.4, verify_timeout_seconds=5)
+    leases = Leases()
+    h.loop.clients._kube = leases
+    await h.loop.offer(firing())
+    (event,) = await wait_for(lambda: h.emitted)
+    holder = f"selfheal-remediate/decision-{event['decision_id']}"
+    leases.leases[("shop", "selfheal-web")] = {
+        "metadata": {"name": "selfheal-web", "namespace": "shop"},
+        "spec": {"holderIdentity": holder, "leaseDurationSeconds": 3, "renewTime": "2026-01-01T00:00:00.000000Z"},
+    }
+    applied(h, event["decision_id"])
+    await wait_for(lambda: len(leases.renewals) >= 2, timeout=10)  # every second while it is verified
+    await wait_for(lambda: h.loop.stats.verifications["recovered"] == 1, timeout=10)
+    renewed = len(leases.renewals)
+    await asyncio.sleep(1.5)
+    assert len(leases.renewals) == renewed, "a finished claim is not renewed"
+    assert leases.leases[("shop", "selfheal-web")]["spec"]["leaseDurationSeconds"] == 3
+
+
+async def test_a_claim_taken_over_is_not_renewed(harness: Callable[..., Harness]) -> None:
+    h = harness(Script(["rollback"]), lock_lease_seconds=3)
+    leases = Leases()
+    leases.leases[("shop", "selfheal-web")] = {
+        "metadata": {"name": "selfheal-web"},
+        "spec": {"holderIdentity": "someone-else", "leaseDurationSeconds": 3},
+    }
+    h.loop.clients._kube = leases
+    result = {"snapshot": {"intent": INTENT}, "claim": {"holder": "selfheal-remediate/decision-1"}}
+    assert await asyncio.to_thread(h.loop._renew, result) is False
+    assert leases.renewals == []

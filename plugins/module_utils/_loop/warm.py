@@ -50,6 +50,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ansible_collections.zerotouch.selfheal.plugins.module_utils import _notify, _prom
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._act import lock as _lock
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import SelfHealError
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._journal import incident as _incident
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._journal.store import Journal
@@ -88,6 +89,7 @@ OPTIONS = (
     "patches",
     "kubeconfig",
     "lock_ttl_seconds",
+    "lock_lease_seconds",
     "verify_settle_seconds",
     "verify_interval",
     "verify_window_seconds",
@@ -111,12 +113,18 @@ class Config:
     patches: tuple[Mapping[str, Any], ...] = ()
     kubeconfig: str | None = None
     lock_ttl_seconds: int = 900
+    lock_lease_seconds: int = 20  # the loop's claims: renewed while it acts and verifies, so a dead loop shows
     verify: _verify.Settings = _verify.Settings(30, 15, 120, 600)
     recheck_settle_seconds: float = 30.0
     workers: int = 4
     timeout: float = 10.0
     apply_timeout_seconds: float | None = None  # default: the lock's TTL
     poll_seconds: float = 1.0
+
+    @property
+    def renew_every(self) -> float:
+        """How often a held claim is renewed: three times per lease, so one slow renewal does not lose it."""
+        return self.lock_lease_seconds / 3
 
     @property
     def apply_timeout(self) -> float:
@@ -147,6 +155,7 @@ def parse_options(args: Mapping[str, Any], *, prometheus_url: str | None = None)
         patches=tuple(patches),
         kubeconfig=_source.optional_str(args, "kubeconfig"),
         lock_ttl_seconds=_source.integer(args, "lock_ttl_seconds", 900, 10, 86400),
+        lock_lease_seconds=_source.integer(args, "lock_lease_seconds", 20, 3, 86400),
         verify=settings,
         recheck_settle_seconds=_source.number(args, "recheck_settle_seconds", 30.0, 0, 86400),
         workers=_source.integer(args, "workers", 4, 1, 256),
@@ -583,6 +592,21 @@ class Loop:
 
     async def _follow(self, state: Service, result: dict[str, Any]) -> None:
         """Wait for the playbook to report the change applied, then verify, journal, escalate, release."""
+        keeper = asyncio.ensure_future(self._keep(result))
+        try:
+            await self._follow_held(state, result)
+        finally:
+            keeper.cancel()
+            await asyncio.gather(keeper, return_exceptions=True)
+
+    async def _keep(self, result: dict[str, Any]) -> None:
+        """Renew the claim's lease while the loop acts and verifies (the playbook gives it back when it fails)."""
+        while True:
+            await asyncio.sleep(self.config.renew_every)
+            if not await self._in_pool(self._renew, result):
+                return
+
+    async def _follow_held(self, state: Service, result: dict[str, Any]) -> None:
         claim = result["claim"]
         action_id, decision_id = int(claim["action_id"]), int(result["decision_id"])
         deadline = time.monotonic() + self.config.apply_timeout
@@ -618,7 +642,8 @@ class Loop:
         try:
             intents, policy = self.catalog.current()
             request = _check.Request(str(alert["namespace"]), str(alert["service"]), alert, datetime.now(UTC))
-            settings = _check.Settings(intents, policy, list(self.config.patches), self.config.lock_ttl_seconds)
+            # A short lease, renewed while the loop holds it (_keep): a loop that died is shown dead in seconds.
+            settings = _check.Settings(intents, policy, list(self.config.patches), self.config.lock_lease_seconds)
             clients = _check.Clients(self.clients.kube, self.clients.prom, self.clients.journal())
             result = _check.evaluate(request, settings, clients)
         except Exception as exc:  # noqa: BLE001 - journaled and escalated below, never lost
@@ -773,6 +798,15 @@ class Loop:
         except SelfHealError as exc:
             logger.error("cannot give back the lock of %s/%s: %s", target["namespace"], target["name"], exc)
 
+    def _renew(self, result: dict[str, Any]) -> bool:
+        """Renew the claim's lease; False once it is not ours any more (given back, or taken over)."""
+        intent, holder = result["snapshot"]["intent"], result["claim"]["holder"]
+        try:
+            return renew_claim(self.clients.kube(), intent, holder, self.config.lock_lease_seconds)
+        except SelfHealError as exc:  # the API may be back at the next renewal, well within the lease
+            logger.error("cannot renew the lock of %s/%s: %s", intent["namespace"], intent["service"], exc)
+            return True
+
     def _link(self, decision_id: int, alert: dict[str, Any], reason: str) -> None:
         try:
             self.clients.journal().link_alert(decision_id, _check.alert_block(alert) or {}, reason)
@@ -787,6 +821,23 @@ class Loop:
             return
         if closed.get("changed"):
             self.stats.closed += 1
+
+
+def renew_claim(kube: Any, intent: Mapping[str, Any], holder: str, lease_seconds: int) -> bool:
+    """Renew ``holder``'s lock on the intent's target for ``lease_seconds`` more; False (and a warning) when the
+    lock is not its own any more. A write that loses a race with a release or a take-over is read and planned
+    again."""
+    namespace, target = str(intent["namespace"]), _check.workload_of(dict(intent))
+    name = _lock.lease_name(target)
+
+    def plan() -> Any:
+        lease = kube.get("coordination.k8s.io/v1", "Lease", namespace, name, missing_ok=True)
+        return _lock.plan_renew(lease, namespace, target, holder, lease_seconds, datetime.now(UTC))
+
+    renewed = kube.converge(plan, False, False)
+    if not renewed.get("acquired"):
+        logger.warning("%s", renewed.get("msg"))
+    return bool(renewed.get("acquired"))
 
 
 def _named(value: Any) -> bool:
