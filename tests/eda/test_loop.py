@@ -404,3 +404,62 @@ async def test_a_claim_taken_over_is_not_renewed(harness: Callable[..., Harness]
     result = {"snapshot": {"intent": INTENT}, "claim": {"holder": "selfheal-remediate/decision-1"}}
     assert await asyncio.to_thread(h.loop._renew, result) is False
     assert leases.renewals == []
+
+
+async def test_after_a_restart_the_playbooks_the_loop_before_started_are_stopped_first(
+    harness: Callable[..., Harness], tmp_path: Path
+) -> None:
+    """ansible-runner starts each playbook in its own session, so it outlives a kill of ansible-rulebook's group.
+    The loop that starts next stops the ones the journal names - the one that applied its change is verified,
+    the one that did not is skipped and decided again - and a playbook that comes too late acts on nothing."""
+    import os
+    import subprocess
+    import sys
+
+    from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop import runs
+
+    first = harness(Script(["rollback", "scale_up", "restart"], delay=0.05), workers=1)
+    for service, fingerprint in (("web", "w"), ("api", "a"), ("db", "d")):
+        await first.loop.offer(firing(service=service, fingerprint=fingerprint))
+    await wait_for(lambda: len(first.emitted) == 3)
+    by_service = {e["service"]: e for e in first.emitted}
+    await first.loop.stop()  # killed: the playbooks it started go on
+
+    fake = tmp_path / "ansible-playbook"
+    fake.write_text("import time\ntime.sleep(120)\n")
+    playbooks = {
+        service: subprocess.Popen([sys.executable, str(fake)], start_new_session=True) for service in ("web", "api")
+    }
+    try:
+        with first.journal() as journal:
+            for service, proc in playbooks.items():
+                decision = journal.decision(by_service[service]["decision_id"])
+                (pending,) = [a for a in decision["actions"] if a["outcome"] == "pending"]
+                deadline = time.monotonic() + 10
+                while (run := runs.this_run(proc.pid)) is None:  # the stand-in is up once /proc shows its argv
+                    assert time.monotonic() < deadline
+                    await asyncio.sleep(0.02)
+                assert journal.record_run(pending["id"], run)
+        applied(first, by_service["web"]["decision_id"])  # web's playbook reported its change; api's did not
+
+        again = harness(Script(["none", "none"]))
+        await again.loop.recover()
+        for proc in playbooks.values():
+            assert proc.wait(timeout=10) == -9, "stopped by the loop that started again"
+        await wait_for(lambda: again.loop.stats.verifications["recovered"] == 1)
+        await wait_for(lambda: again.loop.stats.checks["none"] == 2)
+        with again.journal() as journal:
+            web, api, db = (journal.decision(by_service[s]["decision_id"])["actions"] for s in ("web", "api", "db"))
+            assert [(a["action"], a["outcome"]) for a in web] == [("rollback", "recovered")]
+            assert [(a["action"], a["outcome"]) for a in api] == [("scale_up", "skipped")]
+            assert f"its playbook (pids {playbooks['api'].pid}) was stopped" in api[0]["detail"]
+            assert [(a["action"], a["outcome"]) for a in db] == [("restart", "skipped")]
+            assert "restarted" in db[0]["detail"] and "stopped" not in db[0]["detail"]
+            assert journal.record_run(db[0]["id"], {"pid": os.getpid()}) is False, "db's late playbook acts on nothing"
+        holders = [p["holder"] for p in again.loop.released]  # type: ignore[attr-defined]
+        for service in ("api", "db"):
+            assert f"selfheal-remediate/decision-{by_service[service]['decision_id']}" in holders
+    finally:
+        for proc in playbooks.values():
+            proc.kill()
+            proc.wait()

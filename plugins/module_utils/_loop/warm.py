@@ -55,6 +55,7 @@ from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import 
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._journal import incident as _incident
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._journal.store import Journal
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop import check as _check
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop import runs as _runs
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop import source as _source
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop import verify as _verify
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._model.intent import (
@@ -451,19 +452,19 @@ class Loop:
     async def recover(self) -> None:
         """Settle what a previous run journaled and did not finish (call once, before the first alert).
 
-        A claimed action whose playbook reported its change applied is verified as if the run had not stopped; one
-        that never got that far is journaled ``skipped`` (it changed nothing), its lock is given back, and its
-        alert is checked again."""
+        First the playbook each unfinished action journaled as its run is stopped (ansible-runner started it in a
+        session of its own, so it outlived the loop that started it). Then a claimed action whose change was
+        reported applied is verified as if the loop had not stopped; one that never got that far is journaled
+        ``skipped`` (with what was stopped), its lock is given back, and its alert is checked again."""
         unfinished = await self._in_pool(self._unfinished)
-        for result, applied in unfinished:
+        for result in unfinished:
             intent = result["snapshot"]["intent"]
             key = f"{intent['namespace']}/{intent['service']}"
             state = self.services.setdefault(key, Service())
-            if applied:
+            if await self._in_pool(self._settle_previous, result):
                 state.phase, state.decision_id = "acting", int(result["decision_id"])
                 self._spawn(self._resume(state, result))
                 continue
-            await self._in_pool(self._abandon, result)
             alert = result["snapshot"].get("alert")
             if alert and alert.get("status") == "firing":
                 from ansible_collections.zerotouch.selfheal.plugins.module_utils._alerts import normalize
@@ -476,7 +477,7 @@ class Loop:
         finally:
             state.phase = "idle"
 
-    def _unfinished(self) -> list[tuple[dict[str, Any], bool]]:
+    def _unfinished(self) -> list[dict[str, Any]]:
         journal = self.clients.journal()
         found = []
         for action in journal.unfinished_actions():
@@ -487,20 +488,48 @@ class Loop:
             if not intent:
                 continue
             holder = _check.claim_holder(int(decision["id"]))
-            result = {
-                "decision": decision["decision"],
-                "decision_id": decision["id"],
-                "snapshot": decision["snapshot"],
-                "claim": {"acquired": True, "holder": holder, "action_id": action["id"]},
-            }
-            found.append((result, bool(action.get("applied"))))
+            found.append(
+                {
+                    "decision": decision["decision"],
+                    "decision_id": decision["id"],
+                    "snapshot": decision["snapshot"],
+                    "claim": {"acquired": True, "holder": holder, "action_id": action["id"]},
+                }
+            )
         return found
 
-    def _abandon(self, result: dict[str, Any]) -> None:
+    def _settle_previous(self, result: dict[str, Any]) -> bool:
+        """Stop the playbook of an action the loop before this one claimed; True when its change was applied (it
+        is verified next), else journal it skipped and give its lock back."""
         journal = self.clients.journal()
-        detail = "skipped: the loop restarted before the action's playbook reported its change applied"
-        journal.finish_action(int(result["claim"]["action_id"]), outcome="skipped", detail=detail)
+        action_id = int(result["claim"]["action_id"])
+        stopped: list[int] = []
+        for _attempt in range(3):
+            row = journal.action(action_id)
+            if row is None or row["outcome"] != "pending":
+                return False
+            if row.get("run") and row["run"].get("pid") is not None:
+                stopped += _runs.stop(row["run"])
+                row = journal.action(action_id) or row  # it may have reported its change before it was stopped
+            if row.get("applied"):
+                if stopped:
+                    logger.warning("action %d: stopped its playbook (pids %s) after it applied", action_id, stopped)
+                return True
+            detail = "skipped: the loop restarted before the action's playbook reported its change applied"
+            if row.get("run"):
+                run = row["run"]
+                was = (
+                    f"its playbook (pids {', '.join(map(str, stopped))}) was stopped"
+                    if stopped
+                    else f"its playbook (pid {run.get('pid')} on {run.get('host') or '?'}) was not found running here"
+                )
+                journal.finish_action(action_id, outcome="skipped", detail=f"{detail}; {was}")
+                break
+            if journal.settle_unstarted(action_id, detail):
+                break
+            # A playbook named itself (or reported) between the read and the settle: look again.
         self._release(result["snapshot"]["intent"], result)
+        return False
 
     async def stop(self) -> None:
         """Cancel what runs, wait for it, shut the pools and close the connections."""
