@@ -463,3 +463,57 @@ async def test_after_a_restart_the_playbooks_the_loop_before_started_are_stopped
         for proc in playbooks.values():
             proc.kill()
             proc.wait()
+
+
+class Cluster:
+    """A cluster that serves one healthy Deployment (two ready pods), for the real check."""
+
+    def get(self, api: str, kind: str, namespace: str, name: str, missing_ok: bool = False) -> Any:
+        return {
+            "metadata": {"name": name, "namespace": namespace, "generation": 1, "annotations": {}},
+            "spec": {"replicas": 2, "selector": {"matchLabels": {"app": name}}, "template": {"spec": {}}},
+            "status": {"replicas": 2, "readyReplicas": 2, "updatedReplicas": 2, "observedGeneration": 1},
+        }
+
+    def list(self, api: str, kind: str, namespace: str | None = None) -> list[Any]:
+        return []
+
+
+async def test_a_prometheus_that_hangs_ends_the_check_at_its_timeout_in_an_escalation_and_intake_goes_on(
+    harness: Callable[..., Harness], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real check against a Prometheus that accepts and never answers: the check's timeout bounds it, the
+    indicators are unknown, and the loop escalates (blind) instead of acting; alerts of other services are
+    still taken meanwhile."""
+    import socket
+
+    from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop import check as _check_module
+
+    hung = socket.socket()
+    hung.bind(("127.0.0.1", 0))
+    hung.listen(16)  # accepts connections (the kernel does), answers nothing
+    real_evaluate = _check_module.evaluate
+    h = harness(Script([]), timeout=0.5, workers=1)
+    monkeypatch.setattr(warm._check, "evaluate", real_evaluate)
+    lock = {"changed": True, "acquired": True, "expires_at": None, "msg": "locked"}
+    monkeypatch.setattr(_k8s, "run_lock", lambda kube, params, check, diff: {**lock, "held_by": params["holder"]})
+    h.loop.clients._kube = Cluster()
+    h.loop.clients.prom = warm._prom.PromClient(f"http://127.0.0.1:{hung.getsockname()[1]}", timeout=0.5)
+    try:
+        journaled = await h.loop.offer(firing(service="web", fingerprint="w"))
+        assert journaled is not None
+        await asyncio.wait_for(journaled, timeout=30)  # bounded: never the 10 s default, nor forever
+        assert h.loop.stats.checks["escalate"] == 1 and h.emitted == []
+        with h.journal() as journal:
+            (decision,) = journal.query(namespace="shop", service="web")
+        assert decision["action"] == "escalate" and decision["rule"] == "blind"
+        assert [a["action"] for a in decision["actions"]] == ["escalate"]
+        assert any("unknown" in reason for reason in decision["decision"]["reasons"])
+        assert h.posted and h.posted[0]["decision"]["rule"] == "blind"
+        # The intake is not held by the hung check's service: another service's alert is taken and checked.
+        other = await h.loop.offer(firing(service="api", fingerprint="a"))
+        assert other is not None
+        await asyncio.wait_for(other, timeout=30)
+        assert h.loop.stats.checks["escalate"] == 2 and h.loop.stats.checks["error"] == 0
+    finally:
+        hung.close()
