@@ -15,10 +15,14 @@
 4. none: NONE_ALERTS alerts about healthy services posted to the remediate rulebook; each is checked in the
    source's warm process (gather, decide "none", journal) and starts no process. CPU and wall time per check
    p50/p99 from the source's own /metrics (target: under 50 ms of CPU per check with warm clients).
+5. breadth: BREADTH_SERVICES services (60) get a bad release at once, one notification names them all: per service,
+   the alert -> its rollback API call, how many got it within 60 s, and the most playbooks ansible-rulebook ran at
+   once (its action limit is 25: a peak of 25 means the rest queued).
 3. MTTR: per fault, the whole chain (Prometheus -> Alertmanager -> ansible-rulebook -> remediation -> verify):
    fault injected -> objectives met again, against the detection floor (scrape + rule evaluation + group_wait).
 
-Prints figures only; `.venv/bin/python bench/bench_loop.py [latency] [storm] [mttr] [none]` (all by default).
+Prints figures only; `.venv/bin/python bench/bench_loop.py [latency] [storm] [mttr] [none] [breadth]` (all but
+breadth by default).
 Takes 10-15 minutes on 2 cores. Set LATENCY_ALERTS=10 in the environment for a quick look.
 """
 
@@ -58,6 +62,7 @@ from sandbox.wait import wait_until  # noqa: E402
 
 LATENCY_ALERTS = int(os.environ.get("LATENCY_ALERTS", "50"))
 NONE_ALERTS, NONE_SERVICES = int(os.environ.get("NONE_ALERTS", "200")), 5
+BREADTH_SERVICES = int(os.environ.get("BREADTH_SERVICES", "60"))
 # A git revision (e.g. HEAD~1) whose collection is timed too, before this checkout's, in the same sandbox and run.
 BASELINE = os.environ.get("LATENCY_BASELINE")
 STORM_ALERTS, STORM_SERVICES = bench_intake.STORM_ALERTS, bench_intake.STORM_SERVICES
@@ -412,6 +417,67 @@ def source_counters(url: str) -> dict[str, float]:
     return found
 
 
+# --- 5. breadth: many services break at once ------------------------------------------------------------------
+
+
+def playbooks_under(pid: int) -> int:
+    """How many ansible-playbook processes run under ``pid`` now (ansible-runner's sessions included)."""
+    from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop import runs
+
+    procs = runs.processes()
+    under, grew = {pid}, True
+    while grew:
+        grew = False
+        for p in procs:
+            if p.ppid in under and p.pid not in under:
+                under.add(p.pid)
+                grew = True
+    playbook = {p.pid for p in procs if p.pid in under and runs.is_playbook(p)}
+    return sum(1 for p in procs if p.pid in playbook and p.ppid not in playbook)  # not its forked workers
+
+
+def breadth(state: dict[str, Any], tmp: Path, namespace: str = "bench-wide") -> dict[str, Any]:
+    names = [f"wide-{i:02d}" for i in range(BREADTH_SERVICES)]
+    kube = deploy(state, namespace, names)
+    tmp = tmp / namespace
+    tmp.mkdir()
+    intents_file, policy_file = write_config(tmp, [intent(namespace, n, rollback_on_regression=True) for n in names])
+    # As many remediations at once as services: the limit under test is ansible-rulebook's, not the policy's.
+    policy_file.write_text(yaml.safe_dump({**POLICY, "max_concurrent_remediations": BREADTH_SERVICES}))
+    for name in names:
+        client.inject(state, "bad-rollout", namespace=namespace, service=name)
+    wait_until(lambda: breached(state, namespace, "wide-") == len(names), 180, "every service to breach", interval=1)
+    before = {n: kube.deployment(namespace, n)["metadata"]["generation"] for n in names}
+    with Rulebook(state, run_dir=tmp / "rb", intents=intents_file, policy=policy_file, extra_vars=VERIFY) as rb:
+        body = payloads.notification(
+            *(
+                payloads.alert("HighErrorRate", fingerprint=f"b0{i:014x}", namespace=namespace, service=n)
+                for i, n in enumerate(names)
+            )
+        )
+        began = time.time()
+        post(rb.url, rb.token or "", body)
+        acted: dict[str, float] = {}
+        peak = 0
+        while len(acted) < len(names) and time.time() - began < 300:
+            listed = kube.apps.list_namespaced_deployment(namespace).to_dict()["items"]
+            for item in listed:
+                name = item["metadata"]["name"]
+                if name in before and name not in acted and item["metadata"]["generation"] > before[name]:
+                    acted[name] = time.time() - began
+            assert rb.pid is not None
+            peak = max(peak, playbooks_under(rb.pid))
+            time.sleep(0.2)
+    times = sorted(acted.values())
+    return {
+        "acted": len(acted),
+        "within_60": sum(1 for t in times if t <= 60),
+        "p50": percentile(times, 50) if times else float("nan"),
+        "max": max(times) if times else float("nan"),
+        "peak_playbooks": peak,
+    }
+
+
 # --- 4. none: a check that concludes nothing costs no process -------------------------------------------------
 
 
@@ -603,6 +669,14 @@ def main(argv: list[str]) -> int:
                     f"checks 'none': {f['checks']:.0f}, playbooks started: {f['events']:.0f}; per check: CPU p50 "
                     f"{f['check_cpu_0.5']:.1f} ms, p99 {f['check_cpu_0.99']:.1f} ms (target < 50 ms); wall p50 "
                     f"{f['check_0.5']:.1f} ms, p99 {f['check_0.99']:.1f} ms\n"
+                )
+            if "breadth" in parts:
+                print(f"5. breadth: {BREADTH_SERVICES} services break at once, one notification")
+                b = breadth(state, tmp)
+                print(
+                    f"rolled back: {b['acted']}/{BREADTH_SERVICES}, within 60 s of the alert: {b['within_60']}; "
+                    f"alert -> rollback p50 {b['p50']:.1f} s, max {b['max']:.1f} s; at most {b['peak_playbooks']} "
+                    "playbooks at once (ansible-rulebook's limit: 25)\n"
                 )
             if "mttr" in parts:
                 print(f"3. MTTR, Prometheus -> Alertmanager -> ansible-rulebook; detection floor {DETECTION_FLOOR_S} s")

@@ -407,11 +407,13 @@ async def test_a_claim_taken_over_is_not_renewed(harness: Callable[..., Harness]
 
 
 async def test_after_a_restart_the_playbooks_the_loop_before_started_are_stopped_first(
-    harness: Callable[..., Harness], tmp_path: Path
+    harness: Callable[..., Harness], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """ansible-runner starts each playbook in its own session, so it outlives a kill of ansible-rulebook's group.
-    The loop that starts next stops the ones the journal names - the one that applied its change is verified,
-    the one that did not is skipped and decided again - and a playbook that comes too late acts on nothing."""
+    The loop that starts next stops the ones the journal names. The one that applied its change is verified; the
+    one that started but did not report may have changed the cluster, so the same decision runs again (still
+    holding its lock) and is verified, never decided afresh; one that no playbook took up is skipped and decided
+    again, and a playbook that comes too late for it acts on nothing."""
     import os
     import subprocess
     import sys
@@ -442,22 +444,33 @@ async def test_after_a_restart_the_playbooks_the_loop_before_started_are_stopped
                 assert journal.record_run(pending["id"], run)
         applied(first, by_service["web"]["decision_id"])  # web's playbook reported its change; api's did not
 
-        again = harness(Script(["none", "none"]))
+        again = harness(Script(["none"]))
+        released = again.loop.released  # type: ignore[attr-defined]
+        taken: list[dict[str, Any]] = []
+
+        def locks(kube: Any, params: dict[str, Any], check: bool, diff: bool) -> dict[str, Any]:
+            (released if params.get("state") == "released" else taken).append(params)
+            return {"acquired": params.get("state") != "released", "held_by": params["holder"], "msg": "lock"}
+
+        monkeypatch.setattr(_k8s, "run_lock", locks)
         await again.loop.recover()
         for proc in playbooks.values():
             assert proc.wait(timeout=10) == -9, "stopped by the loop that started again"
-        await wait_for(lambda: again.loop.stats.verifications["recovered"] == 1)
-        await wait_for(lambda: again.loop.stats.checks["none"] == 2)
+        api_id = by_service["api"]["decision_id"]
+        assert again.emitted == [by_service["api"]], "api's decision is handed over again, not decided afresh"
+        assert [t["holder"] for t in taken] == [f"selfheal-remediate/decision-{api_id}"]
+        applied(again, api_id)  # the second playbook finishes what the first one began
+        await wait_for(lambda: again.loop.stats.verifications["recovered"] == 2)
+        await wait_for(lambda: again.loop.stats.checks["none"] == 1)
         with again.journal() as journal:
             web, api, db = (journal.decision(by_service[s]["decision_id"])["actions"] for s in ("web", "api", "db"))
             assert [(a["action"], a["outcome"]) for a in web] == [("rollback", "recovered")]
-            assert [(a["action"], a["outcome"]) for a in api] == [("scale_up", "skipped")]
-            assert f"its playbook (pids {playbooks['api'].pid}) was stopped" in api[0]["detail"]
+            assert [(a["action"], a["outcome"]) for a in api] == [("scale_up", "recovered")]
             assert [(a["action"], a["outcome"]) for a in db] == [("restart", "skipped")]
             assert "restarted" in db[0]["detail"] and "stopped" not in db[0]["detail"]
             assert journal.record_run(db[0]["id"], {"pid": os.getpid()}) is False, "db's late playbook acts on nothing"
-        holders = [p["holder"] for p in again.loop.released]  # type: ignore[attr-defined]
-        for service in ("api", "db"):
+        holders = [p["holder"] for p in released]
+        for service in ("api", "db", "web"):
             assert f"selfheal-remediate/decision-{by_service[service]['decision_id']}" in holders
     finally:
         for proc in playbooks.values():

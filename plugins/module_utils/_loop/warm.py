@@ -72,6 +72,8 @@ EVENT_KIND = "remediate"
 OUTCOMES = ("none", "cooldown", "locked", "escalate", "act", "error")
 # Outcomes after which a still-firing alert is checked again once the settle is over. Not escalate: a human has it.
 RECHECKED = ("none", "cooldown", "locked")
+# What a restarted loop does with an action the loop before it claimed (Loop.recover).
+APPLIED, RERUN, SETTLED = "applied", "rerun", "settled"
 FAILED_RULE = "check-failed"
 ESCALATION_TIMEOUT = 10.0
 
@@ -454,15 +456,22 @@ class Loop:
 
         First the playbook each unfinished action journaled as its run is stopped (ansible-runner started it in a
         session of its own, so it outlived the loop that started it). Then a claimed action whose change was
-        reported applied is verified as if the loop had not stopped; one that never got that far is journaled
-        ``skipped`` (with what was stopped), its lock is given back, and its alert is checked again."""
+        reported applied is verified as if the loop had not stopped. One whose playbook had started but not
+        reported may have changed the cluster: the same decision is handed to the rule engine again (the action
+        roles are idempotent: what was done is not done twice) and then verified - deciding again would judge a
+        half-made change as a new fault (a rollback of the rollback). One that no playbook ever took up is
+        journaled ``skipped``, its lock is given back, and its alert is checked again."""
         unfinished = await self._in_pool(self._unfinished)
         for result in unfinished:
             intent = result["snapshot"]["intent"]
             key = f"{intent['namespace']}/{intent['service']}"
             state = self.services.setdefault(key, Service())
-            if await self._in_pool(self._settle_previous, result):
+            settled = await self._in_pool(self._settle_previous, result)
+            if settled in (APPLIED, RERUN):
                 state.phase, state.decision_id = "acting", int(result["decision_id"])
+                if settled == RERUN:
+                    await self.emit(event_of(result))
+                    self.stats.events += 1
                 self._spawn(self._resume(state, result))
                 continue
             alert = result["snapshot"].get("alert")
@@ -498,38 +507,48 @@ class Loop:
             )
         return found
 
-    def _settle_previous(self, result: dict[str, Any]) -> bool:
-        """Stop the playbook of an action the loop before this one claimed; True when its change was applied (it
-        is verified next), else journal it skipped and give its lock back."""
+    def _settle_previous(self, result: dict[str, Any]) -> str:
+        """Stop the playbook of an action the loop before this one claimed, and say what is left to do with it:
+        APPLIED (verify it), RERUN (its playbook started and may have changed something: run the same action again,
+        still holding its lock), or SETTLED (journaled skipped or finished already; its lock is given back)."""
         journal = self.clients.journal()
         action_id = int(result["claim"]["action_id"])
-        stopped: list[int] = []
+        detail = "skipped: the loop restarted before the action's playbook reported its change applied"
         for _attempt in range(3):
             row = journal.action(action_id)
             if row is None or row["outcome"] != "pending":
-                return False
-            if row.get("run") and row["run"].get("pid") is not None:
-                stopped += _runs.stop(row["run"])
-                row = journal.action(action_id) or row  # it may have reported its change before it was stopped
-            if row.get("applied"):
-                if stopped:
-                    logger.warning("action %d: stopped its playbook (pids %s) after it applied", action_id, stopped)
-                return True
-            detail = "skipped: the loop restarted before the action's playbook reported its change applied"
-            if row.get("run"):
-                run = row["run"]
-                was = (
-                    f"its playbook (pids {', '.join(map(str, stopped))}) was stopped"
-                    if stopped
-                    else f"its playbook (pid {run.get('pid')} on {run.get('host') or '?'}) was not found running here"
-                )
-                journal.finish_action(action_id, outcome="skipped", detail=f"{detail}; {was}")
                 break
+            run = row.get("run")
+            stopped = _runs.stop(run) if run and run.get("pid") is not None else []
+            if run:
+                row = journal.action(action_id) or row  # it may have reported its change before it was stopped
+                if stopped:
+                    logger.warning("action %d: stopped its playbook (pids %s)", action_id, stopped)
+            if row.get("applied"):
+                return APPLIED
+            if run:
+                intent = result["snapshot"]["intent"]
+                if self._retake(intent, result):
+                    return RERUN
+                journal.finish_action(action_id, outcome="skipped", detail=f"{detail}; its lock was taken meanwhile")
+                return SETTLED
             if journal.settle_unstarted(action_id, detail):
                 break
             # A playbook named itself (or reported) between the read and the settle: look again.
         self._release(result["snapshot"]["intent"], result)
-        return False
+        return SETTLED
+
+    def _retake(self, intent: Mapping[str, Any], result: dict[str, Any]) -> bool:
+        """Hold the claim's lock again (its lease may have lapsed while no loop ran); False when another has it."""
+        from ansible_collections.zerotouch.selfheal.plugins.module_utils._k8s.client import run_lock
+
+        target = {"namespace": intent["namespace"], "name": _check.workload_of(dict(intent))}
+        params = {**target, "holder": result["claim"]["holder"], "ttl_seconds": self.config.lock_lease_seconds}
+        try:
+            return bool(run_lock(self.clients.kube(), params, False, False)["acquired"])
+        except SelfHealError as exc:
+            logger.error("cannot take back the lock of %s/%s: %s", target["namespace"], target["name"], exc)
+            return False
 
     async def stop(self) -> None:
         """Cancel what runs, wait for it, shut the pools and close the connections."""
@@ -581,15 +600,7 @@ class Loop:
                 state.journaled.set_result(None)
         if outcome == "act":
             state.phase, state.pending = "acting", None
-            snapshot_intent = result["snapshot"]["intent"]
-            event = {
-                "kind": EVENT_KIND,
-                "decision_id": int(result["decision_id"]),
-                "namespace": str(snapshot_intent["namespace"]),
-                "service": str(snapshot_intent["service"]),
-                "action": str(result["decision"]["action"]),
-            }
-            await self.emit(event)
+            await self.emit(event_of(result))
             self.stats.events += 1
             try:
                 await self._follow(state, result)
@@ -850,6 +861,18 @@ class Loop:
             return
         if closed.get("changed"):
             self.stats.closed += 1
+
+
+def event_of(result: Mapping[str, Any]) -> dict[str, Any]:
+    """The rule engine's event for a claimed decision: ids the collection made and names from the intent only."""
+    intent = result["snapshot"]["intent"]
+    return {
+        "kind": EVENT_KIND,
+        "decision_id": int(result["decision_id"]),
+        "namespace": str(intent["namespace"]),
+        "service": str(intent["service"]),
+        "action": str(result["decision"]["action"]),
+    }
 
 
 def renew_claim(kube: Any, intent: Mapping[str, Any], holder: str, lease_seconds: int) -> bool:
