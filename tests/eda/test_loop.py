@@ -211,6 +211,29 @@ async def test_alerts_during_a_check_and_an_action_are_linked_to_its_decision_an
     assert h.loop.stats.coalesced == 2
 
 
+async def test_an_alert_that_comes_while_the_check_links_the_others_is_linked_before_it_is_acknowledged(
+    harness: Callable[..., Harness], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    h = harness(Script(["rollback"], delay=0.2))
+    linking, slow = threading.Event(), h.loop._link
+
+    def link(decision_id: int, alert: dict[str, Any], reason: str) -> None:
+        linking.set()
+        time.sleep(0.3)  # a slow journal write: the service is still being checked
+        slow(decision_id, alert, reason)
+
+    monkeypatch.setattr(h.loop, "_link", link)
+    await h.loop.offer(firing(fingerprint="a"))
+    first = await h.loop.offer(firing(fingerprint="b", alertname="HighErrorRate"))  # while checked
+    await wait_for(linking.is_set)
+    late = await h.loop.offer(firing(fingerprint="c", alertname="LowAvailability"))  # while b is linked
+    assert late is first is not None
+    await asyncio.wait_for(late, timeout=5)  # acknowledged (the spool lets it go) ...
+    (event,) = h.emitted
+    with h.journal() as journal:  # ... only once it is journaled
+        assert sorted(link["fingerprint"] for link in journal.linked_alerts(event["decision_id"])) == ["b", "c"]
+
+
 async def test_the_source_verifies_what_the_playbook_applied_journals_it_and_gives_the_lock_back(
     harness: Callable[..., Harness],
 ) -> None:

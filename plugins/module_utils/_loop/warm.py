@@ -590,10 +590,12 @@ class Loop:
             self._slots.release()
         self.stats.checks[outcome] += 1
         state.decision_id = result.get("decision_id")
-        waiting, state.waiting = state.waiting, []
         try:
-            if state.decision_id is not None:
-                for other in waiting:
+            # Alerts go on coming while the links are written (the phase is still "checking") and share this
+            # check's future, which acknowledges them: link those too before it is set.
+            while state.waiting:
+                waiting, state.waiting = state.waiting, []
+                for other in waiting if state.decision_id is not None else []:
                     await self._in_pool(self._link, state.decision_id, other, "came while its service was checked")
         finally:
             if state.journaled is not None and not state.journaled.done():
