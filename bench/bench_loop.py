@@ -639,6 +639,8 @@ def main(argv: list[str]) -> int:
                     print(f"p50 ours / ours @{commit}: {ratio:.2f}")
                 ratio = percentile(ours, 50) / percentile(peer, 50)
                 print(f"p50 ours / peer: {ratio:.2f} (target <= 1; ours includes the intent check and the lock)")
+                ratio = percentile(ours, 50) / percentile(floor, 50)
+                print(f"p50 ours / floor: {ratio:.2f} (target <= 1.15)")
                 ratio = percentile(floor, 50) / percentile(peer, 50)
                 print(f"p50 floor / peer: {ratio:.2f} (the rollback module as first task, decided in advance)\n")
             if "storm" in parts:

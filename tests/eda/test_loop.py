@@ -14,6 +14,7 @@ import json
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -333,6 +334,7 @@ async def test_after_a_restart_what_was_applied_is_verified_and_what_never_start
     applied(first, by_service["web"]["decision_id"])  # web's playbook got that far (its report came late); api's not
 
     again = harness(Script(["none"]))
+    again.loop.clients._kube = Leases()  # the dead loop's leases are gone
     await again.loop.recover()
     await wait_for(lambda: again.loop.stats.verifications["recovered"] == 1)
     await wait_for(lambda: again.loop.stats.checks["none"] == 1)
@@ -476,10 +478,13 @@ async def test_after_a_restart_the_playbooks_the_loop_before_started_are_stopped
             return {"acquired": params.get("state") != "released", "held_by": params["holder"], "msg": "lock"}
 
         monkeypatch.setattr(_k8s, "run_lock", locks)
+        again.loop.clients._kube = Leases()
         await again.loop.recover()
         for proc in playbooks.values():
-            assert proc.wait(timeout=10) == -9, "stopped by the loop that started again"
+            await wait_for(lambda p=proc: p.poll() is not None, timeout=10)
+            assert proc.returncode == -9, "stopped by the loop that started again"
         api_id = by_service["api"]["decision_id"]
+        await wait_for(lambda: again.emitted)
         assert again.emitted == [by_service["api"]], "api's decision is handed over again, not decided afresh"
         assert [t["holder"] for t in taken] == [f"selfheal-remediate/decision-{api_id}"]
         applied(again, api_id)  # the second playbook finishes what the first one began
@@ -553,3 +558,40 @@ async def test_a_prometheus_that_hangs_ends_the_check_at_its_timeout_in_an_escal
         assert h.loop.stats.checks["escalate"] == 2 and h.loop.stats.checks["error"] == 0
     finally:
         hung.close()
+
+
+async def test_a_restarted_loop_leaves_claims_whose_lease_is_renewed_alone_until_it_lapses(
+    harness: Callable[..., Harness],
+) -> None:
+    """Another loop on the same journal (the other source, a second receiver) renews its claims: the journal's
+    unfinished action is its, not the dead loop's, and is settled only once nobody renews its lease."""
+    from ansible_collections.zerotouch.selfheal.plugins.module_utils._act.plans import micro_time
+
+    first = harness(Script(["rollback"]))
+    await first.loop.offer(firing())
+    (event,) = await wait_for(lambda: first.emitted)
+    await first.loop.stop()
+    holder = f"selfheal-remediate/decision-{event['decision_id']}"
+    leases = Leases()
+
+    def renewed_now() -> None:  # what the live loop does every lease / 3
+        leases.leases[("shop", "selfheal-web")] = {
+            "metadata": {"name": "selfheal-web"},
+            "spec": {"holderIdentity": holder, "leaseDurationSeconds": 3, "renewTime": micro_time(datetime.now(UTC))},
+        }
+
+    renewed_now()
+    again = harness(Script(["none"]), lock_lease_seconds=3)
+    again.loop.clients._kube = leases
+    await again.loop.recover()
+    for _ in range(3):
+        await asyncio.sleep(1)
+        renewed_now()
+    with again.journal() as journal:
+        (action,) = journal.decision(event["decision_id"])["actions"]
+    assert action["outcome"] == "pending", "a claim that is renewed belongs to a live loop"
+    assert again.loop.services["shop/web"].phase == "acting"  # its alerts are linked to it meanwhile
+    await wait_for(lambda: again.loop.stats.checks["none"] == 1, timeout=10)  # lapsed: settled, checked again
+    with again.journal() as journal:
+        (action,) = journal.decision(event["decision_id"])["actions"]
+    assert action["outcome"] == "skipped"

@@ -73,7 +73,7 @@ OUTCOMES = ("none", "cooldown", "locked", "escalate", "act", "error")
 # Outcomes after which a still-firing alert is checked again once the settle is over. Not escalate: a human has it.
 RECHECKED = ("none", "cooldown", "locked")
 # What a restarted loop does with an action the loop before it claimed (Loop.recover).
-APPLIED, RERUN, SETTLED = "applied", "rerun", "settled"
+APPLIED, RERUN, SETTLED, DONE = "applied", "rerun", "settled", "done"
 FAILED_RULE = "check-failed"
 ESCALATION_TIMEOUT = 10.0
 
@@ -452,7 +452,8 @@ class Loop:
         return state.journaled
 
     async def recover(self) -> None:
-        """Settle what a previous run journaled and did not finish (call once, before the first alert).
+        """Settle what a previous run journaled and did not finish (call once, before the first alert; the work
+        goes on in the background, each action once its claim's lease has lapsed, which shows its loop dead).
 
         First the playbook each unfinished action journaled as its run is stopped (ansible-runner started it in a
         session of its own, so it outlived the loop that started it). Then a claimed action whose change was
@@ -464,21 +465,50 @@ class Loop:
         unfinished = await self._in_pool(self._unfinished)
         for result in unfinished:
             intent = result["snapshot"]["intent"]
-            key = f"{intent['namespace']}/{intent['service']}"
-            state = self.services.setdefault(key, Service())
-            settled = await self._in_pool(self._settle_previous, result)
-            if settled in (APPLIED, RERUN):
-                state.phase, state.decision_id = "acting", int(result["decision_id"])
-                if settled == RERUN:
-                    await self.emit(event_of(result))
-                    self.stats.events += 1
-                self._spawn(self._resume(state, result))
-                continue
-            alert = result["snapshot"].get("alert")
-            if alert and alert.get("status") == "firing":
-                from ansible_collections.zerotouch.selfheal.plugins.module_utils._alerts import normalize
+            state = self.services.setdefault(f"{intent['namespace']}/{intent['service']}", Service())
+            # Its alerts are linked to it meanwhile, as to any action in flight.
+            state.phase, state.decision_id = "acting", int(result["decision_id"])
+            self._spawn(self._recover_one(state, result))
 
-                await self.offer(normalize({"alerts": [alert]})[0])
+    async def _recover_one(self, state: Service, result: dict[str, Any]) -> None:
+        # A loop that shares the journal (the other source, another receiver) and is alive renews its claims: only
+        # a claim whose lease has lapsed is the dead loop's. A loop killed a moment ago leaves leases that lapse
+        # within lock_lease_seconds.
+        while (left := await self._in_pool(self._lease_left, result)) is not None:
+            await asyncio.sleep(min(left, self.config.renew_every) + 0.1)
+        settled = await self._in_pool(self._settle_previous, result)
+        if settled in (APPLIED, RERUN):
+            if settled == RERUN:
+                await self.emit(event_of(result))
+                self.stats.events += 1
+            await self._resume(state, result)
+            return
+        state.phase = "idle"
+        alert = result["snapshot"].get("alert")
+        if settled == SETTLED and alert and alert.get("status") == "firing":
+            from ansible_collections.zerotouch.selfheal.plugins.module_utils._alerts import normalize
+
+            await self.offer(normalize({"alerts": [alert]})[0])
+
+    def _lease_left(self, result: dict[str, Any]) -> float | None:
+        """Seconds until the claim's lease lapses; None when it has (or the action is over, or nobody holds it)."""
+        row = self.clients.journal().action(int(result["claim"]["action_id"]))
+        if row is None or row["outcome"] != "pending":
+            return None
+        intent = result["snapshot"]["intent"]
+        namespace, target = str(intent["namespace"]), _check.workload_of(dict(intent))
+        try:
+            lease = self.clients.kube().get(
+                "coordination.k8s.io/v1", "Lease", namespace, _lock.lease_name(target), missing_ok=True
+            )
+        except SelfHealError as exc:
+            logger.error("cannot read the lock of %s/%s, taken as lapsed: %s", namespace, target, exc)
+            return None
+        until = _lock.expires_at(lease)
+        if _lock.holder_of(lease) != result["claim"]["holder"] or until is None:
+            return None
+        left = (until - datetime.now(UTC)).total_seconds()
+        return left if left > 0 else None
 
     async def _resume(self, state: Service, result: dict[str, Any]) -> None:
         try:
@@ -510,14 +540,14 @@ class Loop:
     def _settle_previous(self, result: dict[str, Any]) -> str:
         """Stop the playbook of an action the loop before this one claimed, and say what is left to do with it:
         APPLIED (verify it), RERUN (its playbook started and may have changed something: run the same action again,
-        still holding its lock), or SETTLED (journaled skipped or finished already; its lock is given back)."""
+        still holding its lock), SETTLED (journaled skipped here; its lock is given back) or DONE (finished)."""
         journal = self.clients.journal()
         action_id = int(result["claim"]["action_id"])
         detail = "skipped: the loop restarted before the action's playbook reported its change applied"
         for _attempt in range(3):
             row = journal.action(action_id)
             if row is None or row["outcome"] != "pending":
-                break
+                return DONE  # finished by the loop that claimed it, which gave its lock back
             run = row.get("run")
             stopped = _runs.stop(run) if run and run.get("pid") is not None else []
             if run:
