@@ -42,6 +42,7 @@ SERVICES = int(os.environ.get("RESTART_SERVICES", "5"))
 RESTART_BUDGET_S = 60
 OBJECTIVES = {"availability": 99.0, "max_latency_ms": 300, "max_error_rate": 1.0}
 VERIFY = {"verify_settle_seconds": 3, "verify_interval": 2, "verify_window_seconds": 8, "verify_timeout_seconds": 50}
+LEASE = {"lock_lease_seconds": 8}  # the dead loop's claims are settled once their lease lapses: short, like VERIFY
 POLICY = {"cooldown_minutes": 10, "max_actions_per_hour": 3, "max_concurrent_remediations": SERVICES}
 
 
@@ -160,7 +161,7 @@ def test_kill_9_mid_incident_then_one_verified_remediation_per_service_and_nothi
     intents.write_text(yaml.safe_dump({"intents": [intent(n) for n in names]}))
     policy.write_text(yaml.safe_dump(POLICY))
     spool = tmp_path / "spool"
-    options = dict(intents=intents, policy=policy, extra_vars={**VERIFY, "spool_dir": str(spool)})
+    options = dict(intents=intents, policy=policy, extra_vars={**VERIFY, **LEASE, "spool_dir": str(spool)})
     rb = Rulebook(sandbox, run_dir=tmp_path / "rb", **options).start()  # type: ignore[arg-type]
     poster = Poster(rb, names)
     poster.start()
