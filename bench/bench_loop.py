@@ -15,10 +15,14 @@
 4. none: NONE_ALERTS alerts about healthy services posted to the remediate rulebook; each is checked in the
    source's warm process (gather, decide "none", journal) and starts no process. CPU and wall time per check
    p50/p99 from the source's own /metrics (target: under 50 ms of CPU per check with warm clients).
+5. breadth: BREADTH_SERVICES services (60) get a bad release at once, one notification names them all: per service,
+   the alert -> its rollback API call, how many got it within 60 s, and the most playbooks ansible-rulebook ran at
+   once (its action limit is 25: a peak of 25 means the rest queued).
 3. MTTR: per fault, the whole chain (Prometheus -> Alertmanager -> ansible-rulebook -> remediation -> verify):
    fault injected -> objectives met again, against the detection floor (scrape + rule evaluation + group_wait).
 
-Prints figures only; `.venv/bin/python bench/bench_loop.py [latency] [storm] [mttr] [none]` (all by default).
+Prints figures only; `.venv/bin/python bench/bench_loop.py [latency] [storm] [mttr] [none] [breadth]` (all but
+breadth by default).
 Takes 10-15 minutes on 2 cores. Set LATENCY_ALERTS=10 in the environment for a quick look.
 """
 
@@ -58,6 +62,7 @@ from sandbox.wait import wait_until  # noqa: E402
 
 LATENCY_ALERTS = int(os.environ.get("LATENCY_ALERTS", "50"))
 NONE_ALERTS, NONE_SERVICES = int(os.environ.get("NONE_ALERTS", "200")), 5
+BREADTH_SERVICES = int(os.environ.get("BREADTH_SERVICES", "60"))
 # A git revision (e.g. HEAD~1) whose collection is timed too, before this checkout's, in the same sandbox and run.
 BASELINE = os.environ.get("LATENCY_BASELINE")
 STORM_ALERTS, STORM_SERVICES = bench_intake.STORM_ALERTS, bench_intake.STORM_SERVICES
@@ -350,7 +355,10 @@ def storm(state: dict[str, Any], tmp: Path) -> dict[str, Any]:
         wait_until(done, 900, "every service's remediation to finish", interval=2, detail=rb.output)
         settled = time.time() - began
         time.sleep(5)  # anything still queued behind would show up now
-        per_service = {n: [a for a in actions_of(rb.journal, "shop", n) if a["outcome"] != "skipped"] for n in names}
+        ran = {n: [a for a in actions_of(rb.journal, "shop", n) if a["outcome"] != "skipped"] for n in names}
+        # An escalation (the engine's concurrency limit, or one that did not recover) changes nothing: counted apart.
+        per_service = {n: [a for a in v if a["action"] != "escalate"] for n, v in ran.items()}
+        escalations = sum(len(v) - len(per_service[n]) for n, v in ran.items())
     return {
         "sent_s": elapsed,
         "requests": len(sent.latencies),
@@ -358,6 +366,7 @@ def storm(state: dict[str, Any], tmp: Path) -> dict[str, Any]:
         "refused": sent.refused,
         "counters": counters,
         "remediations": sum(len(v) for v in per_service.values()),
+        "escalations": escalations,
         "duplicates": sum(max(0, len(v) - 1) for v in per_service.values()),
         "recovered": sum(any(a["outcome"] == "recovered" for a in v) for v in per_service.values()),
         "drain_s": settled,
@@ -410,6 +419,67 @@ def source_counters(url: str) -> dict[str, float]:
         match = re.search(r"^\S*" + re.escape(name) + r"\s+(\S+)$", text, re.M)
         found[name.split("{")[0]] = float(match.group(1)) if match else float("nan")
     return found
+
+
+# --- 5. breadth: many services break at once ------------------------------------------------------------------
+
+
+def playbooks_under(pid: int) -> int:
+    """How many ansible-playbook processes run under ``pid`` now (ansible-runner's sessions included)."""
+    from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop import runs
+
+    procs = runs.processes()
+    under, grew = {pid}, True
+    while grew:
+        grew = False
+        for p in procs:
+            if p.ppid in under and p.pid not in under:
+                under.add(p.pid)
+                grew = True
+    playbook = {p.pid for p in procs if p.pid in under and runs.is_playbook(p)}
+    return sum(1 for p in procs if p.pid in playbook and p.ppid not in playbook)  # not its forked workers
+
+
+def breadth(state: dict[str, Any], tmp: Path, namespace: str = "bench-wide") -> dict[str, Any]:
+    names = [f"wide-{i:02d}" for i in range(BREADTH_SERVICES)]
+    kube = deploy(state, namespace, names)
+    tmp = tmp / namespace
+    tmp.mkdir()
+    intents_file, policy_file = write_config(tmp, [intent(namespace, n, rollback_on_regression=True) for n in names])
+    # As many remediations at once as services: the limit under test is ansible-rulebook's, not the policy's.
+    policy_file.write_text(yaml.safe_dump({**POLICY, "max_concurrent_remediations": BREADTH_SERVICES}))
+    for name in names:
+        client.inject(state, "bad-rollout", namespace=namespace, service=name)
+    wait_until(lambda: breached(state, namespace, "wide-") == len(names), 180, "every service to breach", interval=1)
+    before = {n: kube.deployment(namespace, n)["metadata"]["generation"] for n in names}
+    with Rulebook(state, run_dir=tmp / "rb", intents=intents_file, policy=policy_file, extra_vars=VERIFY) as rb:
+        body = payloads.notification(
+            *(
+                payloads.alert("HighErrorRate", fingerprint=f"b0{i:014x}", namespace=namespace, service=n)
+                for i, n in enumerate(names)
+            )
+        )
+        began = time.time()
+        post(rb.url, rb.token or "", body)
+        acted: dict[str, float] = {}
+        peak = 0
+        while len(acted) < len(names) and time.time() - began < 300:
+            listed = kube.apps.list_namespaced_deployment(namespace).to_dict()["items"]
+            for item in listed:
+                name = item["metadata"]["name"]
+                if name in before and name not in acted and item["metadata"]["generation"] > before[name]:
+                    acted[name] = time.time() - began
+            assert rb.pid is not None
+            peak = max(peak, playbooks_under(rb.pid))
+            time.sleep(0.2)
+    times = sorted(acted.values())
+    return {
+        "acted": len(acted),
+        "within_60": sum(1 for t in times if t <= 60),
+        "p50": percentile(times, 50) if times else float("nan"),
+        "max": max(times) if times else float("nan"),
+        "peak_playbooks": peak,
+    }
 
 
 # --- 4. none: a check that concludes nothing costs no process -------------------------------------------------
@@ -573,6 +643,8 @@ def main(argv: list[str]) -> int:
                     print(f"p50 ours / ours @{commit}: {ratio:.2f}")
                 ratio = percentile(ours, 50) / percentile(peer, 50)
                 print(f"p50 ours / peer: {ratio:.2f} (target <= 1; ours includes the intent check and the lock)")
+                ratio = percentile(ours, 50) / percentile(floor, 50)
+                print(f"p50 ours / floor: {ratio:.2f} (target <= 1.15)")
                 ratio = percentile(floor, 50) / percentile(peer, 50)
                 print(f"p50 floor / peer: {ratio:.2f} (the rollback module as first task, decided in advance)\n")
             if "storm" in parts:
@@ -592,7 +664,8 @@ def main(argv: list[str]) -> int:
                     f"{c['alerts_deduplicated_total']:.0f} re-sends deduplicated; lost: {lost:.0f}"
                 )
                 print(
-                    f"remediations: {r['remediations']} for {STORM_SERVICES} services (duplicates: {r['duplicates']}), "
+                    f"remediations: {r['remediations']} for {STORM_SERVICES} services (duplicates: {r['duplicates']}, "
+                    f"escalations besides: {r['escalations']}), "
                     f"{r['recovered']} verified recovered; queue drained {r['drain_s']:.0f} s after the storm; "
                     f"RSS peak {r['rss_mb']:.0f} MiB (ansible-rulebook, its JVM and its playbooks together)\n"
                 )
@@ -603,6 +676,14 @@ def main(argv: list[str]) -> int:
                     f"checks 'none': {f['checks']:.0f}, playbooks started: {f['events']:.0f}; per check: CPU p50 "
                     f"{f['check_cpu_0.5']:.1f} ms, p99 {f['check_cpu_0.99']:.1f} ms (target < 50 ms); wall p50 "
                     f"{f['check_0.5']:.1f} ms, p99 {f['check_0.99']:.1f} ms\n"
+                )
+            if "breadth" in parts:
+                print(f"5. breadth: {BREADTH_SERVICES} services break at once, one notification")
+                b = breadth(state, tmp)
+                print(
+                    f"rolled back: {b['acted']}/{BREADTH_SERVICES}, within 60 s of the alert: {b['within_60']}; "
+                    f"alert -> rollback p50 {b['p50']:.1f} s, max {b['max']:.1f} s; at most {b['peak_playbooks']} "
+                    "playbooks at once (ansible-rulebook's limit: 25)\n"
                 )
             if "mttr" in parts:
                 print(f"3. MTTR, Prometheus -> Alertmanager -> ansible-rulebook; detection floor {DETECTION_FLOOR_S} s")

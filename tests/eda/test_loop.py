@@ -14,6 +14,7 @@ import json
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -211,6 +212,29 @@ async def test_alerts_during_a_check_and_an_action_are_linked_to_its_decision_an
     assert h.loop.stats.coalesced == 2
 
 
+async def test_an_alert_that_comes_while_the_check_links_the_others_is_linked_before_it_is_acknowledged(
+    harness: Callable[..., Harness], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    h = harness(Script(["rollback"], delay=0.2))
+    linking, slow = threading.Event(), h.loop._link
+
+    def link(decision_id: int, alert: dict[str, Any], reason: str) -> None:
+        linking.set()
+        time.sleep(0.3)  # a slow journal write: the service is still being checked
+        slow(decision_id, alert, reason)
+
+    monkeypatch.setattr(h.loop, "_link", link)
+    await h.loop.offer(firing(fingerprint="a"))
+    first = await h.loop.offer(firing(fingerprint="b", alertname="HighErrorRate"))  # while checked
+    await wait_for(linking.is_set)
+    late = await h.loop.offer(firing(fingerprint="c", alertname="LowAvailability"))  # while b is linked
+    assert late is first is not None
+    await asyncio.wait_for(late, timeout=5)  # acknowledged (the spool lets it go) ...
+    (event,) = h.emitted
+    with h.journal() as journal:  # ... only once it is journaled
+        assert sorted(link["fingerprint"] for link in journal.linked_alerts(event["decision_id"])) == ["b", "c"]
+
+
 async def test_the_source_verifies_what_the_playbook_applied_journals_it_and_gives_the_lock_back(
     harness: Callable[..., Harness],
 ) -> None:
@@ -310,6 +334,7 @@ async def test_after_a_restart_what_was_applied_is_verified_and_what_never_start
     applied(first, by_service["web"]["decision_id"])  # web's playbook got that far (its report came late); api's not
 
     again = harness(Script(["none"]))
+    again.loop.clients._kube = Leases()  # the dead loop's leases are gone
     await again.loop.recover()
     await wait_for(lambda: again.loop.stats.verifications["recovered"] == 1)
     await wait_for(lambda: again.loop.stats.checks["none"] == 1)
@@ -351,3 +376,222 @@ async def test_an_alert_leaves_the_spool_only_once_its_check_is_journaled(tmp_pa
     assert spool.pending == 0
     drain.cancel()
     spool.close()
+
+
+class Leases:
+    """The Lease of each target, as a cluster keeps it: enough of the Kubernetes client for the loop's renewals."""
+
+    def __init__(self) -> None:
+        self.leases: dict[tuple[str, str], dict[str, Any]] = {}
+        self.renewals: list[str] = []
+
+    def get(self, api: str, kind: str, namespace: str, name: str, missing_ok: bool = False) -> Any:
+        return self.leases.get((namespace, name))
+
+    def converge(self, make_plan: Callable[[], Any], check: bool, diff: bool) -> dict[str, Any]:
+        plan = make_plan()
+        for change in plan.changes:
+            self.leases[(change.namespace, change.name)] = change.body
+            self.renewals.append(change.body["spec"]["renewTime"])
+        return {**plan.result, "changed": plan.changed, "msg": plan.message}
+
+
+async def test_the_loop_renews_its_claim_while_it_verifies_and_stops_once_it_is_given_back(
+    harness: Callable[..., Harness],
+) -> None:
+    h = harness(Script(["rollback"]), lock_lease_seconds=3, verify_window_seconds=2.4, verify_timeout_seconds=5)
+    leases = Leases()
+    h.loop.clients._kube = leases
+    await h.loop.offer(firing())
+    (event,) = await wait_for(lambda: h.emitted)
+    holder = f"selfheal-remediate/decision-{event['decision_id']}"
+    leases.leases[("shop", "selfheal-web")] = {
+        "metadata": {"name": "selfheal-web", "namespace": "shop"},
+        "spec": {"holderIdentity": holder, "leaseDurationSeconds": 3, "renewTime": "2026-01-01T00:00:00.000000Z"},
+    }
+    applied(h, event["decision_id"])
+    await wait_for(lambda: len(leases.renewals) >= 2, timeout=10)  # every second while it is verified
+    await wait_for(lambda: h.loop.stats.verifications["recovered"] == 1, timeout=10)
+    renewed = len(leases.renewals)
+    await asyncio.sleep(1.5)
+    assert len(leases.renewals) == renewed, "a finished claim is not renewed"
+    assert leases.leases[("shop", "selfheal-web")]["spec"]["leaseDurationSeconds"] == 3
+
+
+async def test_a_claim_taken_over_is_not_renewed(harness: Callable[..., Harness]) -> None:
+    h = harness(Script(["rollback"]), lock_lease_seconds=3)
+    leases = Leases()
+    leases.leases[("shop", "selfheal-web")] = {
+        "metadata": {"name": "selfheal-web"},
+        "spec": {"holderIdentity": "someone-else", "leaseDurationSeconds": 3},
+    }
+    h.loop.clients._kube = leases
+    result = {"snapshot": {"intent": INTENT}, "claim": {"holder": "selfheal-remediate/decision-1"}}
+    assert await asyncio.to_thread(h.loop._renew, result) is False
+    assert leases.renewals == []
+
+
+async def test_after_a_restart_the_playbooks_the_loop_before_started_are_stopped_first(
+    harness: Callable[..., Harness], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ansible-runner starts each playbook in its own session, so it outlives a kill of ansible-rulebook's group.
+    The loop that starts next stops the ones the journal names. The one that applied its change is verified; the
+    one that started but did not report may have changed the cluster, so the same decision runs again (still
+    holding its lock) and is verified, never decided afresh; one that no playbook took up is skipped and decided
+    again, and a playbook that comes too late for it acts on nothing."""
+    import os
+    import subprocess
+    import sys
+
+    from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop import runs
+
+    first = harness(Script(["rollback", "scale_up", "restart"], delay=0.05), workers=1)
+    for service, fingerprint in (("web", "w"), ("api", "a"), ("db", "d")):
+        await first.loop.offer(firing(service=service, fingerprint=fingerprint))
+    await wait_for(lambda: len(first.emitted) == 3)
+    by_service = {e["service"]: e for e in first.emitted}
+    await first.loop.stop()  # killed: the playbooks it started go on
+
+    fake = tmp_path / "ansible-playbook"
+    fake.write_text("import time\ntime.sleep(120)\n")
+    playbooks = {
+        service: subprocess.Popen([sys.executable, str(fake)], start_new_session=True) for service in ("web", "api")
+    }
+    try:
+        with first.journal() as journal:
+            for service, proc in playbooks.items():
+                decision = journal.decision(by_service[service]["decision_id"])
+                (pending,) = [a for a in decision["actions"] if a["outcome"] == "pending"]
+                deadline = time.monotonic() + 10
+                while (run := runs.this_run(proc.pid)) is None:  # the stand-in is up once /proc shows its argv
+                    assert time.monotonic() < deadline
+                    await asyncio.sleep(0.02)
+                assert journal.record_run(pending["id"], run)
+        applied(first, by_service["web"]["decision_id"])  # web's playbook reported its change; api's did not
+
+        again = harness(Script(["none"]))
+        released = again.loop.released  # type: ignore[attr-defined]
+        taken: list[dict[str, Any]] = []
+
+        def locks(kube: Any, params: dict[str, Any], check: bool, diff: bool) -> dict[str, Any]:
+            (released if params.get("state") == "released" else taken).append(params)
+            return {"acquired": params.get("state") != "released", "held_by": params["holder"], "msg": "lock"}
+
+        monkeypatch.setattr(_k8s, "run_lock", locks)
+        again.loop.clients._kube = Leases()
+        await again.loop.recover()
+        for proc in playbooks.values():
+            await wait_for(lambda p=proc: p.poll() is not None, timeout=10)
+            assert proc.returncode == -9, "stopped by the loop that started again"
+        api_id = by_service["api"]["decision_id"]
+        await wait_for(lambda: again.emitted)
+        assert again.emitted == [by_service["api"]], "api's decision is handed over again, not decided afresh"
+        assert [t["holder"] for t in taken] == [f"selfheal-remediate/decision-{api_id}"]
+        applied(again, api_id)  # the second playbook finishes what the first one began
+        await wait_for(lambda: again.loop.stats.verifications["recovered"] == 2)
+        await wait_for(lambda: again.loop.stats.checks["none"] == 1)
+        with again.journal() as journal:
+            web, api, db = (journal.decision(by_service[s]["decision_id"])["actions"] for s in ("web", "api", "db"))
+            assert [(a["action"], a["outcome"]) for a in web] == [("rollback", "recovered")]
+            assert [(a["action"], a["outcome"]) for a in api] == [("scale_up", "recovered")]
+            assert [(a["action"], a["outcome"]) for a in db] == [("restart", "skipped")]
+            assert "restarted" in db[0]["detail"] and "stopped" not in db[0]["detail"]
+            assert journal.record_run(db[0]["id"], {"pid": os.getpid()}) is False, "db's late playbook acts on nothing"
+        holders = [p["holder"] for p in released]
+        for service in ("api", "db", "web"):
+            assert f"selfheal-remediate/decision-{by_service[service]['decision_id']}" in holders
+    finally:
+        for proc in playbooks.values():
+            proc.kill()
+            proc.wait()
+
+
+class Cluster:
+    """A cluster that serves one healthy Deployment (two ready pods), for the real check."""
+
+    def get(self, api: str, kind: str, namespace: str, name: str, missing_ok: bool = False) -> Any:
+        return {
+            "metadata": {"name": name, "namespace": namespace, "generation": 1, "annotations": {}},
+            "spec": {"replicas": 2, "selector": {"matchLabels": {"app": name}}, "template": {"spec": {}}},
+            "status": {"replicas": 2, "readyReplicas": 2, "updatedReplicas": 2, "observedGeneration": 1},
+        }
+
+    def list(self, api: str, kind: str, namespace: str | None = None) -> list[Any]:
+        return []
+
+
+async def test_a_prometheus_that_hangs_ends_the_check_at_its_timeout_in_an_escalation_and_intake_goes_on(
+    harness: Callable[..., Harness], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real check against a Prometheus that accepts and never answers: the check's timeout bounds it, the
+    indicators are unknown, and the loop escalates (blind) instead of acting; alerts of other services are
+    still taken meanwhile."""
+    import socket
+
+    from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop import check as _check_module
+
+    hung = socket.socket()
+    hung.bind(("127.0.0.1", 0))
+    hung.listen(16)  # accepts connections (the kernel does), answers nothing
+    real_evaluate = _check_module.evaluate
+    h = harness(Script([]), timeout=0.5, workers=1)
+    monkeypatch.setattr(warm._check, "evaluate", real_evaluate)
+    lock = {"changed": True, "acquired": True, "expires_at": None, "msg": "locked"}
+    monkeypatch.setattr(_k8s, "run_lock", lambda kube, params, check, diff: {**lock, "held_by": params["holder"]})
+    h.loop.clients._kube = Cluster()
+    h.loop.clients.prom = warm._prom.PromClient(f"http://127.0.0.1:{hung.getsockname()[1]}", timeout=0.5)
+    try:
+        journaled = await h.loop.offer(firing(service="web", fingerprint="w"))
+        assert journaled is not None
+        await asyncio.wait_for(journaled, timeout=30)  # bounded: never the 10 s default, nor forever
+        assert h.loop.stats.checks["escalate"] == 1 and h.emitted == []
+        with h.journal() as journal:
+            (decision,) = journal.query(namespace="shop", service="web")
+        assert decision["action"] == "escalate" and decision["rule"] == "blind"
+        assert [a["action"] for a in decision["actions"]] == ["escalate"]
+        assert any("unknown" in reason for reason in decision["decision"]["reasons"])
+        assert h.posted and h.posted[0]["decision"]["rule"] == "blind"
+        # The intake is not held by the hung check's service: another service's alert is taken and checked.
+        other = await h.loop.offer(firing(service="api", fingerprint="a"))
+        assert other is not None
+        await asyncio.wait_for(other, timeout=30)
+        assert h.loop.stats.checks["escalate"] == 2 and h.loop.stats.checks["error"] == 0
+    finally:
+        hung.close()
+
+
+async def test_a_restarted_loop_leaves_claims_whose_lease_is_renewed_alone_until_it_lapses(
+    harness: Callable[..., Harness],
+) -> None:
+    """Another loop on the same journal (the other source, a second receiver) renews its claims: the journal's
+    unfinished action is its, not the dead loop's, and is settled only once nobody renews its lease."""
+    from ansible_collections.zerotouch.selfheal.plugins.module_utils._act.plans import micro_time
+
+    first = harness(Script(["rollback"]))
+    await first.loop.offer(firing())
+    (event,) = await wait_for(lambda: first.emitted)
+    await first.loop.stop()
+    holder = f"selfheal-remediate/decision-{event['decision_id']}"
+    leases = Leases()
+
+    def renewed_now() -> None:  # what the live loop does every lease / 3
+        leases.leases[("shop", "selfheal-web")] = {
+            "metadata": {"name": "selfheal-web"},
+            "spec": {"holderIdentity": holder, "leaseDurationSeconds": 3, "renewTime": micro_time(datetime.now(UTC))},
+        }
+
+    renewed_now()
+    again = harness(Script(["none"]), lock_lease_seconds=3)
+    again.loop.clients._kube = leases
+    await again.loop.recover()
+    for _ in range(3):
+        await asyncio.sleep(1)
+        renewed_now()
+    with again.journal() as journal:
+        (action,) = journal.decision(event["decision_id"])["actions"]
+    assert action["outcome"] == "pending", "a claim that is renewed belongs to a live loop"
+    assert again.loop.services["shop/web"].phase == "acting"  # its alerts are linked to it meanwhile
+    await wait_for(lambda: again.loop.stats.checks["none"] == 1, timeout=10)  # lapsed: settled, checked again
+    with again.journal() as journal:
+        (action,) = journal.decision(event["decision_id"])["actions"]
+    assert action["outcome"] == "skipped"

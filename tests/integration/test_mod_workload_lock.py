@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -127,3 +129,43 @@ def test_exactly_one_of_two_racing_runs_gets_the_lock(kube: Any, tmp_path: Path)
     assert loser["held_by"] == winners[0]["held_by"] and loser["changed"] is False
     current = lease(kube, "selfheal-race")
     assert current is not None and current["spec"]["holderIdentity"] == winners[0]["held_by"]
+
+
+def test_the_warm_loop_renews_its_short_claim_and_a_dead_loop_is_taken_over_in_seconds(
+    sandbox: dict[str, Any], kube: Any, tmp_path: Path
+) -> None:
+    """The loop claims with a 3 s lease and renews it while it holds it; once it stops (dies), the lease lapses
+    and the next run takes the lock over - after the short lease, not the 900 s TTL of a manual run."""
+    from ansible_collections.zerotouch.selfheal.plugins.module_utils._k8s.client import connect, run_lock
+    from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop import warm
+
+    client = connect({"kubeconfig": sandbox["kubeconfig"]})
+    holder = "selfheal-remediate/decision-1"
+    claimed = run_lock(client, {"namespace": NS, "name": "warm", "holder": holder, "ttl_seconds": 3}, False, False)
+    assert claimed["acquired"] is True
+    intent = {"namespace": NS, "service": "warm"}
+    alive, renewals = threading.Event(), []
+
+    def keep() -> None:  # what the live loop does while it acts and verifies
+        while not alive.wait(1.0):
+            renewals.append(warm.renew_claim(client, intent, holder, 3))
+
+    keeper = threading.Thread(target=keep)
+    keeper.start()
+    try:
+        held = run_tasks(tmp_path, [task("workload_lock", namespace=NS, name="warm", holder="run-next")])
+    finally:
+        alive.set()
+        keeper.join()
+    assert held[0]["acquired"] is False and held[0]["held_by"] == holder
+    assert renewals and all(renewals)
+    renewed = lease(kube, "selfheal-warm")
+    assert renewed is not None and renewed["spec"]["holderIdentity"] == holder
+    assert renewed["spec"]["acquireTime"] != renewed["spec"]["renewTime"]
+    time.sleep(3.5)  # the loop died: nothing renews
+    run = run_tasks(tmp_path, [task("workload_lock", namespace=NS, name="warm", holder="run-next")])
+    assert_ok(run[0], changed=True)
+    assert run[0]["msg"].startswith(f"took over the expired lock of {holder} on {NS}/warm for run-next")
+    assert warm.renew_claim(client, intent, holder, 3) is False, (
+        "the dead loop's claim is not renewed once another run has it"
+    )

@@ -8,7 +8,10 @@ One Lease per target (``selfheal-<deployment>`` in the target's namespace) says 
 * held by the same holder and not expired: nothing to do (the TTL is not extended, so a re-run is a no-op);
 * held by another holder and not expired (``renewTime + leaseDurationSeconds`` in the future): not acquired,
   which is not a failure: the caller records "skipped: locked by <holder>";
-* held by another holder but expired (a crashed run): taken over, ``leaseTransitions`` + 1.
+* held by another holder but expired (a crashed run): taken over, ``leaseTransitions`` + 1;
+* renewed (:func:`plan_renew`) only by its holder: the warm loop takes a short lease and renews it while it acts
+  and verifies, so a holder that died stops renewing and its lock is taken over once the short lease runs out,
+  not after the whole TTL a manual run asks for.
 
 Every write carries the resourceVersion that was read, so when two runs race, the API server accepts one and
 answers 409 to the other; the adapter then re-reads the Lease and reports the winner (:func:`lost_race`).
@@ -125,6 +128,34 @@ def plan_acquire(
     else:
         done, would = f"acquired the lock on {ref} {held}", f"acquire the lock on {ref} {held}"
     return changing([change], done, would, _state(lease), _state(body), **_result(name, True, holder, new_until))
+
+
+def plan_renew(
+    lease: dict[str, Any] | None, namespace: str, target: str, holder: str, duration_seconds: int, now: datetime
+) -> Plan:
+    """Extend ``holder``'s lock to ``now + duration_seconds`` (the holder shows it is alive). A lock that another
+    holder has, or nobody has, is left alone and reported not held: the caller has lost it and must not act."""
+    if duration_seconds <= 0:
+        raise ValidationError("options", "lock_lease_seconds", f"must be more than 0, got {duration_seconds}")
+    name = meta(lease).get("name") or lease_name(target)
+    ref = f"{namespace}/{target}"
+    current, until = holder_of(lease), expires_at(lease)
+    if current != holder:
+        why = f"{ref} is locked by {current}" if current else f"{ref} is not locked"
+        return unchanged(f"{why}: {holder} cannot renew it", _state(lease), **_result(name, False, current, until))
+    body = copy.deepcopy(lease or {})
+    body["spec"] = dict(body.get("spec") or {}, renewTime=micro_time(now), leaseDurationSeconds=duration_seconds)
+    new_until = now + timedelta(seconds=duration_seconds)
+    change = Change("replace", "coordination.k8s.io/v1", "Lease", namespace, name, body, what=f"renew the lock {ref}")
+    held = f"the lock of {holder} on {ref} until {micro_time(new_until)}"
+    return changing(
+        [change],
+        f"renewed {held}",
+        f"renew {held}",
+        _state(lease),
+        _state(body),
+        **_result(name, True, holder, new_until),
+    )
 
 
 def plan_release(lease: dict[str, Any] | None, namespace: str, target: str, holder: str) -> Plan:

@@ -175,6 +175,10 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         )""",
         "CREATE INDEX IF NOT EXISTS approval_attempts_by_decision ON approval_attempts (decision_id)",
     ),
+    # The warm loop: the process (the playbook) that runs a claimed action, so that a loop that starts again stops
+    # what the loop before it started; on the action's row, so that recording it and settling the action as never
+    # started are two updates of one row, and only one of them can win.
+    7: ("ALTER TABLE actions ADD COLUMN run TEXT",),
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 
@@ -302,7 +306,7 @@ class Journal:
                     f"the journal {self.where} has schema version {current}, newer than this collection's "
                     f"{SCHEMA_VERSION}: upgrade the collection"
                 )
-            for version in range(current + 1, upto + 1):
+            for version in sorted(v for v in MIGRATIONS if current < v <= upto):  # numbers taken by other work may wait
                 try:
                     for statement in MIGRATIONS[version]:
                         tx.execute(statement.format(**self._backend.ddl))
@@ -713,7 +717,30 @@ class Journal:
             "outcome": row["outcome"],
             "detail": row["detail"],
             "applied": _unstamp(row["applied"]),
+            "run": json.loads(row["run"]) if row.get("run") else None,
         }
+
+    def record_run(self, action_id: int, run: Mapping[str, Any]) -> bool:
+        """Record which process runs a started action (its playbook); False when the action is not pending any
+        more (a loop that started again settled it), and then that process must not act."""
+        with self._write() as tx:
+            found = tx.execute(
+                "UPDATE actions SET run = ? WHERE id = ? AND outcome = 'pending'",
+                (_json(dict(run), "run"), int(action_id)),
+            )
+        return found == 1
+
+    def settle_unstarted(self, action_id: int, detail: str, at: datetime | None = None) -> bool:
+        """Journal a pending action ``skipped`` if no process ever took it up (:meth:`record_run`) and its change
+        was never reported; False when one did, or it is not pending any more."""
+        with self._write() as tx:
+            found = tx.execute(
+                "UPDATE actions SET outcome = 'skipped', changed = 0, detail = ?, ended = ?"
+                " WHERE id = ? AND outcome = 'pending' AND run IS NULL"
+                " AND NOT EXISTS (SELECT 1 FROM action_progress p WHERE p.action_id = actions.id)",
+                (detail, _stamp(at), int(action_id)),
+            )
+        return found == 1
 
     def mark_applied(
         self, action_id: int, *, changed: bool | None = None, detail: str | None = None, at: datetime | None = None

@@ -34,6 +34,7 @@ from ansible_collections.zerotouch.selfheal.plugins.module_utils._journal.store 
     default_journal_path,
     journal_exists,
 )
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop import runs as _runs
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._model.intent import (
     find_intent,
     intents_from_document,
@@ -231,7 +232,7 @@ def check(params: dict[str, Any], kube_factory: Any, check_mode: bool) -> dict[s
     The module's own work is reading its options and opening its connections; the check itself is
     :func:`evaluate`, which the event sources call with their warm clients."""
     if params.get("decision_id") is not None:
-        return recall(params)
+        return recall(params, check_mode)
     if params.get("claim") and (params.get("snapshot") is not None or not params.get("record")):
         raise ValidationError("options", "claim", "needs a live check that records its decision (no snapshot, record)")
     connected: list[Any] = []
@@ -373,7 +374,7 @@ def alert_from(params: dict[str, Any]) -> dict[str, Any] | None:
     return data
 
 
-def recall(params: dict[str, Any]) -> dict[str, Any]:
+def recall(params: dict[str, Any], check_mode: bool = False) -> dict[str, Any]:
     """``intent_check`` given a ``decision_id``: the decision the event source made and claimed, read back from
     the journal by its id (nothing is decided again, nothing is read from the rulebook's event). The result has
     the shape of a claiming check's, so the playbook goes straight to the action."""
@@ -383,13 +384,21 @@ def recall(params: dict[str, Any]) -> dict[str, Any]:
     decision_id = int(params["decision_id"])
     with Journal(path) as journal:
         found = journal.decision(decision_id)
-    if found is None:
-        raise ValidationError("options", "decision_id", f"no decision {decision_id} in the journal")
-    started = [a for a in found["actions"] if a["outcome"] == "pending" and a["action"] == found["action"]]
-    if not started:
-        raise ValidationError(
-            "options", "decision_id", f"decision {decision_id} ({found['action']}) has no claimed, pending action"
-        )
+        if found is None:
+            raise ValidationError("options", "decision_id", f"no decision {decision_id} in the journal")
+        started = [a for a in found["actions"] if a["outcome"] == "pending" and a["action"] == found["action"]]
+        # Name this playbook on the action, in the same update that finds it still pending: a loop that starts
+        # again either stops this process, or has settled the action first and this run acts on nothing.
+        if not started:
+            raise ValidationError(
+                "options", "decision_id", f"decision {decision_id} ({found['action']}) has no claimed, pending action"
+            )
+        if not check_mode and not journal.record_run(int(started[-1]["id"]), _runs.this_run() or {"pid": None}):
+            raise ValidationError(
+                "options",
+                "decision_id",
+                f"decision {decision_id}: its action was settled meanwhile (the loop started again): nothing to act on",
+            )
     holder = claim_holder(decision_id)
     return {
         "changed": False,

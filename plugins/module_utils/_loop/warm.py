@@ -50,12 +50,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ansible_collections.zerotouch.selfheal.plugins.module_utils import _notify, _prom
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._act import lock as _lock
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import SelfHealError
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._journal import incident as _incident
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._journal.store import Journal
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop import approve as _approve
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop import check as _check
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop import links as _links
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop import runs as _runs
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop import source as _source
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop import verify as _verify
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._model.intent import (
@@ -72,6 +74,8 @@ EVENT_KIND = "remediate"
 OUTCOMES = ("none", "cooldown", "locked", "escalate", "act", "error")
 # Outcomes after which a still-firing alert is checked again once the settle is over. Not escalate: a human has it.
 RECHECKED = ("none", "cooldown", "locked")
+# What a restarted loop does with an action the loop before it claimed (Loop.recover).
+APPLIED, RERUN, SETTLED, DONE = "applied", "rerun", "settled", "done"
 FAILED_RULE = "check-failed"
 ESCALATION_TIMEOUT = 10.0
 
@@ -90,6 +94,7 @@ OPTIONS = (
     "patches",
     "kubeconfig",
     "lock_ttl_seconds",
+    "lock_lease_seconds",
     "verify_settle_seconds",
     "verify_interval",
     "verify_window_seconds",
@@ -115,6 +120,7 @@ class Config:
     patches: tuple[Mapping[str, Any], ...] = ()
     kubeconfig: str | None = None
     lock_ttl_seconds: int = 900
+    lock_lease_seconds: int = 20  # the loop's claims: renewed while it acts and verifies, so a dead loop shows
     verify: _verify.Settings = _verify.Settings(30, 15, 120, 600)
     recheck_settle_seconds: float = 30.0
     workers: int = 4
@@ -124,6 +130,11 @@ class Config:
     # Approval links (docs/approvals.md): signed with the secret, pointing at the receiver's base URL.
     approval_secret: str | None = field(default=None, repr=False)
     approval_url: str | None = None
+
+    @property
+    def renew_every(self) -> float:
+        """How often a held claim is renewed: three times per lease, so one slow renewal does not lose it."""
+        return self.lock_lease_seconds / 3
 
     @property
     def apply_timeout(self) -> float:
@@ -154,6 +165,7 @@ def parse_options(args: Mapping[str, Any], *, prometheus_url: str | None = None)
         patches=tuple(patches),
         kubeconfig=_source.optional_str(args, "kubeconfig"),
         lock_ttl_seconds=_source.integer(args, "lock_ttl_seconds", 900, 10, 86400),
+        lock_lease_seconds=_source.integer(args, "lock_lease_seconds", 20, 3, 86400),
         verify=settings,
         recheck_settle_seconds=_source.number(args, "recheck_settle_seconds", 30.0, 0, 86400),
         workers=_source.integer(args, "workers", 4, 1, 256),
@@ -451,26 +463,63 @@ class Loop:
         return state.journaled
 
     async def recover(self) -> None:
-        """Settle what a previous run journaled and did not finish (call once, before the first alert).
+        """Settle what a previous run journaled and did not finish (call once, before the first alert; the work
+        goes on in the background, each action once its claim's lease has lapsed, which shows its loop dead).
 
-        A claimed action whose playbook reported its change applied is verified as if the run had not stopped; one
-        that never got that far is journaled ``skipped`` (it changed nothing), its lock is given back, and its
-        alert is checked again."""
+        First the playbook each unfinished action journaled as its run is stopped (ansible-runner started it in a
+        session of its own, so it outlived the loop that started it). Then a claimed action whose change was
+        reported applied is verified as if the loop had not stopped. One whose playbook had started but not
+        reported may have changed the cluster: the same decision is handed to the rule engine again (the action
+        roles are idempotent: what was done is not done twice) and then verified - deciding again would judge a
+        half-made change as a new fault (a rollback of the rollback). One that no playbook ever took up is
+        journaled ``skipped``, its lock is given back, and its alert is checked again."""
         unfinished = await self._in_pool(self._unfinished)
-        for result, applied in unfinished:
+        for result in unfinished:
             intent = result["snapshot"]["intent"]
-            key = f"{intent['namespace']}/{intent['service']}"
-            state = self.services.setdefault(key, Service())
-            if applied:
-                state.phase, state.decision_id = "acting", int(result["decision_id"])
-                self._spawn(self._resume(state, result))
-                continue
-            await self._in_pool(self._abandon, result)
-            alert = result["snapshot"].get("alert")
-            if alert and alert.get("status") == "firing":
-                from ansible_collections.zerotouch.selfheal.plugins.module_utils._alerts import normalize
+            state = self.services.setdefault(f"{intent['namespace']}/{intent['service']}", Service())
+            # Its alerts are linked to it meanwhile, as to any action in flight.
+            state.phase, state.decision_id = "acting", int(result["decision_id"])
+            self._spawn(self._recover_one(state, result))
 
-                await self.offer(normalize({"alerts": [alert]})[0])
+    async def _recover_one(self, state: Service, result: dict[str, Any]) -> None:
+        # A loop that shares the journal (the other source, another receiver) and is alive renews its claims: only
+        # a claim whose lease has lapsed is the dead loop's. A loop killed a moment ago leaves leases that lapse
+        # within lock_lease_seconds.
+        while (left := await self._in_pool(self._lease_left, result)) is not None:
+            await asyncio.sleep(min(left, self.config.renew_every) + 0.1)
+        settled = await self._in_pool(self._settle_previous, result)
+        if settled in (APPLIED, RERUN):
+            if settled == RERUN:
+                await self.emit(event_of(result))
+                self.stats.events += 1
+            await self._resume(state, result)
+            return
+        state.phase = "idle"
+        alert = result["snapshot"].get("alert")
+        if settled == SETTLED and alert and alert.get("status") == "firing":
+            from ansible_collections.zerotouch.selfheal.plugins.module_utils._alerts import normalize
+
+            await self.offer(normalize({"alerts": [alert]})[0])
+
+    def _lease_left(self, result: dict[str, Any]) -> float | None:
+        """Seconds until the claim's lease lapses; None when it has (or the action is over, or nobody holds it)."""
+        row = self.clients.journal().action(int(result["claim"]["action_id"]))
+        if row is None or row["outcome"] != "pending":
+            return None
+        intent = result["snapshot"]["intent"]
+        namespace, target = str(intent["namespace"]), _check.workload_of(dict(intent))
+        try:
+            lease = self.clients.kube().get(
+                "coordination.k8s.io/v1", "Lease", namespace, _lock.lease_name(target), missing_ok=True
+            )
+        except SelfHealError as exc:
+            logger.error("cannot read the lock of %s/%s, taken as lapsed: %s", namespace, target, exc)
+            return None
+        until = _lock.expires_at(lease)
+        if _lock.holder_of(lease) != result["claim"]["holder"] or until is None:
+            return None
+        left = (until - datetime.now(UTC)).total_seconds()
+        return left if left > 0 else None
 
     async def _resume(self, state: Service, result: dict[str, Any]) -> None:
         try:
@@ -478,7 +527,7 @@ class Loop:
         finally:
             state.phase = "idle"
 
-    def _unfinished(self) -> list[tuple[dict[str, Any], bool]]:
+    def _unfinished(self) -> list[dict[str, Any]]:
         journal = self.clients.journal()
         found = []
         for action in journal.unfinished_actions():
@@ -489,20 +538,58 @@ class Loop:
             if not intent:
                 continue
             holder = _check.claim_holder(int(decision["id"]))
-            result = {
-                "decision": decision["decision"],
-                "decision_id": decision["id"],
-                "snapshot": decision["snapshot"],
-                "claim": {"acquired": True, "holder": holder, "action_id": action["id"]},
-            }
-            found.append((result, bool(action.get("applied"))))
+            found.append(
+                {
+                    "decision": decision["decision"],
+                    "decision_id": decision["id"],
+                    "snapshot": decision["snapshot"],
+                    "claim": {"acquired": True, "holder": holder, "action_id": action["id"]},
+                }
+            )
         return found
 
-    def _abandon(self, result: dict[str, Any]) -> None:
+    def _settle_previous(self, result: dict[str, Any]) -> str:
+        """Stop the playbook of an action the loop before this one claimed, and say what is left to do with it:
+        APPLIED (verify it), RERUN (its playbook started and may have changed something: run the same action again,
+        still holding its lock), SETTLED (journaled skipped here; its lock is given back) or DONE (finished)."""
         journal = self.clients.journal()
+        action_id = int(result["claim"]["action_id"])
         detail = "skipped: the loop restarted before the action's playbook reported its change applied"
-        journal.finish_action(int(result["claim"]["action_id"]), outcome="skipped", detail=detail)
+        for _attempt in range(3):
+            row = journal.action(action_id)
+            if row is None or row["outcome"] != "pending":
+                return DONE  # finished by the loop that claimed it, which gave its lock back
+            run = row.get("run")
+            stopped = _runs.stop(run) if run and run.get("pid") is not None else []
+            if run:
+                row = journal.action(action_id) or row  # it may have reported its change before it was stopped
+                if stopped:
+                    logger.warning("action %d: stopped its playbook (pids %s)", action_id, stopped)
+            if row.get("applied"):
+                return APPLIED
+            if run:
+                intent = result["snapshot"]["intent"]
+                if self._retake(intent, result):
+                    return RERUN
+                journal.finish_action(action_id, outcome="skipped", detail=f"{detail}; its lock was taken meanwhile")
+                return SETTLED
+            if journal.settle_unstarted(action_id, detail):
+                break
+            # A playbook named itself (or reported) between the read and the settle: look again.
         self._release(result["snapshot"]["intent"], result)
+        return SETTLED
+
+    def _retake(self, intent: Mapping[str, Any], result: dict[str, Any]) -> bool:
+        """Hold the claim's lock again (its lease may have lapsed while no loop ran); False when another has it."""
+        from ansible_collections.zerotouch.selfheal.plugins.module_utils._k8s.client import run_lock
+
+        target = {"namespace": intent["namespace"], "name": _check.workload_of(dict(intent))}
+        params = {**target, "holder": result["claim"]["holder"], "ttl_seconds": self.config.lock_lease_seconds}
+        try:
+            return bool(run_lock(self.clients.kube(), params, False, False)["acquired"])
+        except SelfHealError as exc:
+            logger.error("cannot take back the lock of %s/%s: %s", target["namespace"], target["name"], exc)
+            return False
 
     async def stop(self) -> None:
         """Cancel what runs, wait for it, shut the pools and close the connections."""
@@ -544,25 +631,19 @@ class Loop:
             self._slots.release()
         self.stats.checks[outcome] += 1
         state.decision_id = result.get("decision_id")
-        waiting, state.waiting = state.waiting, []
         try:
-            if state.decision_id is not None:
-                for other in waiting:
+            # Alerts go on coming while the links are written (the phase is still "checking") and share this
+            # check's future, which acknowledges them: link those too before it is set.
+            while state.waiting:
+                waiting, state.waiting = state.waiting, []
+                for other in waiting if state.decision_id is not None else []:
                     await self._in_pool(self._link, state.decision_id, other, "came while its service was checked")
         finally:
             if state.journaled is not None and not state.journaled.done():
                 state.journaled.set_result(None)
         if outcome == "act":
             state.phase, state.pending = "acting", None
-            snapshot_intent = result["snapshot"]["intent"]
-            event = {
-                "kind": EVENT_KIND,
-                "decision_id": int(result["decision_id"]),
-                "namespace": str(snapshot_intent["namespace"]),
-                "service": str(snapshot_intent["service"]),
-                "action": str(result["decision"]["action"]),
-            }
-            await self.emit(event)
+            await self.emit(event_of(result))
             self.stats.events += 1
             try:
                 await self._follow(state, result)
@@ -594,6 +675,21 @@ class Loop:
 
     async def _follow(self, state: Service, result: dict[str, Any]) -> None:
         """Wait for the playbook to report the change applied, then verify, journal, escalate, release."""
+        keeper = asyncio.ensure_future(self._keep(result))
+        try:
+            await self._follow_held(state, result)
+        finally:
+            keeper.cancel()
+            await asyncio.gather(keeper, return_exceptions=True)
+
+    async def _keep(self, result: dict[str, Any]) -> None:
+        """Renew the claim's lease while the loop acts and verifies (the playbook gives it back when it fails)."""
+        while True:
+            await asyncio.sleep(self.config.renew_every)
+            if not await self._in_pool(self._renew, result):
+                return
+
+    async def _follow_held(self, state: Service, result: dict[str, Any]) -> None:
         claim = result["claim"]
         action_id, decision_id = int(claim["action_id"]), int(result["decision_id"])
         deadline = time.monotonic() + self.config.apply_timeout
@@ -629,7 +725,8 @@ class Loop:
         try:
             intents, policy = self.catalog.current()
             request = _check.Request(str(alert["namespace"]), str(alert["service"]), alert, datetime.now(UTC))
-            settings = _check.Settings(intents, policy, list(self.config.patches), self.config.lock_ttl_seconds)
+            # A short lease, renewed while the loop holds it (_keep): a loop that died is shown dead in seconds.
+            settings = _check.Settings(intents, policy, list(self.config.patches), self.config.lock_lease_seconds)
             clients = _check.Clients(self.clients.kube, self.clients.prom, self.clients.journal())
             result = _check.evaluate(request, settings, clients)
         except Exception as exc:  # noqa: BLE001 - journaled and escalated below, never lost
@@ -857,6 +954,15 @@ class Loop:
         except SelfHealError as exc:
             logger.error("cannot give back the lock of %s/%s: %s", target["namespace"], target["name"], exc)
 
+    def _renew(self, result: dict[str, Any]) -> bool:
+        """Renew the claim's lease; False once it is not ours any more (given back, or taken over)."""
+        intent, holder = result["snapshot"]["intent"], result["claim"]["holder"]
+        try:
+            return renew_claim(self.clients.kube(), intent, holder, self.config.lock_lease_seconds)
+        except SelfHealError as exc:  # the API may be back at the next renewal, well within the lease
+            logger.error("cannot renew the lock of %s/%s: %s", intent["namespace"], intent["service"], exc)
+            return True
+
     def _link(self, decision_id: int, alert: dict[str, Any], reason: str) -> None:
         try:
             self.clients.journal().link_alert(decision_id, _check.alert_block(alert) or {}, reason)
@@ -871,6 +977,35 @@ class Loop:
             return
         if closed.get("changed"):
             self.stats.closed += 1
+
+
+def event_of(result: Mapping[str, Any]) -> dict[str, Any]:
+    """The rule engine's event for a claimed decision: ids the collection made and names from the intent only."""
+    intent = result["snapshot"]["intent"]
+    return {
+        "kind": EVENT_KIND,
+        "decision_id": int(result["decision_id"]),
+        "namespace": str(intent["namespace"]),
+        "service": str(intent["service"]),
+        "action": str(result["decision"]["action"]),
+    }
+
+
+def renew_claim(kube: Any, intent: Mapping[str, Any], holder: str, lease_seconds: int) -> bool:
+    """Renew ``holder``'s lock on the intent's target for ``lease_seconds`` more; False (and a warning) when the
+    lock is not its own any more. A write that loses a race with a release or a take-over is read and planned
+    again."""
+    namespace, target = str(intent["namespace"]), _check.workload_of(dict(intent))
+    name = _lock.lease_name(target)
+
+    def plan() -> Any:
+        lease = kube.get("coordination.k8s.io/v1", "Lease", namespace, name, missing_ok=True)
+        return _lock.plan_renew(lease, namespace, target, holder, lease_seconds, datetime.now(UTC))
+
+    renewed = kube.converge(plan, False, False)
+    if not renewed.get("acquired"):
+        logger.warning("%s", renewed.get("msg"))
+    return bool(renewed.get("acquired"))
 
 
 def _named(value: Any) -> bool:

@@ -148,9 +148,16 @@ options:
     description: The cluster (default C(K8S_AUTH_KUBECONFIG), then C(~/.kube/config), then in-cluster).
     type: str
   lock_ttl_seconds:
-    description: How long a target's lock lasts when it is never given back.
+    description: How long the action's playbook may hold the target's lock before it reports its change applied.
     type: int
     default: 900
+  lock_lease_seconds:
+    description:
+      - The lease of the target's lock that the source claims. It renews the lease three times per lease while it
+        acts and verifies, so the lock of a source that died is taken over by the next run within this many
+        seconds rather than after I(lock_ttl_seconds).
+    type: int
+    default: 20
   verify_settle_seconds:
     description: Seconds to wait after an action before the first look.
     type: float

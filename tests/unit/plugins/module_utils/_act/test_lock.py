@@ -108,3 +108,58 @@ def test_losing_a_race_reports_the_winner() -> None:
 def test_bad_options(holder: str, ttl: int, match: str) -> None:
     with pytest.raises(ValidationError, match=match):
         acquire(None, holder, ttl)
+
+
+# --- renewal: a holder that stops renewing is shown dead once its short lease runs out ---------------------------
+
+
+def renew(current: dict[str, Any] | None, holder: str = "run-1", duration: int = 20) -> Any:
+    return lock.plan_renew(current, "shop", "checkout", holder, duration, NOW)
+
+
+@pytest.mark.parametrize("renewed_ago", [5, 40], ids=["live", "lapsed-but-not-taken"])
+def test_the_holder_renews_its_lock_from_now(renewed_ago: int) -> None:
+    current = lease("run-1", renewed_ago=renewed_ago, ttl=20, transitions=3)
+    plan = renew(current)
+    (change,) = plan.changes
+    assert (change.verb, change.name, change.body["metadata"]["resourceVersion"]) == (
+        "replace",
+        "selfheal-checkout",
+        "5",
+    )
+    spec = change.body["spec"]
+    assert spec["renewTime"] == "2026-03-02T14:05:00.000000Z" and spec["leaseDurationSeconds"] == 20
+    assert spec["acquireTime"] == current["spec"]["acquireTime"] and spec["leaseTransitions"] == 3  # same holding
+    assert plan.result == {
+        "lease": "selfheal-checkout",
+        "acquired": True,
+        "held_by": "run-1",
+        "expires_at": "2026-03-02T14:05:20.000000Z",
+    }
+
+
+@pytest.mark.parametrize(
+    ("current", "held_by", "message"),
+    [
+        (lease("run-2", renewed_ago=5), "run-2", "shop/checkout is locked by run-2: run-1 cannot renew it"),
+        (lease(None, renewed_ago=5), None, "shop/checkout is not locked: run-1 cannot renew it"),
+        (None, None, "shop/checkout is not locked: run-1 cannot renew it"),
+    ],
+    ids=["taken-over", "released", "no-lease"],
+)
+def test_a_lock_lost_is_not_renewed(current: dict[str, Any] | None, held_by: str | None, message: str) -> None:
+    plan = renew(current)
+    assert not plan.changes
+    assert plan.result["acquired"] is False and plan.result["held_by"] == held_by
+    assert plan.message == message
+
+
+def test_a_holder_that_stopped_renewing_is_taken_over_after_its_short_lease_not_a_long_ttl() -> None:
+    # Claimed with a 20 s lease and renewed until 25 s ago: dead, whatever TTL a manual run would have asked for.
+    assert acquire(lease("loop-1", renewed_ago=25, ttl=20)).result["acquired"] is True
+    assert acquire(lease("loop-1", renewed_ago=15, ttl=20)).result["acquired"] is False
+
+
+def test_a_renewal_needs_a_positive_duration() -> None:
+    with pytest.raises(ValidationError, match="lock_lease_seconds: must be more than 0, got 0"):
+        renew(lease("run-1", renewed_ago=5), duration=0)

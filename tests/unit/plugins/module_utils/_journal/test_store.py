@@ -216,13 +216,13 @@ def test_a_fresh_journal_gets_the_current_schema(journal_backend: JournalBackend
     with Journal(journal_backend.target) as journal:
         assert journal.schema_version() == SCHEMA_VERSION
     assert journal_backend.execute("SELECT version FROM schema_version ORDER BY version") == [
-        (v,) for v in range(2, SCHEMA_VERSION + 1)
+        (v,) for v in sorted(MIGRATIONS) if v >= 2
     ]
     assert journal_backend.execute("SELECT value FROM meta WHERE key = 'schema_version'") == [(str(SCHEMA_VERSION),)]
     for table in ("decisions", "actions", "incidents", "alert_dedupe"):
         assert journal_backend.count(table) == 0
     Journal(journal_backend.target).close()  # opening again applies nothing twice
-    assert journal_backend.count("schema_version") == SCHEMA_VERSION - 1
+    assert journal_backend.count("schema_version") == len([v for v in MIGRATIONS if v >= 2])
 
 
 def _version_1_journal(journal_backend: JournalBackend) -> None:
@@ -254,7 +254,7 @@ def test_an_older_journal_is_upgraded_on_open_and_keeps_its_records(journal_back
         assert [(i["id"], i["decisions"]) for i in journal.incidents()] == [(1, 2)]
         assert journal.accept_alert("fp1", "firing", "2026-03-04T15:00:00Z") is True
     assert journal_backend.execute("SELECT version FROM schema_version ORDER BY version") == [
-        (v,) for v in range(2, SCHEMA_VERSION + 1)
+        (v,) for v in sorted(MIGRATIONS) if v >= 2
     ]
 
 
@@ -604,3 +604,38 @@ def test_the_warm_loop_progress_on_every_backend(journal: Journal) -> None:
         journal.mark_applied(action_id + 100)
     journal.finish_action(action_id, outcome="recovered", ended=NOW)
     assert journal.unfinished_actions() == []
+
+
+# --- the warm loop's runs: the playbook that takes up a claimed action, and a restart settling it -----------------
+
+RUN = {"host": "h", "boot": "b", "pid": 4242, "start": 99, "session": 4242}
+
+
+def test_a_run_named_on_a_pending_action_keeps_the_loop_from_settling_it_as_never_started(journal: Journal) -> None:
+    action_id = journal.start_action(record(journal), "rollback", {})
+    assert journal.record_run(action_id, RUN) is True
+    assert journal.action(action_id)["run"] == RUN  # type: ignore[index]
+    assert journal.settle_unstarted(action_id, "skipped: restarted") is False
+    assert journal.action(action_id)["outcome"] == "pending"  # type: ignore[index]
+
+
+def test_an_action_settled_as_never_started_takes_no_run_any_more(journal: Journal) -> None:
+    action_id = journal.start_action(record(journal), "rollback", {})
+    assert journal.action(action_id)["run"] is None  # type: ignore[index]
+    assert journal.settle_unstarted(action_id, "skipped: restarted") is True
+    found = journal.action(action_id)
+    assert found is not None and (found["outcome"], found["changed"], found["detail"]) == (
+        "skipped",
+        False,
+        "skipped: restarted",
+    )
+    assert found["ended"] is not None
+    assert journal.record_run(action_id, RUN) is False, "a late playbook finds nothing to act on"
+    assert journal.settle_unstarted(action_id, "again") is False
+
+
+def test_an_action_reported_applied_is_not_settled_as_never_started(journal: Journal) -> None:
+    action_id = journal.start_action(record(journal), "rollback", {})
+    journal.mark_applied(action_id, changed=True)
+    assert journal.settle_unstarted(action_id, "skipped: restarted") is False
+    assert journal.action(action_id)["outcome"] == "pending"  # type: ignore[index]
