@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import os
+import re
 import shutil
 import socket
 import ssl
@@ -21,6 +22,7 @@ import pytest
 import yaml
 
 from sandbox.payloads import alert, notification
+from tests.attacks import attack_strings
 
 from .conftest import ROOT, SOURCE_FILE, TOKEN, StartSource
 
@@ -440,3 +442,21 @@ async def test_tls_with_client_certificates(start: StartSource, pki: Path) -> No
 
 def test_the_checkout_is_where_the_tests_expect_it() -> None:
     assert (ROOT / "extensions/eda/plugins/event_source/alertmanager.py").samefile(SOURCE_FILE)
+
+
+async def test_healthz_and_metrics_hold_no_alert_text(start: StartSource, tmp_path: Path) -> None:
+    """Scrapers see counts only: no label, annotation or group text of an alert, nor a fragment of one."""
+    src = await start(max_queue=100)
+    attacks = [f"leakprobe{i} {text}" for i, text in enumerate(attack_strings(tmp_path / "markers"))]
+    for i, text in enumerate(attacks):
+        labels = {"alertname": text, "tenant": text, "pod": text}
+        sent = alert(fingerprint=f"f{i:015x}", namespace=text, service=text, summary=text, **labels)
+        body = notification(sent)
+        body["groupLabels"] = body["commonLabels"] = {"tenant": text}
+        body["externalURL"] = body["groupKey"] = text
+        assert (await src.post(body)).status in (200, 503)
+    scraped = (await src.get("/healthz"))[1] + (await src.get("/metrics"))[1]
+    assert f"selfheal_alertmanager_alerts_received_total {len(attacks)}" in scraped.splitlines()  # all were read
+    assert "leakprobe" not in scraped
+    words = {w for text in attacks for w in re.findall(r"[A-Za-z_]{6,}", text)} - {"leakprobe"}
+    assert [w for w in sorted(words) if w in scraped] == []
