@@ -21,10 +21,11 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import ValidationError
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import SelfHealError, ValidationError
 
 SOURCE = "zerotouch.selfheal"
 FORMATS = ("generic", "slack")
@@ -161,3 +162,48 @@ def build_payload(fmt: str, **fields: Any) -> dict[str, Any]:
         raise ValidationError("options", "format", f"must be one of {', '.join(FORMATS)}, got {fmt!r}")
     payload = build_escalation(**fields)
     return payload if fmt == "generic" else to_slack(payload)
+
+
+def webhook_host(url: str) -> str:
+    """The webhook without path, query or credentials: what messages may name (the path often is the secret)."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname or ''}" + (f":{parts.port}" if parts.port else "")
+
+
+def send_escalation(params: Mapping[str, Any], check_mode: bool, post: Callable[..., Any]) -> dict[str, Any]:
+    """The escalation module's work: build the payload and ``post`` it (``open_url``'s signature) unless in check
+    mode; a failed delivery raises SelfHealError naming the host only."""
+    fields = {k: params[k] for k in ("namespace", "name", "decision", "reasons", "evidence", "proposed", "summary")}
+    if params.get("decision_id") is not None:
+        fields["approval"] = {"decision_id": params["decision_id"], "command": approve_command(params["decision_id"])}
+    payload = build_payload(params["format"], **fields)
+    summary = payload.get("summary") or payload.get("text")
+    where = webhook_host(params["url"])
+    if check_mode:
+        return {
+            "changed": True,
+            "msg": f"would send the escalation to {where}: {summary}",
+            "payload": payload,
+            "status": None,
+        }
+    headers = dict({"Content-Type": "application/json"}, **(params["headers"] or {}))
+    try:
+        response = post(
+            params["url"],
+            data=json.dumps(payload),
+            headers=headers,
+            method="POST",
+            timeout=params["timeout"],
+            validate_certs=params["validate_certs"],
+        )
+        status = response.getcode()
+    except Exception as exc:  # HTTPError, URLError, SSL and socket errors: all mean "not delivered"
+        code = getattr(exc, "code", None)
+        reason = f"HTTP {code} {getattr(exc, 'reason', '')}" if code else str(getattr(exc, "reason", exc))
+        raise SelfHealError(f"cannot send the escalation to {where}: {reason.strip()}") from exc
+    return {
+        "changed": True,
+        "msg": f"sent the escalation to {where} (HTTP {status}): {summary}",
+        "payload": payload,
+        "status": status,
+    }

@@ -140,66 +140,16 @@ status:
   sample: 200
 """
 
-import json  # noqa: E402
-from collections.abc import Callable  # noqa: E402
-from typing import Any  # noqa: E402
-from urllib.parse import urlsplit  # noqa: E402
-
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible.module_utils.urls import open_url  # noqa: E402
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._argspec import ESCALATION_ONE_OF, escalation_spec  # noqa: E402
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import SelfHealError  # noqa: E402
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._notify import approve_command, build_payload  # noqa: E402
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._notify import send_escalation  # noqa: E402
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._shell import run  # noqa: E402
-
-
-def _where(url: str) -> str:
-    """The webhook without path, query or credentials, for messages."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.hostname or ''}" + (f":{parts.port}" if parts.port else "")
-
-
-def run_escalation(params: dict[str, Any], check_mode: bool, post: Callable[..., Any] = open_url) -> dict[str, Any]:
-    """Build the payload (pure, in _notify) and post it unless in check mode."""
-    fields = {k: params[k] for k in ("namespace", "name", "decision", "reasons", "evidence", "proposed", "summary")}
-    if params.get("decision_id") is not None:
-        fields["approval"] = {"decision_id": params["decision_id"], "command": approve_command(params["decision_id"])}
-    payload = build_payload(params["format"], **fields)
-    summary = payload.get("summary") or payload.get("text")
-    where = _where(params["url"])
-    if check_mode:
-        return {
-            "changed": True,
-            "msg": f"would send the escalation to {where}: {summary}",
-            "payload": payload,
-            "status": None,
-        }
-    headers = dict({"Content-Type": "application/json"}, **(params["headers"] or {}))
-    try:
-        response = post(
-            params["url"],
-            data=json.dumps(payload),
-            headers=headers,
-            method="POST",
-            timeout=params["timeout"],
-            validate_certs=params["validate_certs"],
-        )
-        status = response.getcode()
-    except Exception as exc:  # HTTPError, URLError, SSL and socket errors: all mean "not delivered"
-        code = getattr(exc, "code", None)
-        reason = f"HTTP {code} {getattr(exc, 'reason', '')}" if code else str(getattr(exc, "reason", exc))
-        raise SelfHealError(f"cannot send the escalation to {where}: {reason.strip()}") from exc
-    return {
-        "changed": True,
-        "msg": f"sent the escalation to {where} (HTTP {status}): {summary}",
-        "payload": payload,
-        "status": status,
-    }
 
 
 def main() -> None:
     module = AnsibleModule(argument_spec=escalation_spec(), required_one_of=ESCALATION_ONE_OF, supports_check_mode=True)
-    run(module, lambda: run_escalation(module.params, module.check_mode))
+    run(module, lambda: send_escalation(module.params, module.check_mode, open_url))
 
 
 if __name__ == "__main__":

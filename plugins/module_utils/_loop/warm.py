@@ -298,7 +298,7 @@ def post_json(url: str, payload: Mapping[str, Any], timeout: float = ESCALATION_
     or credentials) when it is not delivered (no answer, or not 2xx). Plain http.client: this runs in the event
     source's process, outside any module."""
     parts = urlsplit(url)
-    where = f"{parts.scheme}://{parts.hostname or ''}" + (f":{parts.port}" if parts.port else "")
+    where = _notify.webhook_host(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise SelfHealError(f"cannot send the escalation to {where}: not an http(s) URL")
     kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection

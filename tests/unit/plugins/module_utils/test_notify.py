@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -148,3 +149,85 @@ def test_without_a_proposal_no_approval_is_offered() -> None:
     assert "approval" not in plain
     slack = notify.build_payload("slack", namespace="shop", name="checkout", decision=nothing, approval=APPROVAL)
     assert not [b for b in slack["blocks"] if b["type"] == "actions"]
+
+
+# --- escalation: the module hands notify.send_escalation Ansible's open_url; the rest is pure ----------------
+
+
+def fail_if_posted(url: str, **kwargs: Any) -> Any:
+    raise AssertionError("check mode must not post")
+
+
+class FakeResponse:
+    def getcode(self) -> int:
+        return 202
+
+
+ESCALATION_PARAMS = {
+    "url": "https://user:pw@hooks.example.com:8443/T000/secret?token=x",
+    "format": "generic",
+    "headers": {"Authorization": "Bearer t"},
+    "timeout": 7,
+    "validate_certs": True,
+    "namespace": "shop",
+    "name": "checkout",
+    "summary": None,
+    "decision": {"action": "escalate", "reasons": ["payments-db is unhealthy"], "evidence": {"x": 1}},
+    "reasons": None,
+    "evidence": None,
+    "proposed": None,
+}
+
+
+def test_escalation_posts_json_and_hides_the_url_secret() -> None:
+    posted: list[dict[str, Any]] = []
+
+    def post(url: str, **kwargs: Any) -> FakeResponse:
+        posted.append(dict(kwargs, url=url))
+        return FakeResponse()
+
+    result = notify.send_escalation(ESCALATION_PARAMS, False, post)
+    (call,) = posted
+    assert call["url"] == ESCALATION_PARAMS["url"] and call["method"] == "POST" and call["timeout"] == 7
+    assert call["headers"] == {"Content-Type": "application/json", "Authorization": "Bearer t"}
+    assert json.loads(call["data"]) == result["payload"]
+    assert result["status"] == 202 and result["changed"] is True
+    assert result["msg"] == (
+        "sent the escalation to https://hooks.example.com:8443 (HTTP 202): "
+        "shop/checkout needs a human: payments-db is unhealthy"
+    )
+
+
+def test_escalation_check_mode_sends_nothing() -> None:
+    def post(url: str, **kwargs: Any) -> Any:
+        raise AssertionError("nothing may be sent in check mode")
+
+    result = notify.send_escalation(ESCALATION_PARAMS, True, post)
+    assert result["changed"] is True and result["status"] is None
+    assert result["msg"].startswith("would send the escalation to https://hooks.example.com:8443: ")
+
+
+def test_escalation_failure_names_the_webhook_and_the_status() -> None:
+    class HTTPError(Exception):
+        code, reason = 500, "Internal Server Error"
+
+    def post(url: str, **kwargs: Any) -> Any:
+        raise HTTPError()
+
+    with pytest.raises(
+        Exception,
+        match=r"^cannot send the escalation to https://hooks.example.com:8443: HTTP 500 Internal Server Error$",
+    ):
+        notify.send_escalation(ESCALATION_PARAMS, False, post)
+
+
+def test_an_escalation_proposing_an_action_carries_the_command_that_answers_it() -> None:
+    proposing = {**ESCALATION_PARAMS["decision"], "proposed": "rollback", "proposed_params": {"to_revision": 3}}  # type: ignore[dict-item]
+    params = {**ESCALATION_PARAMS, "decision": proposing, "decision_id": 42}
+    result = notify.send_escalation(params, True, fail_if_posted)
+    assert result["payload"]["approval"] == {
+        "decision_id": 42,
+        "command": "ansible-playbook zerotouch.selfheal.approve -e decision=42 -e approver=<your name>",
+    }
+    plain = notify.send_escalation({**ESCALATION_PARAMS, "decision_id": 42}, True, fail_if_posted)
+    assert "approval" not in plain["payload"]  # nothing to approve
