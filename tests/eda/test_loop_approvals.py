@@ -9,7 +9,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._k8s import client as _k8s
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._k8s import runner as _k8s
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop import links as _links
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop import warm
 from ansible_collections.zerotouch.selfheal.tests.unit.plugins.module_utils._loop.test_check_claim import Locks

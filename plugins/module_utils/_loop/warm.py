@@ -46,7 +46,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 from urllib.parse import urlsplit
 
 from ansible_collections.zerotouch.selfheal.plugins.module_utils import _notify, _prom
@@ -395,7 +395,19 @@ def _quantiles(values: deque[float]) -> list[tuple[str, float]]:
 
 # --- the loop -------------------------------------------------------------------------------------------------------
 
-Emit = Callable[[dict[str, Any]], Awaitable[None]]
+
+class ActingEvent(TypedDict):
+    """What the rule engine gets of an acting decision, and all it gets (ansible-rulebook hands the whole event to
+    the playbook as extra vars, which ansible-core templates): ids the collection made and names from the intent."""
+
+    kind: str
+    decision_id: int
+    namespace: str
+    service: str
+    action: str
+
+
+Emit = Callable[[ActingEvent], Awaitable[None]]
 
 
 class Loop:
@@ -581,7 +593,7 @@ class Loop:
 
     def _retake(self, intent: Mapping[str, Any], result: dict[str, Any]) -> bool:
         """Hold the claim's lock again (its lease may have lapsed while no loop ran); False when another has it."""
-        from ansible_collections.zerotouch.selfheal.plugins.module_utils._k8s.client import run_lock
+        from ansible_collections.zerotouch.selfheal.plugins.module_utils._k8s.runner import run_lock
 
         target = {"namespace": intent["namespace"], "name": _check.workload_of(dict(intent))}
         params = {**target, "holder": result["claim"]["holder"], "ttl_seconds": self.config.lock_lease_seconds}
@@ -870,15 +882,7 @@ class Loop:
         key = f"{intent['namespace']}/{intent['service']}"
         state = self.services.setdefault(key, Service())
         state.phase, state.decision_id = "acting", int(result["decision_id"])
-        await self.emit(
-            {
-                "kind": EVENT_KIND,
-                "decision_id": int(result["decision_id"]),
-                "namespace": str(intent["namespace"]),
-                "service": str(intent["service"]),
-                "action": str(result["decision"]["action"]),
-            }
-        )
+        await self.emit(event_of(result))
         self.stats.events += 1
         self._spawn(self._resume(state, result))
         return result
@@ -979,8 +983,8 @@ class Loop:
             self.stats.closed += 1
 
 
-def event_of(result: Mapping[str, Any]) -> dict[str, Any]:
-    """The rule engine's event for a claimed decision: ids the collection made and names from the intent only."""
+def event_of(result: Mapping[str, Any]) -> ActingEvent:
+    """The rule engine's event for a claimed decision."""
     intent = result["snapshot"]["intent"]
     return {
         "kind": EVENT_KIND,
