@@ -871,7 +871,8 @@ class Journal:
                 result, reason = "answered", f"the proposal was answered already ({state})"
             self._attempt(tx, decision_id, approver, how, answer, result, reason, moment)
         row = self.proposal(decision_id)
-        assert row is not None  # written above, in the transaction just committed
+        if row is None:  # written above, in the transaction just committed: only a concurrent delete gets here
+            raise JournalError(f"decision {decision_id}: its proposal vanished while it was answered")
         return {**row, "result": result, "reason": reason}
 
     def settle_proposal(

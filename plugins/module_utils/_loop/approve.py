@@ -176,7 +176,8 @@ def _act(
     result: dict[str, Any],
 ) -> dict[str, Any]:
     journal = clients.journal
-    assert journal is not None  # checked by answer_proposal
+    if journal is None:  # answer_proposal refuses to answer without one
+        raise JournalError("an approval needs the journal its proposal is in")
     namespace, service = found["namespace"], found["service"]
     policy = granted(policy_for(settings.policy, namespace, service), taken["action"])
     intent = find_intent(settings.intents, namespace, service)
