@@ -136,7 +136,8 @@ def test_the_warm_loop_renews_its_short_claim_and_a_dead_loop_is_taken_over_in_s
 ) -> None:
     """The loop claims with a 3 s lease and renews it while it holds it; once it stops (dies), the lease lapses
     and the next run takes the lock over - after the short lease, not the 900 s TTL of a manual run."""
-    from ansible_collections.zerotouch.selfheal.plugins.module_utils._k8s.client import connect, run_lock
+    from ansible_collections.zerotouch.selfheal.plugins.module_utils._k8s.client import connect
+    from ansible_collections.zerotouch.selfheal.plugins.module_utils._k8s.runner import run_lock
     from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop import warm
 
     client = connect({"kubeconfig": sandbox["kubeconfig"]})
