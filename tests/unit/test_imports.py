@@ -9,7 +9,7 @@ defined at the top of the target module, or is a submodule of it.
 from __future__ import annotations
 
 import ast
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -30,7 +30,7 @@ def _is_package(module: str) -> bool:
     return (REPO / Path(*module[len(PREFIX) :].split("."))).is_dir()
 
 
-@lru_cache(maxsize=None)
+@cache
 def _top_level_names(path: Path) -> frozenset[str]:
     names: set[str] = set()
     for node in ast.parse(path.read_text(encoding="utf-8")).body:
