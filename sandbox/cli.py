@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sandbox import client, postgres, procs, prom
+from sandbox import client, pki, postgres, procs, prom
 from sandbox.kube.kubeconfig import SHIPPED_RBAC
 from sandbox.simulator import FAULT_KINDS, Simulator
 from sandbox.webhook import WebhookRecorder
@@ -84,6 +84,7 @@ async def supervise(run_dir: Path, webhook_url: str | None) -> None:
         children.append(pm.proc)
         pg = await asyncio.to_thread(postgres.start_postgres, run_dir)
         children.append(pg.proc)
+        certificates = await asyncio.to_thread(pki.generate, run_dir / "pki")
         state: dict[str, Any] = {
             "pid": os.getpid(),
             "started_at": time.time(),
@@ -101,6 +102,8 @@ async def supervise(run_dir: Path, webhook_url: str | None) -> None:
             "journal_dsn": pg.dsn,
             "journal_passfile": str(pg.passfile),
             "postgres_dir": str(pg.base),
+            # a throwaway CA with server and client certificates, to try the receiver's TLS and mTLS options
+            "pki": certificates.as_dict(),
             "children": [c.pid for c in children],
         }
         tmp = state_file.with_suffix(".tmp")

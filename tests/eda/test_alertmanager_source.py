@@ -22,9 +22,10 @@ import pytest
 import yaml
 
 from sandbox.payloads import alert, notification
+from sandbox.pki import Pki, generate
 from tests.attacks import attack_strings
 
-from .conftest import ROOT, SOURCE_FILE, TOKEN, StartSource
+from .conftest import ROOT, SOURCE_FILE, TOKEN, StartSource, free_port
 
 # --- pure helpers -------------------------------------------------------------------------------------------------
 
@@ -360,6 +361,20 @@ async def test_a_port_in_use_is_reported(source: SimpleNamespace) -> None:
             await asyncio.wait_for(source.receive(asyncio.Queue(maxsize=1), {"port": port}), 5)
 
 
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.0.2.10"])
+async def test_listening_beyond_loopback_without_a_token_refuses_to_start(
+    source: SimpleNamespace, tmp_path: Path, host: str
+) -> None:
+    # main() as ansible-rulebook calls it, with everything else valid: the refusal comes before any socket is bound.
+    (tmp_path / "intents.yml").write_text("intents: []\n")
+    port = free_port()
+    args = {"host": host, "port": port, "intents": str(tmp_path / "intents.yml"), "prometheus_url": "http://p"}
+    with pytest.raises(ValueError, match="^token: .*loopback"):
+        await asyncio.wait_for(source.main(asyncio.Queue(maxsize=1), args), 5)
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", port)) != 0, "something listens on the refused port"
+
+
 async def test_spooled_events_survive_a_restart_exactly_once(start: StartSource, tmp_path: Path) -> None:
     spool = tmp_path / "spool"
     first = await start(spool_dir=str(spool))
@@ -400,36 +415,37 @@ def test_spool_drops_a_torn_last_line(source: SimpleNamespace, tmp_path: Path) -
 # --- TLS ----------------------------------------------------------------------------------------------------------
 
 
-def _openssl(*args: str) -> None:
-    subprocess.run(["openssl", *args], check=True, capture_output=True)
-
-
 @pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if shutil.which("openssl") is None:
-        pytest.skip("the openssl command is needed to make test certificates")
-    d = tmp_path_factory.mktemp("pki")
-    ext = d / "san.ext"
-    ext.write_text("subjectAltName=IP:127.0.0.1\n")
-    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=test-ca",
-             "-keyout", str(d / "ca.key"), "-out", str(d / "ca.pem"))  # fmt: skip
-    for name in ("server", "client"):
-        _openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={name}",
-                 "-keyout", str(d / f"{name}.key"), "-out", str(d / f"{name}.csr"))  # fmt: skip
-        _openssl("x509", "-req", "-in", str(d / f"{name}.csr"), "-CA", str(d / "ca.pem"), "-CAkey", str(d / "ca.key"),
-                 "-CAcreateserial", "-days", "2", "-extfile", str(ext), "-out", str(d / f"{name}.pem"))  # fmt: skip
-    return d
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    return generate(tmp_path_factory.mktemp("pki"))
 
 
-async def test_tls_with_client_certificates(start: StartSource, pki: Path) -> None:
-    with_cert = ssl.create_default_context(cafile=str(pki / "ca.pem"))
-    with_cert.load_cert_chain(str(pki / "client.pem"), str(pki / "client.key"))
-    tls = {"certfile": str(pki / "server.pem"), "keyfile": str(pki / "server.key"), "cafile": str(pki / "ca.pem")}
+async def test_tls_without_client_certificates(start: StartSource, pki: Pki) -> None:
+    trusting = ssl.create_default_context(cafile=str(pki.ca))
+    src = await start(scheme="https", client_ssl=trusting, certfile=str(pki.server_cert), keyfile=str(pki.server_key))
+    assert (await src.post(notification(alert()))).status == 200
+    assert (await src.take(1))[0]["fingerprint"] == "c0ffee0000000001"
+    # The server's certificate is checked by the client: one from another CA is refused.
+    stranger = ssl.create_default_context(cafile=str(generate(Path(str(pki.ca.parent)) / "other").ca))
+    async with aiohttp.ClientSession() as wary:
+        with pytest.raises(aiohttp.ClientConnectorCertificateError):
+            async with wary.post(src.url, json=notification(alert()), ssl=stranger) as resp:
+                await resp.read()
+    async with aiohttp.ClientSession() as plain:
+        with pytest.raises(aiohttp.ClientError):
+            async with plain.post(src.url.replace("https", "http"), json={}) as resp:
+                await resp.read()
+
+
+async def test_tls_with_client_certificates(start: StartSource, pki: Pki) -> None:
+    with_cert = ssl.create_default_context(cafile=str(pki.ca))
+    with_cert.load_cert_chain(str(pki.client_cert), str(pki.client_key))
+    tls = {"certfile": str(pki.server_cert), "keyfile": str(pki.server_key), "cafile": str(pki.ca)}
     src = await start(scheme="https", client_ssl=with_cert, **tls)
     assert (await src.post(notification(alert()))).status == 200
     assert (await src.take(1))[0]["fingerprint"] == "c0ffee0000000001"
 
-    without_cert = ssl.create_default_context(cafile=str(pki / "ca.pem"))
+    without_cert = ssl.create_default_context(cafile=str(pki.ca))
     async with aiohttp.ClientSession() as anonymous:
         with pytest.raises(aiohttp.ClientError):
             async with anonymous.post(src.url, json=notification(alert()), ssl=without_cert) as resp:
