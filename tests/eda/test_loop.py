@@ -560,6 +560,48 @@ async def test_a_prometheus_that_hangs_ends_the_check_at_its_timeout_in_an_escal
         hung.close()
 
 
+async def test_a_kubernetes_api_that_hangs_ends_the_check_at_its_timeout_in_an_escalation_and_intake_goes_on(
+    harness: Callable[..., Harness], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real check and the loop's own Kubernetes client against an API server that accepts and never answers:
+    the loop's timeout bounds each API call (not the client's 30 s default), nothing is decided on a cluster it
+    could not read, and the loop escalates instead of acting; the intake keeps taking alerts meanwhile."""
+    import socket
+
+    from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop import check as _check_module
+
+    hung = socket.socket()
+    hung.bind(("127.0.0.1", 0))
+    hung.listen(16)  # accepts connections (the kernel does), answers nothing
+    real_evaluate = _check_module.evaluate
+    h = harness(Script([]), timeout=0.5, workers=1)
+    monkeypatch.setattr(warm._check, "evaluate", real_evaluate)
+    monkeypatch.setenv("K8S_AUTH_HOST", f"http://127.0.0.1:{hung.getsockname()[1]}")
+    monkeypatch.setenv("K8S_AUTH_API_KEY", "token")
+    h.loop.clients._kube_factory = h.loop.clients._connect  # the loop's own client, as in ansible-rulebook
+    try:
+        started = time.monotonic()
+        journaled = await h.loop.offer(firing(service="web", fingerprint="w"))
+        assert journaled is not None
+        await asyncio.wait_for(journaled, timeout=20)
+        assert time.monotonic() - started < 10, "bounded by the loop's timeout, not the client's default"
+        assert h.emitted == [], "nothing acts on a cluster it could not read"
+        with h.journal() as journal:
+            (decision,) = journal.query(namespace="shop", service="web")
+        # A check that could not read the cluster is journaled as a failed check (an escalation with its reason)
+        # and told to a human; no action row, because nothing was decided about the service itself.
+        assert (decision["action"], decision["rule"], decision["actions"]) == ("escalate", warm.FAILED_RULE, [])
+        (reason,) = decision["decision"]["reasons"]
+        assert "cannot read deployment shop/web" in reason and "timed out" in reason, reason
+        assert [p["decision"]["rule"] for p in h.posted] == [warm.FAILED_RULE]
+        other = await h.loop.offer(firing(service="api", fingerprint="a"))
+        assert other is not None
+        await asyncio.wait_for(other, timeout=20)
+        assert h.loop.stats.checks["error"] == 2 and h.loop.stats.checks["act"] == 0
+    finally:
+        hung.close()
+
+
 async def test_a_restarted_loop_leaves_claims_whose_lease_is_renewed_alone_until_it_lapses(
     harness: Callable[..., Harness],
 ) -> None:

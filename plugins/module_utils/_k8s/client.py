@@ -98,8 +98,11 @@ def api_reason(exc: Exception) -> str:
     return text or str(exc)
 
 
-def connect(params: dict[str, Any]) -> Kube:
+def connect(params: dict[str, Any], request_timeout: float = REQUEST_TIMEOUT) -> Kube:
     """A client from the k8s_auth options (already defaulted from the K8S_AUTH_* environment variables).
+
+    ``request_timeout`` bounds each API call (the warm loop passes its check timeout: a hung API server ends a
+    check in an escalation, not a stalled worker).
 
     ``host``/``api_key``/``validate_certs`` override what the kubeconfig says. Without any option the client
     looks for a kubeconfig itself (KUBECONFIG, ~/.kube/config), then for an in-cluster service account.
@@ -131,7 +134,7 @@ def connect(params: dict[str, Any]) -> Kube:
     if params.get("validate_certs") is not None:
         overrides["verify_ssl"] = params["validate_certs"]
     _override(cfg, overrides)
-    return Kube(k8s_client.ApiClient(cfg))
+    return Kube(k8s_client.ApiClient(cfg), request_timeout=request_timeout)
 
 
 def _override(cfg: Any, overrides: dict[str, Any]) -> None:
@@ -191,9 +194,12 @@ class KubeApi(Protocol):
 class Kube:
     """Reads and writes Kubernetes objects as dicts; every failure becomes an :class:`ApiError`."""
 
-    def __init__(self, api_client: Any, sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self, api_client: Any, sleep: Callable[[float], None] = time.sleep, request_timeout: float = REQUEST_TIMEOUT
+    ) -> None:
         self.api = api_client
         self.sleep = sleep
+        self.request_timeout = request_timeout
 
     # --- plumbing -----------------------------------------------------------------------------------------------
 
@@ -223,7 +229,7 @@ class Kube:
         params = self.api.param_serialize(
             method=method, resource_path=path, header_params=headers, body=body, auth_settings=["BearerToken"]
         )
-        response = self.api.call_api(*params, _request_timeout=REQUEST_TIMEOUT)
+        response = self.api.call_api(*params, _request_timeout=self.request_timeout)
         data = response.read()
         if not 200 <= response.status <= 299:
             text = data.decode("utf-8", "replace") if data else None

@@ -262,7 +262,8 @@ class Clients:
                 "host": env.get("K8S_AUTH_HOST"),
                 "api_key": env.get("K8S_AUTH_API_KEY"),
                 "validate_certs": None,
-            }
+            },
+            request_timeout=self.config.timeout,  # the check's bound holds for the API server as for Prometheus
         )
 
     def kube(self) -> Any:

@@ -185,7 +185,7 @@ options:
     type: int
     default: 4
   timeout:
-    description: Seconds a Prometheus query may take.
+    description: Seconds a Prometheus query, or one Kubernetes API call of a check, may take.
     type: float
     default: 10
   apply_timeout_seconds:

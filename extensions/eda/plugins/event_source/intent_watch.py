@@ -78,7 +78,7 @@ options:
     type: float
     default: 6
   timeout:
-    description: Seconds a Prometheus query may take.
+    description: Seconds a Prometheus query, or one Kubernetes API call of a check, may take.
     type: float
     default: 10
   journal:
