@@ -119,3 +119,40 @@ async def test_observe_notifies_a_dry_run_only_when_the_policy_asks(
     assert payload["summary"].startswith('Dry run (mode observe): would rollback {"to_revision": 1} on shop/web')
     assert payload["approval_required"] is False and "approval" not in payload
     assert h.emitted == []
+
+
+async def test_a_restarted_loop_settles_an_approval_whose_re_check_never_ended(
+    harness: Callable[..., Harness],  # noqa: F811 - the fixture
+) -> None:
+    """The process that approved a proposal died before its re-check ended: the proposal stays approved with
+    nothing acting on it. The next loop settles it stale after its grace, and leaves one still pending alone."""
+    first = harness(Proposing())
+    await first.loop.offer(firing())
+    (payload,) = await wait_for(lambda: first.posted)
+    abandoned = payload["approval"]["decision_id"]
+    with first.journal() as journal:
+        journal.answer_proposal(
+            abandoned,
+            approve=True,
+            approver="ana",
+            how="link",
+            expires=warm.datetime.now(warm.UTC) + timedelta(minutes=5),
+        )
+        proposing_restart = {"action": "escalate", "params": {}, "proposed": "restart", "reasons": ["r"]}
+        pending = journal.record_decision(
+            namespace="shop",
+            service="api",
+            snapshot={"id": "y"},
+            decision=proposing_restart,
+            approval_ttl=timedelta(minutes=30),
+        )
+    await first.loop.stop()
+
+    again = harness(Proposing())
+    again.loop.approval_grace_seconds = 0.05
+    await again.loop.recover()
+    with again.journal() as journal:
+        await wait_for(lambda: journal.proposal(abandoned)["state"] == "stale")  # type: ignore[index]
+        assert "stopped before its re-check" in journal.proposal(abandoned)["detail"]  # type: ignore[index]
+        assert journal.proposal(pending)["state"] == "pending"  # type: ignore[index]
+    assert again.emitted == [], "an abandoned approval is settled, never acted on unchecked"

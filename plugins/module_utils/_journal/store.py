@@ -890,6 +890,25 @@ class Journal:
         if moved != 1:
             raise JournalError(f"cannot settle the proposal of decision {decision_id}: it is not approved")
 
+    def settle_abandoned_approvals(self, answered_before: datetime, detail: str) -> list[int]:
+        """Settle as ``stale`` every proposal approved before ``answered_before`` and never settled: the process
+        that answered it stopped between the approval and its re-check, so nothing acted on it. Returns their
+        decision ids. One ``UPDATE`` decides, so two loops sweeping at once settle each proposal once."""
+        with self._write() as tx:
+            found = tx.rows(
+                "SELECT decision_id FROM approvals WHERE state = 'approved' AND answered < ?",
+                (_stamp(answered_before),),
+            )
+            settled = []
+            for (decision_id,) in found:
+                moved = tx.execute(
+                    "UPDATE approvals SET state = 'stale', detail = ? WHERE decision_id = ? AND state = 'approved'",
+                    (detail, int(decision_id)),
+                )
+                if moved == 1:
+                    settled.append(int(decision_id))
+        return settled
+
     def record_approval_attempt(
         self, decision_id: int | None, *, approver: str | None, how: str, answer: str, result: str, reason: str
     ) -> None:

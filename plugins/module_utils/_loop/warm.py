@@ -437,6 +437,9 @@ class Loop:
         self._slots = asyncio.Semaphore(config.workers)
         self._busy = 0
         self._tasks: set[asyncio.Task[Any]] = set()
+        # An approval's re-check is one check and one claim, each bounded by the timeout: after this, a proposal
+        # still approved and unsettled has nobody working on it.
+        self.approval_grace_seconds = 6 * config.timeout + 30
 
     # --- intake ---------------------------------------------------------------------------------------------
 
@@ -486,6 +489,7 @@ class Loop:
         roles are idempotent: what was done is not done twice) and then verified - deciding again would judge a
         half-made change as a new fault (a rollback of the rollback). One that no playbook ever took up is
         journaled ``skipped``, its lock is given back, and its alert is checked again."""
+        self._spawn(self._settle_abandoned_approvals(datetime.now(UTC)))
         unfinished = await self._in_pool(self._unfinished)
         for result in unfinished:
             intent = result["snapshot"]["intent"]
@@ -493,6 +497,24 @@ class Loop:
             # Its alerts are linked to it meanwhile, as to any action in flight.
             state.phase, state.decision_id = "acting", int(result["decision_id"])
             self._spawn(self._recover_one(state, result))
+
+    async def _settle_abandoned_approvals(self, started: datetime) -> None:
+        """Settle the proposals approved before this loop started whose re-check never ended (the process that
+        answered them stopped in between): journaled ``stale``, so none stays approved with nothing acting on it.
+        It waits ``approval_grace_seconds`` first: a live process sharing the journal may be re-checking one."""
+        await asyncio.sleep(self.approval_grace_seconds)
+        detail = "the process that approved it stopped before its re-check ended: nothing was changed; approve anew"
+
+        def sweep() -> list[int]:
+            return self.clients.journal().settle_abandoned_approvals(started, detail)
+
+        try:
+            settled = await self._in_pool(sweep)
+        except SelfHealError as exc:
+            logger.error("cannot settle the approvals a stopped loop left: %s", exc)
+            return
+        for decision_id in settled:
+            logger.warning("proposal %d: approved, never re-checked: settled stale", decision_id)
 
     async def _recover_one(self, state: Service, result: dict[str, Any]) -> None:
         # A loop that shares the journal (the other source, another receiver) and is alive renews its claims: only

@@ -153,3 +153,34 @@ def test_of_many_racing_approvals_one_wins(journal_backend: JournalBackend) -> N
 def test_a_refused_link_is_journaled_without_a_proposal(journal: Journal) -> None:
     journal.record_approval_attempt(None, approver=None, how="link", answer="approve", result="forged", reason="bad")
     assert [a["result"] for a in journal.approval_attempts()] == ["forged"]
+
+
+def test_approvals_never_settled_are_swept_stale_once_and_nothing_else_moves(journal: Journal) -> None:
+    abandoned, recent, pending, acted = (propose(journal) for _ in range(4))
+    answer(journal, abandoned, minutes=1)
+    answer(journal, recent, minutes=10)
+    answer(journal, acted, minutes=1)
+    journal.settle_proposal(acted, "acted", detail="claimed", acted_decision_id=pending)
+    cutoff = NOW + timedelta(minutes=5)
+    assert journal.settle_abandoned_approvals(cutoff, "its approver stopped") == [abandoned]
+    states = {d: journal.proposal(d)["state"] for d in (abandoned, recent, pending, acted)}  # type: ignore[index]
+    assert states == {abandoned: "stale", recent: "approved", pending: "pending", acted: "acted"}
+    assert journal.proposal(abandoned)["detail"] == "its approver stopped"  # type: ignore[index]
+    assert journal.settle_abandoned_approvals(cutoff, "again") == [], "a settled proposal is not settled twice"
+    with pytest.raises(JournalError, match="not approved"):
+        journal.settle_proposal(abandoned, "acted", detail="too late")
+
+
+def test_two_sweepers_settle_each_abandoned_approval_once(journal_backend: JournalBackend) -> None:
+    with Journal(journal_backend.target) as journal:
+        ids = [propose(journal) for _ in range(6)]
+        for decision_id in ids:
+            answer(journal, decision_id)
+
+    def sweep(_: int) -> list[int]:
+        with Journal(journal_backend.target) as own:
+            return own.settle_abandoned_approvals(NOW + timedelta(hours=1), "swept")
+
+    with ThreadPoolExecutor(2) as pool:
+        swept = [d for found in pool.map(sweep, range(2)) for d in found]
+    assert sorted(swept) == ids
