@@ -43,7 +43,8 @@ PY
 
 run_pytest() {
   echo "== pytest"
-  "$bin/pytest" -p no:cacheprovider "$@"
+  # The slowest tests are printed at the end: make test has a time budget (35 min on 2 cores), watch it.
+  "$bin/pytest" -p no:cacheprovider --durations=25 "$@"
 }
 
 case "$stage" in
