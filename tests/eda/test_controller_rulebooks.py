@@ -31,6 +31,7 @@ from typing import Any
 import pytest
 import yaml
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._journal.store import Journal, journal_exists
+from packaging.requirements import Requirement
 
 from sandbox import client
 from sandbox.cluster import create_namespace, deployment_manifest, grant_selfheal, kube_client, rolled_out
@@ -41,7 +42,8 @@ from sandbox.wait import wait_until
 from tests.attacks import attack_strings
 
 JAVA_HOME = Path(os.environ.get("JAVA_HOME") or "/usr/lib/jvm/java-17-openjdk-amd64")
-pytestmark = [
+ROOT = Path(__file__).resolve().parents[2]
+NEEDS_THE_LOOP = [
     pytest.mark.sandbox,
     pytest.mark.skipif(not (JAVA_HOME / "bin" / "java").exists(), reason="ansible-rulebook needs Java 17"),
 ]
@@ -203,7 +205,7 @@ def drive(run: Run, faults: Callable[..., Any], markers: Path) -> list[str]:
     return attacks
 
 
-@pytest.mark.parametrize("run", RULEBOOKS, indirect=True)
+@pytest.mark.parametrize("run", [pytest.param(name, marks=NEEDS_THE_LOOP) for name in RULEBOOKS], indirect=True)
 def test_the_controller_rulebook_launches_the_job_template_with_the_decision_id_only(
     run: Run, faults: Callable[..., Any], tmp_path: Path
 ) -> None:
@@ -260,3 +262,29 @@ def _endpoints(requests: list[Request]) -> list[str]:
         if name not in seen:
             seen.append(name)
     return seen
+
+
+def test_the_environments_carry_psycopg_in_the_versions_the_tests_run() -> None:
+    """The job and the activation reach the shared journal: both images get psycopg and its pool through the
+    collection (ansible-builder reads meta/execution-environment.yml of each collection it installs)."""
+    meta = yaml.safe_load((ROOT / "meta" / "execution-environment.yml").read_text())
+    wanted = [
+        Requirement(line.split("#")[0])
+        for line in (ROOT / meta["dependencies"]["python"]).read_text().splitlines()
+        if line.split("#")[0].strip()
+    ]
+    named = {r.name: r for r in wanted}
+    assert "binary" in named["psycopg"].extras and "psycopg-pool" in named
+    pinned: dict[str, str] = {}  # what the virtualenv the tests run in holds (requirements.txt pins ==)
+    for line in (ROOT / "requirements.txt").read_text().splitlines():
+        text = line.split("#")[0].strip()
+        if text and not text.startswith("-"):
+            pin = Requirement(text)
+            if pin.name in named and str(pin.specifier).startswith("=="):
+                pinned[pin.name] = str(pin.specifier)[2:]
+    for name in ("psycopg", "psycopg-pool"):
+        assert named[name].specifier.contains(pinned[name]), f"{name} {pinned[name]} (tested) vs {named[name]}"
+    for image in ("execution-environment.yml", "decision-environment.yml"):
+        spec = yaml.safe_load((ROOT / image).read_text())
+        (collection,) = spec["dependencies"]["galaxy"]["collections"]
+        assert collection["name"].endswith(".tar.gz") and collection["type"] == "file", image
