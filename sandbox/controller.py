@@ -326,7 +326,10 @@ class Controller:
             argv += ["--limit", job.limit]
         argv += ["-e", f"@{variables}"]
         job.log = work / "stdout.txt"
-        env = {**os.environ, "ANSIBLE_LOCAL_TEMP": str(work / "tmp"), **job.template.env}
+        # A job starts in a fresh container: none of this process's libpq settings reach it, only what its
+        # credentials inject.
+        inherited = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+        env = {**inherited, "ANSIBLE_LOCAL_TEMP": str(work / "tmp"), **job.template.env}
         with job.log.open("wb") as out:
             proc = subprocess.Popen(
                 argv, cwd=work, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True

@@ -32,6 +32,7 @@ import pytest
 import yaml
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._journal.store import Journal, journal_exists
 from packaging.requirements import Requirement
+from psycopg.conninfo import conninfo_to_dict
 
 from sandbox import client
 from sandbox.cluster import create_namespace, deployment_manifest, grant_selfheal, kube_client, rolled_out
@@ -126,15 +127,23 @@ def run(
     wait_until(lambda: (client.scalar(sandbox, served) or 0) > 90, 90, f"a full window of metrics of {namespace}")
 
     monkeypatch.setenv("PGPASSFILE", sandbox["journal_passfile"])  # this process reads the shared journal too
-    job_env = {  # what the job template's credentials inject: the journal's password file and the cluster
-        "PGPASSFILE": sandbox["journal_passfile"],
-        "K8S_AUTH_KUBECONFIG": sandbox["kubeconfig_restricted"],
+    # The job template's journal credential (docs/controller.md): libpq's own variables, the password among them,
+    # and the bare scheme as its journal; the activation here takes the other form, a URL and a password file.
+    where = conninfo_to_dict(sandbox["journal_dsn"])
+    password = Path(sandbox["journal_passfile"]).read_text().splitlines()[0].rsplit(":", 1)[1]
+    job_env = {
+        "PGHOST": str(where["host"]),
+        "PGPORT": str(where["port"]),
+        "PGDATABASE": str(where["dbname"]),
+        "PGUSER": str(where["user"]),
+        "PGPASSWORD": password,
+        "K8S_AUTH_KUBECONFIG": sandbox["kubeconfig_restricted"],  # the cluster's credential
         "ANSIBLE_COLLECTIONS_PATH": os.environ.get("ANSIBLE_COLLECTIONS_PATH") or str(COLLECTIONS),
         "ANSIBLE_PYTHON_INTERPRETER": sys.executable,
         "ANSIBLE_NOCOLOR": "1",
     }
-    template_vars = {  # the job template's own Variables
-        "journal": sandbox["journal_dsn"],
+    template_vars = {  # the job template's own Variables: no address, no password
+        "journal": "postgresql://",
         "escalation_url": sandbox["webhook_url"],
         "escalation_format": "generic",
     }
