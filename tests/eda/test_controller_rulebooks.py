@@ -109,6 +109,17 @@ def intent(namespace: str) -> dict[str, Any]:
     }
 
 
+def project_playbook(project: Path) -> Path:
+    """The job template's project: the one playbook docs/controller.md gives, importing the collection's."""
+    project.mkdir(parents=True, exist_ok=True)
+    playbook = project / "remediate.yml"
+    playbook.write_text(
+        "- name: Remediate what the rulebook activation decided\n"
+        "  ansible.builtin.import_playbook: zerotouch.selfheal.remediate\n"
+    )
+    return playbook
+
+
 @pytest.fixture
 def run(
     request: pytest.FixtureRequest, sandbox: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -152,7 +163,7 @@ def run(
         JobTemplate(
             TEMPLATE,
             organization=ORGANIZATION,
-            playbook="zerotouch.selfheal.remediate",
+            playbook=str(project_playbook(tmp_path / "project")),
             extra_vars=template_vars,
             env=job_env,
         ),
