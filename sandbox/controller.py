@@ -22,8 +22,10 @@ job succeeds at once. Nothing in the collection knows it talks to this.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -54,6 +56,7 @@ class JobTemplate:
     ask_limit_on_launch: bool = False
     ask_inventory_on_launch: bool = False
     ask_labels_on_launch: bool = False
+    survey: tuple[str, ...] = ()  # the variables of the survey's questions (an enabled survey accepts them)
     id: int = 0
 
 
@@ -129,7 +132,8 @@ class Controller:
         self._server.server_close()
         for proc in self._procs:
             if proc.poll() is None:
-                os.killpg(proc.pid, 9)
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
         for thread in self._threads:
             thread.join(timeout=10)
 
@@ -167,7 +171,7 @@ class Controller:
             return 401, {"detail": "Authentication credentials were not provided."}
         # /api/v2/... (the controller) or /api/controller/v2/... (the platform gateway): route on what follows v2/.
         head, sep, rest = request.path.partition("/v2/")
-        if not sep or not head.startswith("/api"):
+        if not sep or head not in ("/api", "/api/controller"):
             return 404, {"detail": "Not found."}
         parts = [p for p in rest.split("/") if p]
         route = (request.method, *parts[:1], *(["ID"] if len(parts) > 1 else []), *parts[2:])
@@ -255,7 +259,7 @@ class Controller:
     def _launch(self, template: JobTemplate, body: dict[str, Any], api: str) -> tuple[int, Any]:
         # What the template does not prompt for is dropped, and said so, as the controller does.
         prompts = {
-            "extra_vars": template.ask_variables_on_launch,
+            "extra_vars": template.ask_variables_on_launch or bool(template.survey),
             "limit": template.ask_limit_on_launch,
             "inventory": template.ask_inventory_on_launch,
             "labels": template.ask_labels_on_launch,
@@ -265,6 +269,12 @@ class Controller:
         launch_vars = given.get("extra_vars") or {}
         if isinstance(launch_vars, str):
             launch_vars = json.loads(launch_vars)
+        if not template.ask_variables_on_launch and launch_vars:
+            # A survey without "Prompt on launch" for variables: its questions' variables pass, the rest are dropped.
+            dropped = {k: v for k, v in launch_vars.items() if k not in template.survey}
+            launch_vars = {k: v for k, v in launch_vars.items() if k in template.survey}
+            if dropped:
+                ignored["extra_vars"] = dropped
         with self._lock:
             job = Job(
                 id=len(self.jobs) + 1,

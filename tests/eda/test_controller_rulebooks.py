@@ -240,7 +240,9 @@ def test_the_controller_rulebook_launches_the_job_template_with_the_decision_id_
                     return decision, entry
         return None
 
-    decision, entry = wait_until(recovered, 240, f"the rollback of {run.namespace} to end", 1, run.detail)
+    found = wait_until(recovered, 240, f"the rollback of {run.namespace} to end", 1, run.detail)
+    assert found is not None
+    decision, entry = found
     assert entry["outcome"] == "recovered", (entry, run.detail())
     assert run.image() == "acme/web:2.0", "the job rolled the bad release back"
 

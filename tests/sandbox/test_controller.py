@@ -13,7 +13,7 @@ import pytest
 from ansible_rulebook.exception import ControllerApiException, JobTemplateNotFoundException
 from ansible_rulebook.job_template_runner import JobTemplateRunner
 
-from sandbox.controller import Controller, JobTemplate
+from sandbox.controller import Controller, JobTemplate, Request
 
 TOKEN = "t0ken-for-the-stand-in"
 
@@ -25,6 +25,7 @@ def controller(tmp_path: Path) -> Iterator[Controller]:
         JobTemplate("selfheal-remediate", organization="Other"),
         JobTemplate("no-prompts", ask_variables_on_launch=False),
         JobTemplate("labelled", ask_labels_on_launch=True, ask_limit_on_launch=True),
+        JobTemplate("surveyed", ask_variables_on_launch=False, survey=("decision_id",), extra_vars={"journal": "j"}),
     ]
     with Controller(templates, token=TOKEN, run_dir=tmp_path) as running:
         yield running
@@ -73,6 +74,17 @@ async def test_behind_a_gateway_the_same_api_answers_under_api_controller(contro
     assert job["status"] == "successful"
     assert controller.launches()[0].path == "/api/controller/v2/job_templates/3/launch/"
     assert controller.jobs[1].extra_vars == {}, "a template that does not prompt for variables ignores them"
+
+
+async def test_a_survey_lets_its_variables_through_and_drops_the_rest(controller: Controller) -> None:
+    client = runner(controller)
+    try:
+        extra_vars = {"decision_id": 9, "journal": "/tmp/elsewhere.db", "ansible_eda": {"event": {}}}
+        job = await client.run_job_template("surveyed", "Default", {"extra_vars": extra_vars})
+    finally:
+        await client.close_session()
+    assert job["status"] == "successful"
+    assert controller.jobs[1].extra_vars == {"journal": "j", "decision_id": 9}
 
 
 async def test_labels_are_created_once_in_the_organization_when_the_template_prompts_for_them(
@@ -135,9 +147,7 @@ def test_a_template_with_a_playbook_runs_it_with_its_variables_and_its_credentia
     assert out.read_text() == "42 /secret/pgpass"
 
 
-def _launch_request(template_id: int, body: bytes) -> object:
-    from sandbox.controller import Request
-
+def _launch_request(template_id: int, body: bytes) -> Request:
     return Request(
         "POST", f"/api/v2/job_templates/{template_id}/launch/", {}, {"authorization": f"Bearer {TOKEN}"}, body
     )
