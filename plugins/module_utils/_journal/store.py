@@ -286,6 +286,10 @@ class Journal:
         with self._write() as tx:
             return self._version(tx)
 
+    def ping(self) -> None:
+        """Raise JournalError (JournalUnavailable when the server is not there) unless the journal answers."""
+        self._read("SELECT 1 AS ok")
+
     def _version(self, tx: Any) -> int:
         found = 0
         if self._backend.table_exists(tx, "schema_version"):
