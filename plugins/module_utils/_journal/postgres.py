@@ -256,6 +256,10 @@ class PostgresBackend:
 
     # --- what PostgreSQL says its own way ------------------------------------------------------------------------
 
+    @staticmethod
+    def unavailable(exc: BaseException) -> bool:
+        return unavailable(exc)
+
     def lock_schema(self, tx: _Tx) -> None:
         tx.rows("SELECT pg_advisory_xact_lock(?)", (SCHEMA_LOCK,))
 

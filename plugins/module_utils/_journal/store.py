@@ -34,7 +34,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import JournalError
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import JournalError, JournalUnavailable
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._journal.sqlite import SqliteBackend
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._schema import format_datetime, parse_datetime
 
@@ -317,6 +317,11 @@ class Journal:
                 except JournalError:
                     raise
                 except Exception as exc:
+                    if self._backend.unavailable(exc):  # the server went away: the upgrade is rolled back whole
+                        raise JournalUnavailable(
+                            f"cannot upgrade the journal {self.where} to schema version {version}: "
+                            f"{str(exc).strip()}; nothing of the upgrade was applied"
+                        ) from exc
                     raise JournalError(
                         f"cannot upgrade the journal {self.where} to schema version {version}: {exc}"
                     ) from exc
