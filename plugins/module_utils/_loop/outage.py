@@ -34,7 +34,7 @@ RULE = "journal-unreachable"
 PROBE_SECONDS = 2.0
 
 
-def reason(error: BaseException) -> str:
+def reason(error: str) -> str:
     return f"guardrails unknown: journal unreachable ({error}); nothing is done until it answers again"
 
 
