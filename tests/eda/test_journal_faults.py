@@ -281,6 +281,7 @@ async def test_postgresql_restarted_mid_storm_the_loop_resumes_with_no_alert_los
         runner.cancel()
         await asyncio.gather(runner, return_exceptions=True)
     assert len(sent) == 300
+    assert any("journal unreachable" in json.dumps(p) for p in h.posted), "the loop saw the restart"
     with Journal(dsn) as journal:
         seen = accounted(journal)
         acted = {
