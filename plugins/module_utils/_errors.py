@@ -58,3 +58,8 @@ class GatherError(SelfHealError):
 
 class JournalError(SelfHealError):
     """The decision journal could not be opened, read or written."""
+
+
+class JournalUnavailable(JournalError):
+    """The journal's server cannot be reached (refused, down, the connection lost): nothing the journal holds can be
+    seen, so nothing that depends on it may be decided. Unlike a bad statement, it passes once the server is back."""

@@ -13,6 +13,12 @@ closed with ``UPDATE ... RETURNING``, so no decision is taken on a row read earl
 transaction-scoped advisory lock, so two processes opening a new database at once do not both create it. A
 connection lost mid-transaction is rolled back by the server: nothing is half-written.
 
+A server that cannot be reached (refused, stopped, restarting, the connection cut) raises
+:class:`~._errors.JournalUnavailable`, which callers tell apart from a bad statement: it passes once the server is
+back. A connection that went stale while idle (the server restarted, an administrator ended the session) fails on
+its first statement; that statement is tried once more on a fresh connection when nothing can have been written
+yet (a read, or the BEGIN of a transaction), so a restart costs no caller an error.
+
 A short-lived process (a module run) uses one connection; a long-lived one (a rulebook's event source) asks for
 ``pooled=True`` and shares one :class:`psycopg_pool.ConnectionPool` per DSN within the process.
 """
@@ -23,10 +29,14 @@ import atexit
 import threading
 import traceback
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import ExitStack, contextmanager, nullcontext
 from typing import Any
 
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import JournalError, MissingLibraryError
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import (
+    JournalError,
+    JournalUnavailable,
+    MissingLibraryError,
+)
 
 try:
     import psycopg
@@ -39,7 +49,7 @@ else:
     PSYCOPG_IMPORT_ERROR = None
 
 try:
-    from psycopg_pool import ConnectionPool
+    from psycopg_pool import ConnectionPool, PoolTimeout
 except ImportError:
     HAS_PSYCOPG_POOL = False
     PSYCOPG_POOL_IMPORT_ERROR: str | None = traceback.format_exc()
@@ -53,6 +63,33 @@ POOL_SIZE = 4
 
 _POOLS: dict[str, Any] = {}
 _POOLS_LOCK = threading.Lock()
+
+
+# SQLSTATEs of a session the server ended: admin_shutdown (pg_terminate_backend, a fast shutdown), crash_shutdown,
+# cannot_connect_now (starting up or shutting down); class 08 is a connection exception.
+GONE_STATES = ("57P01", "57P02", "57P03")
+
+
+def unavailable(exc: BaseException) -> bool:
+    """Is this failure the server's absence (refused, down, the connection lost) rather than the statement's?"""
+    if HAS_PSYCOPG_POOL and isinstance(exc, PoolTimeout):
+        return True
+    if not HAS_PSYCOPG or not isinstance(exc, psycopg.OperationalError):
+        return False
+    state = exc.sqlstate
+    return state is None or state.startswith("08") or state in GONE_STATES  # None: libpq's own, no server answer
+
+
+def _stale(exc: BaseException) -> bool:
+    """A connection the server dropped while it was idle: worth one more try on a fresh one (not a pool that has
+    none to give: that already waited its timeout)."""
+    return unavailable(exc) and not (HAS_PSYCOPG_POOL and isinstance(exc, PoolTimeout))
+
+
+def _failure(what: str, where: str, exc: BaseException, after: str = "") -> JournalError:
+    """The error to raise for a failed call: JournalUnavailable when the server is not there, naming what failed."""
+    kind = JournalUnavailable if unavailable(exc) else JournalError
+    return kind(f"cannot {what} the journal {where}: {str(exc).strip()}{after}")
 
 
 def _sql(statement: str) -> str:
@@ -112,7 +149,7 @@ def _pool(dsn: str, timeout: float) -> Any:
                 pool.open(wait=True, timeout=timeout)
             except psycopg.Error as exc:  # PoolTimeout derives from it
                 pool.close()
-                raise JournalError(f"cannot open the journal {dsn}: {exc}") from exc
+                raise _failure("open", dsn, exc) from exc
             _POOLS[dsn] = pool
         return pool
 
@@ -148,7 +185,7 @@ class PostgresBackend:
         try:
             return psycopg.connect(self._dsn, autocommit=True, connect_timeout=max(1, int(self._timeout)))
         except psycopg.Error as exc:
-            raise JournalError(f"cannot open the journal {self.where}: {str(exc).strip()}") from exc
+            raise _failure("open", self.where, exc) from exc
 
     def close(self) -> None:
         if self._conn is not None:
@@ -166,21 +203,62 @@ class PostgresBackend:
     @contextmanager
     def transaction(self) -> Iterator[_Tx]:
         """One write transaction: all of it is committed, or none of it (a lost connection is rolled back by the
-        server)."""
+        server). A failure says which: a statement failed (rolled back), or the COMMIT did (its outcome unknown)."""
+        committing = False
         try:
-            with self._connection() as conn, conn.transaction():
-                yield _Tx(conn)
+            with ExitStack() as stack:
+                conn = self._begin(stack)
+                try:
+                    yield _Tx(conn)
+                except psycopg.Error as exc:
+                    after = "; the transaction was rolled back: nothing of it was written"
+                    raise _failure("write to", self.where, exc, after) from exc
+                committing = True  # leaving the stack commits
         except psycopg.Error as exc:
-            raise JournalError(f"cannot write to the journal {self.where}: {str(exc).strip()}") from exc
+            after = "; the connection was lost while committing: the write may or may not be in" if committing else ""
+            raise _failure("write to", self.where, exc, after) from exc
+
+    def _begin(self, stack: ExitStack) -> Any:
+        """A connection with a transaction begun on it, held by ``stack``; a BEGIN that finds the connection stale
+        is tried once more on a fresh one (nothing was sent yet that could have been written)."""
+        try:
+            return self._begin_once(stack)
+        except psycopg.Error as exc:
+            if not _stale(exc):
+                raise
+        return self._begin_once(stack)
+
+    def _begin_once(self, stack: ExitStack) -> Any:
+        held = ExitStack()
+        try:
+            conn = held.enter_context(self._connection())
+            held.enter_context(conn.transaction())
+        except BaseException:
+            held.close()  # a broken connection goes back to the pool, which discards it
+            raise
+        stack.enter_context(held)
+        return conn
 
     def read(self, sql: str, args: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
         try:
-            with self._connection() as conn, conn.cursor(row_factory=psycopg.rows.dict_row) as cursor:
-                return list(cursor.execute(_sql(sql), args).fetchall())
+            return self._read_once(sql, args)
         except psycopg.Error as exc:
-            raise JournalError(f"cannot read the journal {self.where}: {str(exc).strip()}") from exc
+            if not _stale(exc):
+                raise _failure("read", self.where, exc) from exc
+        try:  # a read has no effect: tried once more on a fresh connection
+            return self._read_once(sql, args)
+        except psycopg.Error as exc:
+            raise _failure("read", self.where, exc) from exc
+
+    def _read_once(self, sql: str, args: tuple[Any, ...]) -> list[dict[str, Any]]:
+        with self._connection() as conn, conn.cursor(row_factory=psycopg.rows.dict_row) as cursor:
+            return list(cursor.execute(_sql(sql), args).fetchall())
 
     # --- what PostgreSQL says its own way ------------------------------------------------------------------------
+
+    @staticmethod
+    def unavailable(exc: BaseException) -> bool:
+        return unavailable(exc)
 
     def lock_schema(self, tx: _Tx) -> None:
         tx.rows("SELECT pg_advisory_xact_lock(?)", (SCHEMA_LOCK,))

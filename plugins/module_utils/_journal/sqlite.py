@@ -119,6 +119,11 @@ class SqliteBackend:
 
     # --- what SQLite says its own way ----------------------------------------------------------------------------
 
+    @staticmethod
+    def unavailable(exc: BaseException) -> bool:
+        """A local file has no server to lose: every failure is the statement's or the file's."""
+        return False
+
     def lock_schema(self, tx: _Tx) -> None:
         """Nothing to do: BEGIN IMMEDIATE already keeps every other writer out while the schema is upgraded."""
 

@@ -28,6 +28,9 @@ vars, which ansible-core renders as templates. The playbook reads the decision b
 - A resolved alert closes its incident in the journal (:func:`._incident.close`).
 - A check that fails (the cluster or Prometheus down, a broken intent) is journaled as an ``escalate`` decision
   with the reason, and escalated: the loop never acts blind and never fails silently.
+- A journal that cannot be reached (:class:`._errors.JournalUnavailable`) leaves every guardrail unknown: nothing
+  is acted on, the service is escalated once, and its alerts wait (in the source's spool) until the journal
+  answers, then are checked (:mod:`._loop.outage`).
 """
 
 from __future__ import annotations
@@ -51,12 +54,17 @@ from urllib.parse import urlsplit
 
 from ansible_collections.zerotouch.selfheal.plugins.module_utils import _notify, _prom
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._act import lock as _lock
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import SelfHealError
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import (
+    JournalError,
+    JournalUnavailable,
+    SelfHealError,
+)
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._journal import incident as _incident
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._journal.store import Journal
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop import approve as _approve
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop import check as _check
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop import links as _links
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop import outage as _outage
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop import runs as _runs
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop import source as _source
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop import verify as _verify
@@ -71,7 +79,8 @@ from ansible_collections.zerotouch.selfheal.plugins.module_utils._schema import 
 logger = logging.getLogger("zerotouch.selfheal.loop")
 
 EVENT_KIND = "remediate"
-OUTCOMES = ("none", "cooldown", "locked", "escalate", "act", "error")
+JOURNAL_DOWN = "journal_down"  # not checked: the journal is unreachable, the alert waits for it
+OUTCOMES = ("none", "cooldown", "locked", "escalate", "act", "error", JOURNAL_DOWN)
 # Outcomes after which a still-firing alert is checked again once the settle is over. Not escalate: a human has it.
 RECHECKED = ("none", "cooldown", "locked")
 # What a restarted loop does with an action the loop before it claimed (Loop.recover).
@@ -440,6 +449,9 @@ class Loop:
         # An approval's re-check is one check and one claim, each bounded by the timeout: after this, a proposal
         # still approved and unsettled has nobody working on it.
         self.approval_grace_seconds = 6 * config.timeout + 30
+        self.outage = _outage.Outage()  # while the journal cannot be reached
+        self.recovery_pending = False  # recover() met an unreachable journal: it runs again once it answers
+        self.probe_seconds = _outage.PROBE_SECONDS
 
     # --- intake ---------------------------------------------------------------------------------------------
 
@@ -452,13 +464,21 @@ class Loop:
         if status not in ("firing", "resolved") or not _named(namespace) or not _named(service):
             self.stats.alerts["ignored"] += 1
             return None
+        if self.outage.down:  # not checked: escalated (once per service) and kept, counted when offered again
+            if status == "firing":
+                await self._in_pool(self._blind, alert, str(self.outage.error))
+            return self.outage.park([alert])
         self.stats.alerts[str(status)] += 1
         key = f"{namespace}/{service}"
         state = self.services.setdefault(key, Service())
         if status == "resolved":
             if state.pending is not None and state.pending.get("fingerprint") == alert.get("fingerprint"):
                 state.pending = None
-            await self._in_pool(self._close, alert)
+            try:
+                await self._in_pool(self._close, alert)
+            except JournalUnavailable as exc:
+                self._journal_lost(exc)
+                return self.outage.park([alert])
             return None
         if state.phase == "checking":
             state.waiting.append(alert)
@@ -467,7 +487,13 @@ class Loop:
             return state.journaled
         if state.phase in ("acting", "verifying", "settling") and state.decision_id is not None:
             why = {"settling": "came during the settle after a decision not to act; checked when it ends"}
-            await self._in_pool(self._link, state.decision_id, alert, why.get(state.phase, f"came while {state.phase}"))
+            try:
+                await self._in_pool(
+                    self._link, state.decision_id, alert, why.get(state.phase, f"came while {state.phase}")
+                )
+            except JournalUnavailable as exc:
+                self._journal_lost(exc)
+                return self.outage.park([alert])
             self.stats.coalesced += 1
             if state.phase == "settling":
                 state.pending = alert
@@ -488,9 +514,18 @@ class Loop:
         reported may have changed the cluster: the same decision is handed to the rule engine again (the action
         roles are idempotent: what was done is not done twice) and then verified - deciding again would judge a
         half-made change as a new fault (a rollback of the rollback). One that no playbook ever took up is
-        journaled ``skipped``, its lock is given back, and its alert is checked again."""
+        journaled ``skipped``, its lock is given back, and its alert is checked again.
+
+        A journal that does not answer at start does not stop the source: alerts are taken and parked as in any
+        outage, and this runs once the journal answers, before the parked alerts are checked."""
         self._spawn(self._settle_abandoned_approvals(datetime.now(UTC)))
-        unfinished = await self._in_pool(self._unfinished)
+        try:
+            unfinished = await self._in_pool(self._unfinished)
+        except JournalUnavailable as exc:
+            self.recovery_pending = True
+            self._journal_lost(exc)
+            return
+        self.recovery_pending = False
         for result in unfinished:
             intent = result["snapshot"]["intent"]
             state = self.services.setdefault(f"{intent['namespace']}/{intent['service']}", Service())
@@ -665,14 +700,25 @@ class Loop:
             self._busy -= 1
             self._slots.release()
         self.stats.checks[outcome] += 1
+        if outcome == JOURNAL_DOWN:  # nothing journaled: this alert and those that came meanwhile wait for it
+            self._journal_lost(result["error"])
+            self.outage.park([alert, *state.waiting], state.journaled)
+            state.phase, state.pending, state.journaled, state.waiting = "idle", None, None, []
+            return
         state.decision_id = result.get("decision_id")
         try:
             # Alerts go on coming while the links are written (the phase is still "checking") and share this
             # check's future, which acknowledges them: link those too before it is set.
             while state.waiting:
-                waiting, state.waiting = state.waiting, []
-                for other in waiting if state.decision_id is not None else []:
+                other = state.waiting.pop(0)
+                if state.decision_id is None:
+                    continue
+                try:
                     await self._in_pool(self._link, state.decision_id, other, "came while its service was checked")
+                except JournalUnavailable as exc:  # this one and the rest wait; the future waits for them
+                    self._journal_lost(exc)
+                    self.outage.park([other, *state.waiting], state.journaled)
+                    state.waiting, state.journaled = [], None
         finally:
             if state.journaled is not None and not state.journaled.done():
                 state.journaled.set_result(None)
@@ -729,7 +775,7 @@ class Loop:
         action_id, decision_id = int(claim["action_id"]), int(result["decision_id"])
         deadline = time.monotonic() + self.config.apply_timeout
         while True:
-            row = await self._in_pool(lambda: self.clients.journal().action(action_id))
+            row = await self._until_journaled(lambda: self.clients.journal().action(action_id))
             if row is None or row["outcome"] != "pending":
                 # The playbook ended the action itself (it failed: it journaled, escalated and released).
                 self.stats.verifications["failed"] += 1
@@ -738,20 +784,104 @@ class Loop:
                 break
             if time.monotonic() > deadline:
                 why = f"the action's playbook did not report its change within {self.config.apply_timeout:g}s"
-                await self._in_pool(self._finish, result, "failed", why, [why], {})
+                await self._until_journaled(self._finish, result, "failed", why, [why], {})
                 self.stats.verifications["failed"] += 1
                 return
             await asyncio.sleep(self.config.poll_seconds)
         state.phase = "verifying"
         loop = asyncio.get_running_loop()
         verdict, summary, reasons, evidence = await loop.run_in_executor(self._watchers, self._verify, result)
-        await self._in_pool(self._finish, result, verdict, summary, reasons, evidence)
+        await self._until_journaled(self._finish, result, verdict, summary, reasons, evidence)
         self.stats.verifications[verdict] += 1  # counted once journaled
         logger.info("decision %d: %s", decision_id, verdict)
 
     async def _in_pool(self, work: Callable[..., Any], *args: Any) -> Any:
         """Journal and cluster work that must not block the event loop (outside the bounded check pool)."""
         return await asyncio.get_running_loop().run_in_executor(self._watchers, work, *args)
+
+    # --- the journal unreachable (see _loop/outage.py) ------------------------------------------------------
+
+    async def _until_journaled(self, work: Callable[..., Any], *args: Any) -> Any:
+        """Journal work of an action in flight: an outage delays it (the claim is renewed meanwhile), never drops
+        it, since an action whose end is not journaled would look unfinished and be taken up again."""
+        while True:
+            try:
+                return await self._in_pool(work, *args)
+            except JournalUnavailable as exc:
+                logger.warning("the journal is unreachable, trying again in %gs: %s", self.probe_seconds, exc)
+                await asyncio.sleep(self.probe_seconds)
+
+    def _journal_lost(self, error: BaseException) -> None:
+        if self.outage.lost(error):
+            logger.error("the journal is unreachable; alerts wait until it answers: %s", error)
+            self.outage.probe = asyncio.ensure_future(self._journal_back())
+            self._tasks.add(self.outage.probe)
+            self.outage.probe.add_done_callback(self._done)
+
+    async def _journal_back(self) -> None:
+        """Probe the journal until it answers; then journal the escalations it missed and offer again what waited,
+        in arrival order (an outage that starts again meanwhile parks them again, and this goes on probing)."""
+        while self.outage.down:
+            await asyncio.sleep(self.probe_seconds)
+            try:
+                await self._in_pool(lambda: self.clients.journal().ping())
+            except JournalError as exc:
+                logger.debug("the journal still does not answer: %s", exc)
+                continue
+            owed = self.outage.back()
+            logger.warning("the journal answers again: %d alerts to check", sum(len(a) for a, _ in self.outage.parked))
+            while owed and not self.outage.down:
+                try:
+                    await self._in_pool(self._journal_owed, owed[0])
+                    owed.pop(0)
+                except JournalUnavailable as exc:
+                    self.outage.lost(exc)
+            for escalation in owed:
+                self.outage.owe(escalation)
+            if self.recovery_pending and not self.outage.down:
+                await self.recover()  # what the loop before this one left, before any parked alert is checked
+            while self.outage.parked and not self.outage.down:
+                alerts, future = self.outage.parked.pop(0)
+                waits = [got for alert in alerts if (got := await self.offer(alert)) is not None]
+                self._spawn(_settle_when_all(waits, future))
+
+    def _journal_owed(self, owed: _outage.Owed) -> None:
+        """Journal an escalation sent while the journal was down, at the time it was sent."""
+        self.clients.journal().record_decision(
+            namespace=owed.namespace,
+            service=owed.service,
+            snapshot={
+                "id": f"{owed.namespace}/{owed.service}@{format_datetime(owed.at)}",
+                "now": format_datetime(owed.at),
+                "alert": owed.alert,
+            },
+            decision=owed.decision,
+            fingerprint=owed.fingerprint,
+            alert_status="firing",
+            at=owed.at,
+        )
+
+    def _blind(self, alert: dict[str, Any], error: str) -> None:
+        """An alert that cannot be checked without the journal: nothing is decided; the first of its service in
+        this outage is escalated (and journaled once the journal is back)."""
+        namespace, service = str(alert["namespace"]), str(alert["service"])
+        logger.error("%s/%s: not checked, the journal is unreachable: %s", namespace, service, error)
+        if self.outage.first_for(f"{namespace}/{service}"):
+            why = _outage.reason(error)
+            decision: dict[str, Any] = {
+                "action": "escalate",
+                "params": {},
+                "proposed": None,
+                "proposed_params": {},
+                "reasons": [why],
+                "evidence": {},
+                "rule": _outage.RULE,
+            }
+            block = _check.alert_block(alert)
+            _sent, detail = self._send(namespace, service, decision, [why], {"alert": block}, None)
+            journaled = {**decision, "reasons": [why, detail]}
+            when = datetime.now(UTC)
+            self.outage.owe(_outage.Owed(namespace, service, journaled, block, alert.get("fingerprint"), when))
 
     # --- blocking work (worker threads) ---------------------------------------------------------------------
 
@@ -764,6 +894,9 @@ class Loop:
             settings = _check.Settings(intents, policy, list(self.config.patches), self.config.lock_lease_seconds)
             clients = _check.Clients(self.clients.kube, self.clients.prom, self.clients.journal())
             result = _check.evaluate(request, settings, clients)
+        except JournalUnavailable as exc:  # no history, no guardrails: decide nothing, the alert waits
+            self._blind(alert, str(exc))
+            return JOURNAL_DOWN, {"decision": None, "decision_id": None, "snapshot": {}, "error": exc}
         except Exception as exc:  # noqa: BLE001 - journaled and escalated below, never lost
             return "error", self._failed(alert, exc)
         finally:
@@ -993,12 +1126,16 @@ class Loop:
     def _link(self, decision_id: int, alert: dict[str, Any], reason: str) -> None:
         try:
             self.clients.journal().link_alert(decision_id, _check.alert_block(alert) or {}, reason)
+        except JournalUnavailable:
+            raise  # the alert waits for the journal (offer parks it)
         except SelfHealError as exc:
             logger.error("cannot link an alert to decision %d: %s", decision_id, exc)
 
     def _close(self, alert: dict[str, Any]) -> None:
         try:
             closed = _incident.close({"alert": alert}, False, journal=self.clients.journal())
+        except JournalUnavailable:
+            raise  # the alert waits for the journal (offer parks it)
         except SelfHealError as exc:
             logger.error("cannot close the incident of a resolved alert: %s", exc)
             return
@@ -1033,6 +1170,13 @@ def renew_claim(kube: Any, intent: Mapping[str, Any], holder: str, lease_seconds
     if not renewed.get("acquired"):
         logger.warning("%s", renewed.get("msg"))
     return bool(renewed.get("acquired"))
+
+
+async def _settle_when_all(waits: list[asyncio.Future[None]], future: asyncio.Future[None]) -> None:
+    """Done with a parked group once each of its alerts is journaled (the source's spool lets go of it then)."""
+    await asyncio.gather(*waits)
+    if not future.done():
+        future.set_result(None)
 
 
 def _named(value: Any) -> bool:
