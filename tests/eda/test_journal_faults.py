@@ -3,7 +3,8 @@
 The check is the scripted stand-in of test_loop.py, reading the service's history first as the intent check does
 (the guardrails' input) and deciding like a cooldown would: act when the journal shows no action on the service,
 else nothing. Alerts come through the alertmanager source's own outbox and spool, so "nothing accepted is lost"
-is read where a restarted source would read it: the spool's files.
+is read where a restarted source would read it: the spool's files. The loops take a 2 s timeout: a journal call
+waits at most that for one of the pool's connections, so an outage shows within it (10 s by default).
 """
 
 from __future__ import annotations
@@ -188,7 +189,7 @@ async def test_without_its_journal_the_loop_acts_on_nothing_escalates_once_and_k
     harness: Callable[..., Harness], intake: Callable[[Any], Intake], server: Server, dsn: str
 ) -> None:
     script = Guarded()
-    h = harness(script, journal=dsn, recheck_settle_seconds=3600)
+    h = harness(script, journal=dsn, recheck_settle_seconds=3600, timeout=2)
     h.loop.probe_seconds = 0.2
     feed = intake(h.loop)
     feed.accept([firing(service="web", fingerprint="w1")])
@@ -229,7 +230,7 @@ async def test_postgresql_restarted_mid_storm_the_loop_resumes_with_no_alert_los
 ) -> None:
     services = [f"svc{n}" for n in range(10)]
     script = Guarded(delay=0.005)
-    h = harness(script, journal=dsn, recheck_settle_seconds=3600, workers=4)
+    h = harness(script, journal=dsn, recheck_settle_seconds=3600, workers=4, timeout=2)
     h.loop.probe_seconds = 0.2
     feed = intake(h.loop)
 
@@ -319,7 +320,7 @@ async def test_a_source_that_starts_while_its_journal_is_down_parks_alerts_and_r
     await first.loop.stop()  # dies: its claim stays pending, no playbook named itself
 
     await asyncio.to_thread(server.stop)
-    again = harness(Guarded(), journal=dsn, recheck_settle_seconds=3600)
+    again = harness(Guarded(), journal=dsn, recheck_settle_seconds=3600, timeout=2)
     again.loop.probe_seconds = 0.2
     again.loop.clients._kube = Leases()  # the dead loop's lease is gone: nothing renews it
     await asyncio.wait_for(again.loop.recover(), 10)  # does not raise: the source goes on to serve

@@ -60,7 +60,7 @@ from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import 
     SelfHealError,
 )
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._journal import incident as _incident
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._journal.store import Journal
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._journal.store import Journal, is_url
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop import approve as _approve
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop import check as _check
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop import links as _links
@@ -282,6 +282,14 @@ class Clients:
             return self._kube
 
     def journal(self) -> Journal:
+        if is_url(self.config.journal):
+            # PostgreSQL: one pooled journal for every thread (a connection per worker and verification thread
+            # would outgrow the server's max_connections with two receivers). A call waits at most the loop's
+            # timeout for a connection: a server that is down is an outage within that, not after 30 s.
+            with self._journals_lock:
+                if not self._journals:
+                    self._journals.append(Journal(self.config.journal, self.config.timeout, pooled=True))
+                return self._journals[0]
         journal = getattr(self._local, "journal", None)
         if journal is None:
             journal = Journal(self.config.journal)
