@@ -25,6 +25,10 @@ vars, which ansible-core renders as templates. The playbook reads the decision b
   journals ``applied``. This loop sees that in the journal, verifies with the ``verify`` role's core
   (:func:`._verify.watch` over :func:`._verify.looker`), journals the outcome, escalates what did not recover and
   gives the lock back.
+- Checks running together share one Prometheus round of every intent's objectives (the platform view of
+  principle 7, :class:`._platform.SharedPlatform`); each reads its own service fresh.
+- At most ``max_running_actions`` acting decisions are with the rule engine at once (each is an action playbook,
+  ~160 MiB): a later one waits here, claimed and its lease renewed, until an earlier playbook has ended.
 - A resolved alert closes its incident in the journal (:func:`._incident.close`).
 - A check that fails (the cluster or Prometheus down, a broken intent) is journaled as an ``escalate`` decision
   with the reason, and escalated: the loop never acts blind and never fails silently.
