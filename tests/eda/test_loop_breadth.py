@@ -96,9 +96,11 @@ async def test_acting_decisions_beyond_max_running_actions_wait_claimed_in_the_l
     assert h.loop._queued == 0 and h.loop.stats.events == 2
 
 
+@pytest.mark.parametrize("worker_gone", [False, True], ids=["named-playbook", "named-worker"])
 async def test_a_place_is_given_back_when_the_playbook_process_ends_not_at_its_report(
     harness: Callable[..., Harness],  # noqa: F811 - the fixture
     tmp_path: Path,
+    worker_gone: bool,
 ) -> None:
     h = harness(Script(["rollback", "rollback"]), max_running_actions=1)
     await h.loop.offer(firing(service="web", fingerprint="w"))
@@ -109,6 +111,12 @@ async def test_a_place_is_given_back_when_the_playbook_process_ends_not_at_its_r
     playbook = subprocess.Popen([sys.executable, str(fake)], start_new_session=True)
     try:
         run = await wait_for(lambda: runs.this_run(playbook.pid))  # up once /proc shows its argv
+        if worker_gone:
+            # The first task's module names the worker ansible-playbook forked for it, gone once the task is
+            # done; the playbook, its session's leader, lives on.
+            worker = subprocess.Popen([sys.executable, "-c", "pass"])
+            worker.wait()
+            run = {**run, "pid": worker.pid, "start": 0}
         with h.journal() as journal:
             (pending,) = [a for a in journal.decision(first["decision_id"])["actions"] if a["outcome"] == "pending"]
             assert journal.record_run(pending["id"], run)
@@ -132,3 +140,27 @@ def test_max_running_actions_is_an_option_with_a_bounded_default() -> None:
             warm.parse_options({**base, "max_running_actions": bad})
     with pytest.raises(ValueError, match="platform_view_seconds"):
         warm.parse_options({**base, "platform_view_seconds": -1})
+
+
+async def test_alerts_during_an_action_are_journaled_in_batches_and_acknowledged_once_written(
+    harness: Callable[..., Harness],  # noqa: F811 - the fixture
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    h = harness(Script(["rollback"]))
+    await h.loop.offer(firing(fingerprint="first"))
+    (event,) = await wait_for(lambda: h.emitted)
+    batches: list[int] = []
+    write = h.loop._link_all
+
+    def counted(links: list[tuple[int, dict[str, Any], str]]) -> None:
+        batches.append(len(links))
+        write(links)
+
+    monkeypatch.setattr(h.loop, "_link_all", counted)
+    linked = [await h.loop.offer(firing(fingerprint=f"storm-{i}")) for i in range(50)]
+    assert all(isinstance(f, asyncio.Future) for f in linked)
+    await asyncio.wait_for(asyncio.gather(*linked), timeout=10)  # the spool lets them go once written
+    with h.journal() as journal:
+        links = journal.linked_alerts(event["decision_id"])
+    assert sorted(link["fingerprint"] for link in links) == sorted(f"storm-{i}" for i in range(50))
+    assert sum(batches) == 50 and len(batches) < 5, batches

@@ -87,6 +87,8 @@ ESCALATION_TIMEOUT = 10.0
 # Action playbooks in flight at once by default: ansible-rulebook, its JVM and the loop take ~0.5 GiB, each playbook
 # ~160 MiB more, so three keep everything the rulebook starts within 1 GiB (docs/benchmarks.md, the storm).
 MAX_RUNNING_ACTIONS = 3
+# Coalesced alerts journaled per transaction, at most.
+LINK_BATCH = 500
 # How often a handed-over action is looked at while it holds one of those places (its playbook's end frees it).
 RUNNING_POLL_SECONDS = 0.2
 
@@ -462,15 +464,17 @@ class Loop:
         self._slots = asyncio.Semaphore(config.workers)
         self._acting = asyncio.Semaphore(config.max_running_actions)  # action playbooks in flight
         self._queued = 0  # claimed decisions waiting for one of those places
+        self._links: list[tuple[int, dict[str, Any], str, asyncio.Future[None]]] = []  # to journal, in order
+        self._linking: asyncio.Future[None] | None = None
         self._busy = 0
         self._tasks: set[asyncio.Task[Any]] = set()
 
     # --- intake ---------------------------------------------------------------------------------------------
 
     async def offer(self, alert: dict[str, Any]) -> asyncio.Future[None] | None:
-        """Take one alert. Returns once it is journaled (None) or given to a worker (a future done once its check
-        is journaled); waits while every worker is busy, so the caller's queue (and spool) keeps what cannot be
-        checked yet."""
+        """Take one alert. Returns None once it is journaled, or a future done once it is: given to a worker (its
+        check), or queued to be linked to the decision at work on its service (its link, written in a batch);
+        waits while every worker is busy, so the caller's queue (and spool) keeps what cannot be checked yet."""
         status = alert.get("status")
         namespace, service = alert.get("namespace"), alert.get("service")
         if status not in ("firing", "resolved") or not _named(namespace) or not _named(service):
@@ -491,11 +495,11 @@ class Loop:
             return state.journaled
         if state.phase in ("acting", "verifying", "settling") and state.decision_id is not None:
             why = {"settling": "came during the settle after a decision not to act; checked when it ends"}
-            await self._in_pool(self._link, state.decision_id, alert, why.get(state.phase, f"came while {state.phase}"))
+            linked = self._queue_link(state.decision_id, alert, why.get(state.phase, f"came while {state.phase}"))
             self.stats.coalesced += 1
             if state.phase == "settling":
                 state.pending = alert
-            return None
+            return linked
         await self._slots.acquire()  # a full pool holds the intake here
         state.phase = "checking"
         state.journaled = asyncio.get_running_loop().create_future()
@@ -684,8 +688,9 @@ class Loop:
             # check's future, which acknowledges them: link those too before it is set.
             while state.waiting:
                 waiting, state.waiting = state.waiting, []
-                for other in waiting if state.decision_id is not None else []:
-                    await self._in_pool(self._link, state.decision_id, other, "came while its service was checked")
+                if state.decision_id is not None:
+                    why = "came while its service was checked"
+                    await self._in_pool(self._link_all, [(state.decision_id, other, why) for other in waiting])
         finally:
             if state.journaled is not None and not state.journaled.done():
                 state.journaled.set_result(None)
@@ -1057,6 +1062,35 @@ class Loop:
             logger.error("cannot renew the lock of %s/%s: %s", intent["namespace"], intent["service"], exc)
             return True
 
+    def _queue_link(self, decision_id: int, alert: dict[str, Any], reason: str) -> asyncio.Future[None]:
+        """Journal a coalesced alert's link with the others that come meanwhile, in one transaction per batch (a
+        storm links thousands: one commit each held the intake behind them). The future is done once it is
+        written (or its failure logged), which is when the alert may leave the spool."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._links.append((decision_id, alert, reason, done))
+        if self._linking is None or self._linking.done():
+            self._linking = asyncio.ensure_future(self._write_links())
+            self._tasks.add(self._linking)
+            self._linking.add_done_callback(self._done)
+        return done
+
+    async def _write_links(self) -> None:
+        while self._links:
+            batch, self._links = self._links[:LINK_BATCH], self._links[LINK_BATCH:]
+            try:
+                await self._in_pool(self._link_all, [(d, a, r) for d, a, r, _done in batch])
+            finally:
+                for *_, done in batch:
+                    if not done.done():
+                        done.set_result(None)
+
+    def _link_all(self, links: list[tuple[int, dict[str, Any], str]]) -> None:
+        try:
+            self.clients.journal().link_alerts([(d, _check.alert_block(a) or {}, r) for d, a, r in links])
+        except SelfHealError:  # one bad link fails the batch: write them one by one, each failure logged
+            for decision_id, alert, reason in links:
+                self._link(decision_id, alert, reason)
+
     def _link(self, decision_id: int, alert: dict[str, Any], reason: str) -> None:
         try:
             self.clients.journal().link_alert(decision_id, _check.alert_block(alert) or {}, reason)
@@ -1115,11 +1149,24 @@ class _Place:
 
 
 def _running(run: Mapping[str, Any]) -> bool:
-    """Whether a journaled run's playbook process still runs on this machine (a run elsewhere: taken as ended)."""
+    """Whether a journaled run's playbook still runs on this machine (a run elsewhere: taken as ended).
+
+    The run names the ``ansible-playbook`` process the playbook's first module ran under, which is the worker that
+    ansible-playbook forked for that task and is gone with it; what lives on is the playbook itself, the leader of
+    the session ansible-runner started it in."""
     if run.get("pid") is None or run.get("host") != socket.gethostname():
         return False
-    proc = _runs.read(int(run["pid"]))
-    return proc is not None and proc.start == run.get("start") and proc.state not in ("Z", "X")
+    named = _runs.read(int(run["pid"]))
+    if named is not None and named.start == run.get("start") and named.state not in ("Z", "X"):
+        return True
+    session = run.get("session")
+    leader = _runs.read(int(session)) if session else None
+    return (
+        leader is not None
+        and leader.session == session
+        and _runs.is_playbook(leader)
+        and leader.state not in ("Z", "X")
+    )
 
 
 def _named(value: Any) -> bool:
