@@ -138,8 +138,8 @@ options:
     default: 5
   max_running_actions:
     description:
-      - How many action playbooks run at once (each costs about 160 MiB; the default keeps everything the
-        rulebook starts within 1 GiB). A later acting decision stays claimed in the source, its lock renewed,
+      - How many action playbooks run at once (each costs about 160 MiB; the default is sized so that everything the
+        rulebook starts stays within 1 GiB). A later acting decision stays claimed in the source, its lock renewed,
         until a playbook ends, then goes to the rule engine; a restart settles it and checks its alert again.
     type: int
     default: 3
