@@ -11,13 +11,16 @@
 2. storm: STORM_ALERTS alerts over STORM_SERVICES broken services in 10 s, sent the way Alertmanager does
    (cumulative group notifications, retried on timeouts and 5xx: bench_intake's sender) to the remediate
    rulebook. Counts remediations per service (at most one each), duplicates, and alerts lost (not accounted for
-   by the source's counters: every alert must be accepted once or deduplicated).
+   by the source's counters: every alert must be accepted once or deduplicated). The policy lets 20 remediations
+   run (max_concurrent_remediations); the source's max_running_actions bounds the playbooks in flight
+   (MAX_RUNNING_ACTIONS=<n> in the environment sets it for the storm and breadth runs; default: the source's).
 4. none: NONE_ALERTS alerts about healthy services posted to the remediate rulebook; each is checked in the
    source's warm process (gather, decide "none", journal) and starts no process. CPU and wall time per check
    p50/p99 from the source's own /metrics (target: under 50 ms of CPU per check with warm clients).
 5. breadth: BREADTH_SERVICES services (60) get a bad release at once, one notification names them all: per service,
    the alert -> its rollback API call, how many got it within 60 s, and the most playbooks ansible-rulebook ran at
-   once (its action limit is 25: a peak of 25 means the rest queued).
+   once (its action limit is 25: a peak of 25 means the rest queued), and the checks' wall time and how many
+   Prometheus rounds their platform view took (shared by the checks running together).
 3. MTTR: per fault, the whole chain (Prometheus -> Alertmanager -> ansible-rulebook -> remediation -> verify):
    fault injected -> objectives met again, against the detection floor (scrape + rule evaluation + group_wait).
 
@@ -66,6 +69,10 @@ BREADTH_SERVICES = int(os.environ.get("BREADTH_SERVICES", "60"))
 # A git revision (e.g. HEAD~1) whose collection is timed too, before this checkout's, in the same sandbox and run.
 BASELINE = os.environ.get("LATENCY_BASELINE")
 STORM_ALERTS, STORM_SERVICES = bench_intake.STORM_ALERTS, bench_intake.STORM_SERVICES
+# The source's max_running_actions for the storm and breadth runs (unset: the source's default).
+MAX_RUNNING = (
+    {"max_running_actions": int(os.environ["MAX_RUNNING_ACTIONS"])} if "MAX_RUNNING_ACTIONS" in os.environ else {}
+)
 WINDOW = "5s"  # the intents' indicator window: short, so a flood dominates the tenant shares when the loop decides
 OBJECTIVES = {"availability": 99.0, "max_latency_ms": 300, "max_error_rate": 1.0}
 # Verification as a team would tune it for fast-moving services: settle, then the intent must hold for 10 s.
@@ -334,6 +341,9 @@ def storm(state: dict[str, Any], tmp: Path) -> dict[str, Any]:
     names = [f"svc-{i:02d}" for i in range(STORM_SERVICES)]  # bench_intake's alert() names them so, in shop
     deploy(state, "shop", names)
     intents_file, policy_file = write_config(tmp, [intent("shop", n, rollback_on_regression=True) for n in names])
+    # One remediation per broken service may run: the limit under test is the loop's, not the engine's (whose
+    # default of 5 escalates the rest with rule concurrency-limit).
+    policy_file.write_text(yaml.safe_dump({**POLICY, "max_concurrent_remediations": STORM_SERVICES}))
     for name in names:
         client.inject(state, "bad-rollout", namespace="shop", service=name)
     wait_until(lambda: breached(state, "shop", "svc-") == len(names), 120, "every service to breach", interval=1)
@@ -342,7 +352,7 @@ def storm(state: dict[str, Any], tmp: Path) -> dict[str, Any]:
         run_dir=tmp / "storm",
         intents=intents_file,
         policy=policy_file,
-        extra_vars=VERIFY,
+        extra_vars={**VERIFY, **MAX_RUNNING},
         token=bench_intake.TOKEN,
     )
     with rb, TreeRss(rb.pid) as rss:
@@ -355,6 +365,7 @@ def storm(state: dict[str, Any], tmp: Path) -> dict[str, Any]:
         wait_until(done, 900, "every service's remediation to finish", interval=2, detail=rb.output)
         settled = time.time() - began
         time.sleep(5)  # anything still queued behind would show up now
+        loop_metrics = {q: _metric(_metrics_url(rb), "check_seconds", q) for q in ("0.5", "0.99")}
         ran = {n: [a for a in actions_of(rb.journal, "shop", n) if a["outcome"] != "skipped"] for n in names}
         # An escalation (the engine's concurrency limit, or one that did not recover) changes nothing: counted apart.
         per_service = {n: [a for a in v if a["action"] != "escalate"] for n, v in ran.items()}
@@ -371,6 +382,8 @@ def storm(state: dict[str, Any], tmp: Path) -> dict[str, Any]:
         "recovered": sum(any(a["outcome"] == "recovered" for a in v) for v in per_service.values()),
         "drain_s": settled,
         "rss_mb": rss.peak / 2**20,
+        "peak_playbooks": rss.playbooks,
+        "check_s": loop_metrics,
     }
 
 
@@ -379,7 +392,7 @@ class TreeRss:
     playbook it runs (ansible-runner starts those in sessions of their own, so a process group would miss them)."""
 
     def __init__(self, pid: int) -> None:
-        self.pid, self.peak, self._stop = pid, 0, threading.Event()
+        self.pid, self.peak, self.playbooks, self._stop = pid, 0, 0, threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
     def __enter__(self) -> TreeRss:
@@ -409,6 +422,7 @@ class TreeRss:
                 tree += rss.get(pid, 0)
                 todo.extend(children.get(pid, []))
             self.peak = max(self.peak, tree)
+            self.playbooks = max(self.playbooks, playbooks_under(self.pid))
 
 
 def source_counters(url: str) -> dict[str, float]:
@@ -452,7 +466,8 @@ def breadth(state: dict[str, Any], tmp: Path, namespace: str = "bench-wide") -> 
         client.inject(state, "bad-rollout", namespace=namespace, service=name)
     wait_until(lambda: breached(state, namespace, "wide-") == len(names), 180, "every service to breach", interval=1)
     before = {n: kube.deployment(namespace, n)["metadata"]["generation"] for n in names}
-    with Rulebook(state, run_dir=tmp / "rb", intents=intents_file, policy=policy_file, extra_vars=VERIFY) as rb:
+    extra = {**VERIFY, **MAX_RUNNING}
+    with Rulebook(state, run_dir=tmp / "rb", intents=intents_file, policy=policy_file, extra_vars=extra) as rb:
         body = payloads.notification(
             *(
                 payloads.alert("HighErrorRate", fingerprint=f"b0{i:014x}", namespace=namespace, service=n)
@@ -472,6 +487,10 @@ def breadth(state: dict[str, Any], tmp: Path, namespace: str = "bench-wide") -> 
             assert rb.pid is not None
             peak = max(peak, playbooks_under(rb.pid))
             time.sleep(0.2)
+        url = _metrics_url(rb)
+        figures = {q: _metric(url, "check_seconds", q) for q in ("0.5", "0.99")}
+        rounds = _metric(url, "platform_rounds_total", None)  # nan before the shared platform view
+        checks = sum(_metric(url, "checks_total", d) for d in ("none", "cooldown", "locked", "escalate", "act"))
     times = sorted(acted.values())
     return {
         "acted": len(acted),
@@ -479,7 +498,14 @@ def breadth(state: dict[str, Any], tmp: Path, namespace: str = "bench-wide") -> 
         "p50": percentile(times, 50) if times else float("nan"),
         "max": max(times) if times else float("nan"),
         "peak_playbooks": peak,
+        "check_s": figures,
+        "platform_rounds": rounds,
+        "checks": checks,
     }
+
+
+def _metrics_url(rb: Rulebook) -> str:
+    return rb.url.rsplit("/", 1)[0] + "/metrics"
 
 
 # --- 4. none: a check that concludes nothing costs no process -------------------------------------------------
@@ -667,7 +693,9 @@ def main(argv: list[str]) -> int:
                     f"remediations: {r['remediations']} for {STORM_SERVICES} services (duplicates: {r['duplicates']}, "
                     f"escalations besides: {r['escalations']}), "
                     f"{r['recovered']} verified recovered; queue drained {r['drain_s']:.0f} s after the storm; "
-                    f"RSS peak {r['rss_mb']:.0f} MiB (ansible-rulebook, its JVM and its playbooks together)\n"
+                    f"RSS peak {r['rss_mb']:.0f} MiB (ansible-rulebook, its JVM and its playbooks together); "
+                    f"at most {r['peak_playbooks']} playbooks at once; check wall p50 {r['check_s']['0.5']:.2f} s, "
+                    f"p99 {r['check_s']['0.99']:.2f} s\n"
                 )
             if "none" in parts:
                 print(f"4. none: {NONE_ALERTS} alerts about {NONE_SERVICES} healthy services, checked in the source")
@@ -683,7 +711,12 @@ def main(argv: list[str]) -> int:
                 print(
                     f"rolled back: {b['acted']}/{BREADTH_SERVICES}, within 60 s of the alert: {b['within_60']}; "
                     f"alert -> rollback p50 {b['p50']:.1f} s, max {b['max']:.1f} s; at most {b['peak_playbooks']} "
-                    "playbooks at once (ansible-rulebook's limit: 25)\n"
+                    "playbooks at once (ansible-rulebook's limit: 25)"
+                )
+                print(
+                    f"checks: {b['checks']:.0f}, wall p50 {b['check_s']['0.5']:.2f} s, "
+                    f"p99 {b['check_s']['0.99']:.2f} s; "
+                    f"platform rounds: {b['platform_rounds']:.0f} (one per check before they were shared)\n"
                 )
             if "mttr" in parts:
                 print(f"3. MTTR, Prometheus -> Alertmanager -> ansible-rulebook; detection floor {DETECTION_FLOOR_S} s")

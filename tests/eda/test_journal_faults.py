@@ -264,6 +264,9 @@ async def test_postgresql_restarted_mid_storm_the_loop_resumes_with_no_alert_los
         for _ in range(5):
             burst(20)
             await asyncio.sleep(0.1)
+        # Down until the loop has seen it: a journal call waits up to the timeout for a pooled connection, so a
+        # shorter outage would pass unseen (as it should).
+        await wait_for(lambda: h.loop.outage.down, timeout=20)
         server.start()  # not from a worker thread: the server dies with the thread that started it
         for _ in range(5):
             burst(20)

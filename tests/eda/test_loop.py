@@ -216,14 +216,14 @@ async def test_an_alert_that_comes_while_the_check_links_the_others_is_linked_be
     harness: Callable[..., Harness], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     h = harness(Script(["rollback"], delay=0.2))
-    linking, slow = threading.Event(), h.loop._link
+    linking, slow = threading.Event(), h.loop._link_all
 
-    def link(decision_id: int, alert: dict[str, Any], reason: str) -> None:
+    def link(links: list[tuple[int, dict[str, Any], str]]) -> None:
         linking.set()
         time.sleep(0.3)  # a slow journal write: the service is still being checked
-        slow(decision_id, alert, reason)
+        slow(links)
 
-    monkeypatch.setattr(h.loop, "_link", link)
+    monkeypatch.setattr(h.loop, "_link_all", link)
     await h.loop.offer(firing(fingerprint="a"))
     first = await h.loop.offer(firing(fingerprint="b", alertname="HighErrorRate"))  # while checked
     await wait_for(linking.is_set)

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -779,18 +779,26 @@ class Journal:
     def link_alert(self, decision_id: int, alert: Mapping[str, Any], reason: str, at: datetime | None = None) -> int:
         """Journal an alert that was not checked on its own (it came while ``decision_id`` was being checked, acted
         on or verified) with that decision and its incident; return the link's id. The alert is kept verbatim."""
-        text = _json(dict(alert), "alert")
-        values = (_stamp(at), alert.get("fingerprint"), alert.get("status"), reason, text, int(decision_id))
+        return self.link_alerts([(decision_id, alert, reason)], at)[0]
+
+    def link_alerts(self, links: Sequence[tuple[int, Mapping[str, Any], str]], at: datetime | None = None) -> list[int]:
+        """:meth:`link_alert` for many alerts in one transaction (a storm's alerts cost one commit per burst, not
+        one each): all are written, or none when one names no decision."""
+        ids = []
         with self._write() as tx:
-            # One statement: the link takes its decision's incident, or is not written when there is no decision.
-            link_id = tx.insert(
-                "INSERT INTO alert_links (time, fingerprint, status, reason, alert, decision_id, incident_id)"
-                " SELECT ?, ?, ?, ?, ?, id, incident_id FROM decisions WHERE id = ?",
-                values,
-            )
-        if link_id is None:
-            raise JournalError(f"cannot link an alert to decision {decision_id}: there is no such decision")
-        return link_id
+            for decision_id, alert, reason in links:
+                text = _json(dict(alert), "alert")
+                values = (_stamp(at), alert.get("fingerprint"), alert.get("status"), reason, text, int(decision_id))
+                # One statement: the link takes its decision's incident, or is not written when there is no decision.
+                link_id = tx.insert(
+                    "INSERT INTO alert_links (time, fingerprint, status, reason, alert, decision_id, incident_id)"
+                    " SELECT ?, ?, ?, ?, ?, id, incident_id FROM decisions WHERE id = ?",
+                    values,
+                )
+                if link_id is None:
+                    raise JournalError(f"cannot link an alert to decision {decision_id}: there is no such decision")
+                ids.append(link_id)
+        return ids
 
     def linked_alerts(self, decision_id: int) -> list[dict[str, Any]]:
         """The alerts linked to a decision (``link_alert``), oldest first."""

@@ -56,6 +56,7 @@ from ansible_collections.zerotouch.selfheal.plugins.module_utils._schema import 
 
 if TYPE_CHECKING:  # the adapter's shape only; the loop connects through the factory it is given
     from ansible_collections.zerotouch.selfheal.plugins.module_utils._k8s.client import KubeApi
+    from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop.platform import PlatformReader
 
 # How far back the journal's history matters: the guardrails look at the last hour and the cooldown, learning at
 # the policy's learning_window_days (whichever is longer).
@@ -104,13 +105,17 @@ def gather(
     patches: list[dict[str, Any]] | None = None,
     manifests: Any = None,
     platform_intents: list[dict[str, Any]] | None = None,
+    platform: PlatformReader | None = None,
 ) -> tuple[dict[str, Any], list[str]]:
     """The snapshot of one service as the cluster and Prometheus show it now, and warnings about gaps.
 
     A Kubernetes failure raises (nothing is decided on a half-read cluster); a Prometheus failure leaves the
     indicators unknown and says so, and the decision engine then refuses to act blind. Given every declared
     intent (``platform_intents``), the snapshot also holds the platform view of principle 7, whose objectives are
-    read in the same Prometheus round as this service's indicators.
+    read in the same Prometheus round as this service's indicators - or, given a ``platform`` reader (the warm
+    loop's :class:`._platform.SharedPlatform`), in the round the checks running at the same time share, while
+    this service's own indicators are read fresh. A shared round that failed or lacks an intent leaves this
+    check knowing nothing, as a failed round of its own would: it never acts on half a view.
     """
     namespace, service = intent["namespace"], intent["service"]
     target = workload_of(intent)
@@ -128,13 +133,15 @@ def gather(
     breach_age = (now - started).total_seconds() if started else None
     queries = {key: service_queries(intent, policy.get("tenant_baseline") or DEFAULT_TENANT_BASELINE, breach_age)}
     others = [i for i in platform_intents or [] if key_of(i) != key]
-    queries.update(objective_queries(others))
+    if platform is None:
+        queries.update(objective_queries(others))
     answered: dict[str, dict[str, Any]] | None = None
     if prom is None:
         warnings.append("no Prometheus URL given: every indicator is unknown")
     else:
         try:
-            answered = prom.indicators(queries)
+            shared = _shared_view(platform, platform_intents or [], others) if platform is not None else {}
+            answered = {**shared, **prom.indicators(queries)}
         except GatherError as exc:
             warnings.append(f"indicators unknown: {exc}")
     indicators = (answered or {}).get(key, {})
@@ -171,6 +178,19 @@ def gather(
         "history": history,
     }
     return snapshot, warnings
+
+
+def _shared_view(
+    platform: PlatformReader, intents: list[dict[str, Any]], others: list[dict[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    """The other services' objective indicators from the shared round; GatherError when it has not them all."""
+    if not others:
+        return {}
+    view = platform(intents)
+    missing = sorted(key_of(i) for i in others if key_of(i) not in view)
+    if missing:
+        raise GatherError(f"the platform view lacks {len(missing)} intent(s), {missing[0]} first")
+    return {key_of(i): view[key_of(i)] for i in others}
 
 
 def breached_objectives(intent: dict[str, Any], indicators: dict[str, Any]) -> list[str]:
@@ -295,12 +315,14 @@ class Settings:
 @dataclass
 class Clients:
     """The connections a check uses: ``kube()`` returns the cluster client (connected on first use), ``prom`` is
-    None without a Prometheus URL, ``journal`` is read for the history and written when ``record`` is set."""
+    None without a Prometheus URL, ``journal`` is read for the history and written when ``record`` is set;
+    ``platform``, when given, reads the platform view shared with the checks that run at the same time."""
 
     kube: Callable[[], KubeApi]
     prom: _prom.PromClient | None
     journal: Journal | None
     record: bool = True
+    platform: PlatformReader | None = None  # the warm loop's shared platform view; None: read with the service
 
 
 def evaluate(request: Request, settings: Settings, clients: Clients, check_mode: bool = False) -> dict[str, Any]:
@@ -334,6 +356,7 @@ def evaluate(request: Request, settings: Settings, clients: Clients, check_mode:
             settings.patches,
             _drift_reader(intent),
             platform_intents=settings.intents,
+            platform=clients.platform,
         )
     writer = clients.journal if clients.record and not check_mode else None
     decision, snapshot, decision_id = decide_and_record(data, f"{namespace}/{service}", writer, alert)

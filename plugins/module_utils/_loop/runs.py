@@ -103,19 +103,25 @@ def processes() -> list[Proc]:
 
 
 def this_run(pid: int | None = None) -> dict[str, Any] | None:
-    """The ``ansible-playbook`` process this one runs under (a module's), as a run; None outside one or /proc."""
+    """The ``ansible-playbook`` process this one runs under (a module's), as a run; None outside one or /proc.
+
+    The outermost one: a module runs in a worker that ansible-playbook forked for its task (an ``ansible-playbook``
+    process too, in a session of its own, gone once the task is done); the playbook is the worker's parent."""
+    found = None
     current = read(pid or os.getpid())
     while current is not None and current.pid > 1:
         if is_playbook(current):
-            return {
-                "host": socket.gethostname(),
-                "boot": boot_id(),
-                "pid": current.pid,
-                "start": current.start,
-                "session": current.session,
-            }
+            found = current
         current = read(current.ppid)
-    return None
+    if found is None:
+        return None
+    return {
+        "host": socket.gethostname(),
+        "boot": boot_id(),
+        "pid": found.pid,
+        "start": found.start,
+        "session": found.session,
+    }
 
 
 def stop(run: Mapping[str, Any]) -> list[int]:

@@ -25,6 +25,10 @@ vars, which ansible-core renders as templates. The playbook reads the decision b
   journals ``applied``. This loop sees that in the journal, verifies with the ``verify`` role's core
   (:func:`._verify.watch` over :func:`._verify.looker`), journals the outcome, escalates what did not recover and
   gives the lock back.
+- Checks running together share one Prometheus round of every intent's objectives (the platform view of
+  principle 7, :class:`._platform.SharedPlatform`); each reads its own service fresh.
+- At most ``max_running_actions`` acting decisions are with the rule engine at once (each is an action playbook,
+  ~160 MiB): a later one waits here, claimed and its lease renewed, until an earlier playbook has ended.
 - A resolved alert closes its incident in the journal (:func:`._incident.close`).
 - A check that fails (the cluster or Prometheus down, a broken intent) is journaled as an ``escalate`` decision
   with the reason, and escalated: the loop never acts blind and never fails silently.
@@ -41,6 +45,7 @@ import http.client
 import json
 import logging
 import os
+import socket
 import threading
 import time
 from collections import deque
@@ -65,6 +70,7 @@ from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop import ap
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop import check as _check
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop import links as _links
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop import outage as _outage
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop import platform as _platform
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop import runs as _runs
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop import source as _source
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop import verify as _verify
@@ -87,6 +93,13 @@ RECHECKED = ("none", "cooldown", "locked")
 APPLIED, RERUN, SETTLED, DONE = "applied", "rerun", "settled", "done"
 FAILED_RULE = "check-failed"
 ESCALATION_TIMEOUT = 10.0
+# Action playbooks in flight at once by default: ansible-rulebook, its JVM and the loop take ~0.5 GiB, each playbook
+# ~160 MiB more, so three keep everything the rulebook starts within 1 GiB (docs/benchmarks.md, the storm).
+MAX_RUNNING_ACTIONS = 3
+# Coalesced alerts journaled per transaction, at most.
+LINK_BATCH = 500
+# How often a handed-over action is looked at while it holds one of those places (its playbook's end frees it).
+RUNNING_POLL_SECONDS = 0.2
 
 
 # --- options --------------------------------------------------------------------------------------------------------
@@ -109,6 +122,8 @@ OPTIONS = (
     "verify_window_seconds",
     "verify_timeout_seconds",
     "recheck_settle_seconds",
+    "platform_view_seconds",
+    "max_running_actions",
     "workers",
     "timeout",
     "apply_timeout_seconds",
@@ -132,6 +147,10 @@ class Config:
     lock_lease_seconds: int = 20  # the loop's claims: renewed while it acts and verifies, so a dead loop shows
     verify: _verify.Settings = _verify.Settings(30, 15, 120, 600)
     recheck_settle_seconds: float = 30.0
+    # How long one Prometheus round of every intent's objectives (the platform view) serves the checks after it.
+    platform_view_seconds: float = 5.0
+    # How many action playbooks run at once (~160 MiB each); later claimed decisions wait here, renewed, in order.
+    max_running_actions: int = MAX_RUNNING_ACTIONS
     workers: int = 4
     timeout: float = 10.0
     apply_timeout_seconds: float | None = None  # default: the lock's TTL
@@ -177,6 +196,8 @@ def parse_options(args: Mapping[str, Any], *, prometheus_url: str | None = None)
         lock_lease_seconds=_source.integer(args, "lock_lease_seconds", 20, 3, 86400),
         verify=settings,
         recheck_settle_seconds=_source.number(args, "recheck_settle_seconds", 30.0, 0, 86400),
+        platform_view_seconds=_source.number(args, "platform_view_seconds", 5.0, 0, 300),
+        max_running_actions=_source.integer(args, "max_running_actions", MAX_RUNNING_ACTIONS, 1, 256),
         workers=_source.integer(args, "workers", 4, 1, 256),
         timeout=_source.number(args, "timeout", 10.0, 0.1, 3600),
         apply_timeout_seconds=None
@@ -216,6 +237,11 @@ class Catalog:
         return tuple((str(f), *_mtime(f)) for f in files)
 
     def current(self) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        intents, policy, _version = self.versioned()
+        return intents, policy
+
+    def versioned(self) -> tuple[list[dict[str, Any]], dict[str, Any], int]:
+        """The intents, the policy and the catalog's version (how many times it was read), taken together."""
         with self._lock:
             try:
                 stamp = self.stamp()
@@ -227,7 +253,7 @@ class Catalog:
                 if not self.loads:
                     raise
                 logger.error("keeping the intents and policy read before, cannot read them again: %s", exc)
-            return self.intents, self.policy
+            return self.intents, self.policy, self.loads
 
 
 def _mtime(path: Path) -> tuple[int, int]:
@@ -445,6 +471,8 @@ class Loop:
         self.emit = emit
         self.catalog = Catalog(config.intents, config.policy)
         self.clients = Clients(config, kube_factory, prom)
+        # Checks running together share one round of every intent's objectives (their own indicators stay fresh).
+        self.platform = _platform.SharedPlatform(config.platform_view_seconds, wait=2 * config.timeout)
         self.post = post
         self.sleep = sleep
         self.stats = Stats()
@@ -452,6 +480,10 @@ class Loop:
         self._checks = ThreadPoolExecutor(config.workers, thread_name_prefix="selfheal-check")
         self._watchers = ThreadPoolExecutor(64, thread_name_prefix="selfheal-verify")
         self._slots = asyncio.Semaphore(config.workers)
+        self._acting = asyncio.Semaphore(config.max_running_actions)  # action playbooks in flight
+        self._queued = 0  # claimed decisions waiting for one of those places
+        self._links: list[tuple[int, dict[str, Any], str, asyncio.Future[None]]] = []  # to journal, in order
+        self._linking: asyncio.Future[None] | None = None
         self._busy = 0
         self._tasks: set[asyncio.Task[Any]] = set()
         # An approval's re-check is one check and one claim, each bounded by the timeout: after this, a proposal
@@ -464,9 +496,9 @@ class Loop:
     # --- intake ---------------------------------------------------------------------------------------------
 
     async def offer(self, alert: dict[str, Any]) -> asyncio.Future[None] | None:
-        """Take one alert. Returns once it is journaled (None) or given to a worker (a future done once its check
-        is journaled); waits while every worker is busy, so the caller's queue (and spool) keeps what cannot be
-        checked yet."""
+        """Take one alert. Returns None once it is journaled, or a future done once it is: given to a worker (its
+        check), or queued to be linked to the decision at work on its service (its link, written in a batch);
+        waits while every worker is busy, so the caller's queue (and spool) keeps what cannot be checked yet."""
         status = alert.get("status")
         namespace, service = alert.get("namespace"), alert.get("service")
         if status not in ("firing", "resolved") or not _named(namespace) or not _named(service):
@@ -495,17 +527,11 @@ class Loop:
             return state.journaled
         if state.phase in ("acting", "verifying", "settling") and state.decision_id is not None:
             why = {"settling": "came during the settle after a decision not to act; checked when it ends"}
-            try:
-                await self._in_pool(
-                    self._link, state.decision_id, alert, why.get(state.phase, f"came while {state.phase}")
-                )
-            except JournalUnavailable as exc:
-                self._journal_lost(exc)
-                return self.outage.park([alert])
+            linked = self._queue_link(state.decision_id, alert, why.get(state.phase, f"came while {state.phase}"))
             self.stats.coalesced += 1
             if state.phase == "settling":
                 state.pending = alert
-            return None
+            return linked
         await self._slots.acquire()  # a full pool holds the intake here
         state.phase = "checking"
         state.journaled = asyncio.get_running_loop().create_future()
@@ -567,10 +593,7 @@ class Loop:
             await asyncio.sleep(min(left, self.config.renew_every) + 0.1)
         settled = await self._in_pool(self._settle_previous, result)
         if settled in (APPLIED, RERUN):
-            if settled == RERUN:
-                await self.emit(event_of(result))
-                self.stats.events += 1
-            await self._resume(state, result)
+            await self._resume(state, result, hand_over=settled == RERUN)
             return
         state.phase = "idle"
         alert = result["snapshot"].get("alert")
@@ -599,9 +622,11 @@ class Loop:
         left = (until - datetime.now(UTC)).total_seconds()
         return left if left > 0 else None
 
-    async def _resume(self, state: Service, result: dict[str, Any]) -> None:
+    async def _resume(
+        self, state: Service, result: dict[str, Any], hand_over: bool = False, holding: bool = False
+    ) -> None:
         try:
-            await self._follow(state, result)
+            await self._follow(state, result, hand_over, holding)
         finally:
             state.phase = "idle"
 
@@ -680,7 +705,16 @@ class Loop:
         await asyncio.to_thread(self.clients.close)
 
     def metrics(self, prefix: str) -> str:
-        return _source.render_metrics(prefix, self.stats.families(self._busy, self.services))
+        families = self.stats.families(self._busy, self.services) + [
+            ("actions_queued", "gauge", "Claimed decisions waiting for max_running_actions.", [("", self._queued)]),
+            (
+                "platform_rounds_total",
+                "counter",
+                "Prometheus rounds of the platform view, shared by the checks running together.",
+                [("", self.platform.rounds)],
+            ),
+        ]
+        return _source.render_metrics(prefix, families)
 
     async def idle(self) -> None:
         """Wait until nothing is checked, acted on or verified (for tests and benchmarks)."""
@@ -718,24 +752,22 @@ class Loop:
             # Alerts go on coming while the links are written (the phase is still "checking") and share this
             # check's future, which acknowledges them: link those too before it is set.
             while state.waiting:
-                other = state.waiting.pop(0)
-                if state.decision_id is None:
-                    continue
-                try:
-                    await self._in_pool(self._link, state.decision_id, other, "came while its service was checked")
-                except JournalUnavailable as exc:  # this one and the rest wait; the future waits for them
-                    self._journal_lost(exc)
-                    self.outage.park([other, *state.waiting], state.journaled)
-                    state.waiting, state.journaled = [], None
+                waiting, state.waiting = state.waiting, []
+                if state.decision_id is not None:
+                    why = "came while its service was checked"
+                    try:
+                        await self._in_pool(self._link_all, [(state.decision_id, other, why) for other in waiting])
+                    except JournalUnavailable as exc:  # these and the rest wait; the future waits for them
+                        self._journal_lost(exc)
+                        self.outage.park([*waiting, *state.waiting], state.journaled)
+                        state.waiting, state.journaled = [], None
         finally:
             if state.journaled is not None and not state.journaled.done():
                 state.journaled.set_result(None)
         if outcome == "act":
             state.phase, state.pending = "acting", None
-            await self.emit(event_of(result))
-            self.stats.events += 1
             try:
-                await self._follow(state, result)
+                await self._follow(state, result, hand_over=True)
             finally:
                 state.phase = "idle"
             return
@@ -762,14 +794,38 @@ class Loop:
         self._tasks.add(state.timer)
         state.timer.add_done_callback(self._done)
 
-    async def _follow(self, state: Service, result: dict[str, Any]) -> None:
-        """Wait for the playbook to report the change applied, then verify, journal, escalate, release."""
+    async def _follow(
+        self, state: Service, result: dict[str, Any], hand_over: bool = False, holding: bool = False
+    ) -> None:
+        """Hand the claimed decision to the rule engine (``hand_over``; ``holding``: it was, and holds a place among
+        ``max_running_actions``), wait for the playbook to report the change applied, then verify, journal,
+        escalate, release. The claim is renewed all along, the wait for a place included."""
         keeper = asyncio.ensure_future(self._keep(result))
         try:
-            await self._follow_held(state, result)
+            if hand_over:
+                await self._hand_over(result)
+                holding = True
+            await self._follow_held(state, result, holding)
         finally:
             keeper.cancel()
             await asyncio.gather(keeper, return_exceptions=True)
+
+    async def _hand_over(self, result: dict[str, Any]) -> None:
+        """Emit the decision's event once fewer than ``max_running_actions`` playbooks run; the place is the
+        caller's to give back (:meth:`_follow_held`, once the playbook has reported and ended). Meanwhile the
+        decision stays claimed in the journal (its action ``pending``, no run named): a loop that restarts
+        settles it and checks its alert again, so nothing waiting here is lost."""
+        self._queued += 1
+        try:
+            await self._acting.acquire()
+        finally:
+            self._queued -= 1
+        try:
+            await self.emit(event_of(result))
+        except BaseException:
+            self._acting.release()
+            raise
+        self.stats.events += 1
 
     async def _keep(self, result: dict[str, Any]) -> None:
         """Renew the claim's lease while the loop acts and verifies (the playbook gives it back when it fails)."""
@@ -778,30 +834,61 @@ class Loop:
             if not await self._in_pool(self._renew, result):
                 return
 
-    async def _follow_held(self, state: Service, result: dict[str, Any]) -> None:
-        claim = result["claim"]
-        action_id, decision_id = int(claim["action_id"]), int(result["decision_id"])
-        deadline = time.monotonic() + self.config.apply_timeout
-        while True:
-            row = await self._until_journaled(lambda: self.clients.journal().action(action_id))
-            if row is None or row["outcome"] != "pending":
-                # The playbook ended the action itself (it failed: it journaled, escalated and released).
-                self.stats.verifications["failed"] += 1
-                return
-            if row.get("applied"):
-                break
-            if time.monotonic() > deadline:
-                why = f"the action's playbook did not report its change within {self.config.apply_timeout:g}s"
-                await self._until_journaled(self._finish, result, "failed", why, [why], {})
-                self.stats.verifications["failed"] += 1
-                return
-            await asyncio.sleep(self.config.poll_seconds)
+    async def _follow_held(self, state: Service, result: dict[str, Any], holding: bool = False) -> None:
+        if not await self._applied(result, _Place(self._acting) if holding else None):
+            return
+        decision_id = int(result["decision_id"])
         state.phase = "verifying"
         loop = asyncio.get_running_loop()
         verdict, summary, reasons, evidence = await loop.run_in_executor(self._watchers, self._verify, result)
         await self._until_journaled(self._finish, result, verdict, summary, reasons, evidence)
         self.stats.verifications[verdict] += 1  # counted once journaled
         logger.info("decision %d: %s", decision_id, verdict)
+
+    async def _applied(self, result: dict[str, Any], place: _Place | None) -> bool:
+        """Wait until the playbook reports the change applied (True) or the action ends otherwise (False). The
+        place the action holds among ``max_running_actions`` is given back once its playbook's process has ended
+        (its memory with it), not at the report, which a few tasks still follow: watched apart meanwhile, so
+        verification starts at once."""
+        action_id = int(result["claim"]["action_id"])
+        deadline = time.monotonic() + self.config.apply_timeout
+        try:
+            while True:
+                row = await self._until_journaled(lambda: self.clients.journal().action(action_id))
+                if row is None or row["outcome"] != "pending":
+                    # The playbook ended the action itself (it failed: it journaled, escalated and released).
+                    self.stats.verifications["failed"] += 1
+                    return False
+                run = row.get("run")
+                if place is not None and not place.free and (not run or not _running(run)):
+                    # Ended (or, without a named run, nothing to watch once applied). A run that ended unreported
+                    # keeps its claim until the deadline below, not its place.
+                    if run or row.get("applied"):
+                        place.give_back()
+                if row.get("applied"):
+                    if place is not None and not place.free:
+                        self._spawn(self._give_back_when_ended(run, place))
+                        place = None  # the watcher's now
+                    return True
+                if time.monotonic() > deadline:
+                    why = f"the action's playbook did not report its change within {self.config.apply_timeout:g}s"
+                    await self._until_journaled(self._finish, result, "failed", why, [why], {})
+                    self.stats.verifications["failed"] += 1
+                    return False
+                held = place is not None and not place.free
+                await asyncio.sleep(
+                    min(self.config.poll_seconds, RUNNING_POLL_SECONDS) if held else self.config.poll_seconds
+                )
+        finally:
+            if place is not None:
+                place.give_back()
+
+    async def _give_back_when_ended(self, run: Mapping[str, Any], place: _Place) -> None:
+        try:
+            while await self._in_pool(_running, run):
+                await asyncio.sleep(RUNNING_POLL_SECONDS)
+        finally:
+            place.give_back()
 
     async def _in_pool(self, work: Callable[..., Any], *args: Any) -> Any:
         """Journal and cluster work that must not block the event loop (outside the bounded check pool)."""
@@ -896,11 +983,12 @@ class Loop:
     def _check(self, alert: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         cpu, wall = time.thread_time(), time.monotonic()
         try:
-            intents, policy = self.catalog.current()
+            intents, policy, version = self.catalog.versioned()
             request = _check.Request(str(alert["namespace"]), str(alert["service"]), alert, datetime.now(UTC))
             # A short lease, renewed while the loop holds it (_keep): a loop that died is shown dead in seconds.
             settings = _check.Settings(intents, policy, list(self.config.patches), self.config.lock_lease_seconds)
-            clients = _check.Clients(self.clients.kube, self.clients.prom, self.clients.journal())
+            platform = self.platform.reader(version, self.clients.prom)
+            clients = _check.Clients(self.clients.kube, self.clients.prom, self.clients.journal(), platform=platform)
             result = _check.evaluate(request, settings, clients)
         except JournalUnavailable as exc:  # no history, no guardrails: decide nothing, the alert waits
             self._blind(alert, str(exc))
@@ -1046,9 +1134,9 @@ class Loop:
         key = f"{intent['namespace']}/{intent['service']}"
         state = self.services.setdefault(key, Service())
         state.phase, state.decision_id = "acting", int(result["decision_id"])
-        await self.emit(event_of(result))
-        self.stats.events += 1
-        self._spawn(self._resume(state, result))
+        # Within max_running_actions like any acting decision; the link's answer waits while every place is taken.
+        await self._hand_over(result)
+        self._spawn(self._resume(state, result, holding=True))
         return result
 
     def _answer(self, decision_id: int, approver: str, approve: bool) -> dict[str, Any]:
@@ -1131,6 +1219,41 @@ class Loop:
             logger.error("cannot renew the lock of %s/%s: %s", intent["namespace"], intent["service"], exc)
             return True
 
+    def _queue_link(self, decision_id: int, alert: dict[str, Any], reason: str) -> asyncio.Future[None]:
+        """Journal a coalesced alert's link with the others that come meanwhile, in one transaction per batch (a
+        storm links thousands: one commit each held the intake behind them). The future is done once it is
+        written (or its failure logged), which is when the alert may leave the spool."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._links.append((decision_id, alert, reason, done))
+        if self._linking is None or self._linking.done():
+            self._linking = asyncio.ensure_future(self._write_links())
+            self._tasks.add(self._linking)
+            self._linking.add_done_callback(self._done)
+        return done
+
+    async def _write_links(self) -> None:
+        while self._links:
+            batch, self._links = self._links[:LINK_BATCH], self._links[LINK_BATCH:]
+            parked = False
+            try:
+                await self._in_pool(self._link_all, [(d, a, r) for d, a, r, _done in batch])
+            except JournalUnavailable as exc:  # each waits for the journal, its future with it (see offer)
+                self._journal_lost(exc)
+                for _decision, alert, _reason, done in batch:
+                    self.outage.park([alert], done)
+                parked = True
+            finally:
+                for *_, done in batch:
+                    if not parked and not done.done():
+                        done.set_result(None)
+
+    def _link_all(self, links: list[tuple[int, dict[str, Any], str]]) -> None:
+        try:
+            self.clients.journal().link_alerts([(d, _check.alert_block(a) or {}, r) for d, a, r in links])
+        except SelfHealError:  # one bad link fails the batch: write them one by one, each failure logged
+            for decision_id, alert, reason in links:
+                self._link(decision_id, alert, reason)
+
     def _link(self, decision_id: int, alert: dict[str, Any], reason: str) -> None:
         try:
             self.clients.journal().link_alert(decision_id, _check.alert_block(alert) or {}, reason)
@@ -1185,6 +1308,39 @@ async def _settle_when_all(waits: list[asyncio.Future[None]], future: asyncio.Fu
     await asyncio.gather(*waits)
     if not future.done():
         future.set_result(None)
+
+
+class _Place:
+    """One of the ``max_running_actions`` places, held by a handed-over action until its playbook has ended."""
+
+    def __init__(self, places: asyncio.Semaphore) -> None:
+        self._places, self.free = places, False
+
+    def give_back(self) -> None:
+        if not self.free:
+            self.free = True
+            self._places.release()
+
+
+def _running(run: Mapping[str, Any]) -> bool:
+    """Whether a journaled run's playbook still runs on this machine (a run elsewhere: taken as ended).
+
+    The run names the ``ansible-playbook`` process the playbook's first module ran under, which is the worker that
+    ansible-playbook forked for that task and is gone with it; what lives on is the playbook itself, the leader of
+    the session ansible-runner started it in."""
+    if run.get("pid") is None or run.get("host") != socket.gethostname():
+        return False
+    named = _runs.read(int(run["pid"]))
+    if named is not None and named.start == run.get("start") and named.state not in ("Z", "X"):
+        return True
+    session = run.get("session")
+    leader = _runs.read(int(session)) if session else None
+    return (
+        leader is not None
+        and leader.session == session
+        and _runs.is_playbook(leader)
+        and leader.state not in ("Z", "X")
+    )
 
 
 def _named(value: Any) -> bool:

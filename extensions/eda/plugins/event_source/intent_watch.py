@@ -128,6 +128,21 @@ options:
     description: After a decision not to act, how long the next report of the service waits before its check.
     type: float
     default: 30
+  platform_view_seconds:
+    description:
+      - How long one Prometheus round of every intent's objectives (the platform view of principle 7, which
+        counts the services breaching at once) serves the checks that follow it. Checks running at the same time
+        share one round and each reads its own service fresh; a round that fails is never kept, and a check
+        without it escalates as with Prometheus down. C(0) shares only the round in flight.
+    type: float
+    default: 5
+  max_running_actions:
+    description:
+      - How many action playbooks run at once (each costs about 160 MiB; the default is sized so that everything the
+        rulebook starts stays within 1 GiB). A later acting decision stays claimed in the source, its lock renewed,
+        until a playbook ends, then goes to the rule engine; a restart settles it and checks its alert again.
+    type: int
+    default: 3
   workers:
     description: Checks that run at once.
     type: int

@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import GatherError
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop import check as _check
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop.platform import SharedPlatform
 
 NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
 
@@ -94,3 +96,67 @@ def test_prometheus_down_leaves_the_breach_count_unknown_and_says_why() -> None:
     assert snapshot["observed"]["platform"].get("services_breaching") is None
     assert snapshot["observed"]["metrics"] == {}
     assert any("connection refused" in w for w in warnings), warnings
+
+
+# --- the warm loop's shared platform view (_loop/platform.py) -----------------------------------------------------
+
+
+def shared_gather(
+    prom: Prometheus, reader: Any, platform: list[dict[str, Any]] | None = INTENTS
+) -> tuple[dict[str, Any], list[str]]:
+    return _check.gather(INTENTS[0], {}, None, NOW, Cluster(), prom, None, platform_intents=platform, platform=reader)  # type: ignore[arg-type]
+
+
+def test_with_a_shared_view_the_own_round_holds_the_service_alone_and_the_count_is_the_same() -> None:
+    prom = Prometheus(breaching={"ns-0/web", "ns-2/web", "ns-3/web"})
+    shared = SharedPlatform(max_age=5, wait=1)
+    snapshot, warnings = shared_gather(prom, shared.reader(1, prom))
+    assert [set(r) for r in prom.rounds] == [{f"ns-{i}/web" for i in range(5)}, {"ns-0/web"}]
+    alone, _ = gather(Prometheus(breaching={"ns-0/web", "ns-2/web", "ns-3/web"}))
+    assert snapshot["observed"] == alone["observed"] and warnings == []
+    # A second check within the age reads its own service only.
+    shared_gather(prom, shared.reader(1, prom))
+    assert [set(r) for r in prom.rounds[2:]] == [{"ns-0/web"}]
+
+
+def test_the_services_own_indicators_come_from_its_fresh_round_not_the_shared_one() -> None:
+    prom = Prometheus(breaching=set())
+    stale = {f"ns-{i}/web": {"error_rate": 50.0, "availability": 99.9, "latency_p99_ms": 80.0} for i in range(5)}
+    snapshot, _ = shared_gather(prom, lambda intents: stale)
+    assert snapshot["observed"]["metrics"]["error_rate"] == 0.1
+    assert snapshot["observed"]["platform"]["services_breaching"] == 4  # the four others, as the shared round saw
+
+
+def failing(intents: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    raise GatherError("Prometheus at http://prom did not answer: connection refused")
+
+
+def partial(intents: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {"ns-1/web": {"error_rate": 0.1}}
+
+
+@pytest.mark.parametrize("reader", [failing, partial], ids=["failed", "partial"])
+def test_a_failed_or_partial_shared_view_leaves_the_check_as_blind_as_prometheus_down(reader: Any) -> None:
+    prom = Prometheus(breaching=set())
+    snapshot, warnings = shared_gather(prom, reader)
+    assert prom.rounds == [], "nothing is read of a service whose platform view is unknown"
+    down, _ = gather(Prometheus(breaching=set(), down=True))
+    assert snapshot["observed"] == down["observed"]
+    assert snapshot["observed"]["metrics"] == {} and snapshot["observed"]["platform"]["services_breaching"] is None
+    assert any("indicators unknown" in w for w in warnings), warnings
+
+
+@pytest.mark.parametrize("reader", [failing, partial], ids=["failed", "partial"])
+def test_a_check_with_an_unknown_platform_view_decides_as_with_prometheus_down(reader: Any) -> None:
+    alert = {"status": "firing", "labels": {"alertname": "HighErrorRate", "namespace": "ns-0", "service": "web"}}
+    request = _check.Request("ns-0", "web", alert, NOW)
+    settings = _check.Settings(INTENTS, {})
+
+    def decided(prom: Prometheus, reader: Any) -> dict[str, Any]:
+        clients = _check.Clients(Cluster, prom, None, record=False, platform=reader)  # type: ignore[arg-type]
+        return _check.evaluate(request, settings, clients)["decision"]  # type: ignore[no-any-return]
+
+    shared = decided(Prometheus(breaching={"ns-0/web"}), reader)
+    down = decided(Prometheus(breaching={"ns-0/web"}, down=True), None)
+    assert shared == down and (shared["action"], shared["rule"]) == ("escalate", "blind"), shared
+    assert decided(Prometheus(breaching={"ns-0/web"}), None) != down, "the check can tell a known breach apart"

@@ -96,3 +96,38 @@ def test_a_playbook_in_its_own_session_is_named_by_its_module_and_stopped_with_w
     finally:
         proc.kill()
         proc.wait()
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="Linux /proc only")
+def test_a_module_in_a_forked_worker_names_the_playbook_not_the_worker(tmp_path: Path) -> None:
+    """ansible-playbook forks a worker per task, an ansible-playbook process in a session of its own that ends with
+    the task: the run named is the playbook above it, which lives on (and whose end frees the loop's place)."""
+    fake = tmp_path / "ansible-playbook"
+    fake.write_text(
+        "import json, subprocess, sys, time\n"
+        "if sys.argv[1:] == ['worker']:\n"
+        "    probe = 'import json; from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop import runs;"
+        " print(json.dumps(runs.this_run()))'\n"
+        "    print(subprocess.run([sys.executable, '-c', probe], capture_output=True, text=True).stdout.strip())\n"
+        "    sys.exit(0)\n"
+        "worker = subprocess.run([sys.executable, sys.argv[0], 'worker'], capture_output=True, text=True,"
+        " start_new_session=True)\n"
+        "print(worker.stdout.strip(), flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, str(fake)],
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
+    try:
+        import json
+
+        assert proc.stdout is not None
+        run = json.loads(proc.stdout.readline())
+        assert (run["pid"], run["session"]) == (proc.pid, proc.pid)
+    finally:
+        proc.kill()
+        proc.wait()
