@@ -520,7 +520,9 @@ class Journal:
             )
         return inserted == 1
 
-    def alerts_handled(self, owner: str, keys: list[tuple[str, str, str | datetime]], at: datetime | None = None) -> int:
+    def alerts_handled(
+        self, owner: str, keys: list[tuple[str, str, str | datetime]], at: datetime | None = None
+    ) -> int:
         """Mark alerts this owner accepted as handled (their check is journaled, or they were linked or closed):
         nobody takes them over any more. Returns how many were marked."""
         moment = _stamp(at)
@@ -579,13 +581,15 @@ class Journal:
 
     def take_over_action(self, action_id: int, owner: str, now: datetime | None = None) -> bool:
         """Become the one loop that settles a dead loop's unfinished action; False when a live loop took it over
-        already (a restarted loop and a peer both see it: one of them settles it)."""
+        already (a restarted loop and a peer both see it: one of them settles it); True again for the loop that has
+        it (it may have had to wait)."""
         moment = _stamp(now)
         with self._write() as tx:
             taken = tx.execute(
                 "INSERT INTO action_takeovers (action_id, owner, taken) VALUES (?, ?, ?)"
                 " ON CONFLICT (action_id) DO UPDATE SET owner = excluded.owner, taken = excluded.taken"
-                " WHERE action_takeovers.owner NOT IN (SELECT instance FROM loop_instances WHERE lease_until > ?)",
+                " WHERE action_takeovers.owner = excluded.owner"
+                " OR action_takeovers.owner NOT IN (SELECT instance FROM loop_instances WHERE lease_until > ?)",
                 (int(action_id), owner, moment, moment),
             )
         return taken == 1

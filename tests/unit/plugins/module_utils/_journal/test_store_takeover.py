@@ -64,7 +64,9 @@ def test_a_later_copy_takes_over_a_dead_owners_alert(journal: Journal) -> None:
     assert accept(journal, "a", "fp1", later) is False
 
 
-def test_an_alert_whose_check_was_journaled_is_not_taken_over(journal: Journal, journal_backend: JournalBackend) -> None:
+def test_an_alert_whose_check_was_journaled_is_not_taken_over(
+    journal: Journal, journal_backend: JournalBackend
+) -> None:
     journal.renew_instance("a", LEASE, now=NOW)
     assert accept(journal, "a", "fp1") is True
     assert accept(journal, "a", "fp2") is True
@@ -120,6 +122,7 @@ def test_one_loop_takes_over_a_dead_loops_action(journal: Journal) -> None:
     journal.renew_instance("c", LEASE, now=NOW)
     assert journal.take_over_action(action, "b", now=NOW) is True
     assert journal.take_over_action(action, "c", now=NOW) is False  # "b" lives and has it
+    assert journal.take_over_action(action, "b", now=NOW) is True  # still its own
     later = NOW + LEASE + timedelta(seconds=1)
     journal.renew_instance("c", LEASE, now=later)
     assert journal.take_over_action(action, "c", now=later) is True  # "b" died meanwhile
