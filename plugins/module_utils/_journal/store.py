@@ -579,6 +579,16 @@ class Journal:
             )
         return [json.loads(row[0]) for row in rows]
 
+    def claimed_decision(self, namespace: str, service: str) -> int | None:
+        """The decision whose action on the service is claimed and not finished (the newest), None when none is:
+        what a receiver links an alert to when another receiver on the journal acts on its service."""
+        rows = self._read(
+            "SELECT decision_id FROM actions WHERE namespace = ? AND service = ? AND outcome = 'pending'"
+            " AND action != 'escalate' ORDER BY id DESC LIMIT 1",
+            (namespace, service),
+        )
+        return int(rows[0]["decision_id"]) if rows else None
+
     def take_over_action(self, action_id: int, owner: str, now: datetime | None = None) -> bool:
         """Become the one loop that settles a dead loop's unfinished action; False when a live loop took it over
         already (a restarted loop and a peer both see it: one of them settles it); True again for the loop that has

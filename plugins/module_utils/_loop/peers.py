@@ -9,6 +9,10 @@ Each receiver's :class:`Peers` sits in front of its :class:`._warm.Loop`:
   check is journaled (or it was linked to a decision, or it closed its incident) its owner marks it handled.
 - **Liveness.** Each loop renews a lease of its own in the journal (``renew_instance``) three times per
   ``lock_lease_seconds``; a loop killed with ``kill -9`` stops renewing, and its lease lapses.
+- **Follow a peer's claim.** A firing alert of a service this loop is idle on, while another loop's claimed action
+  on it is unfinished, is linked to that decision instead of checked (the check would find the target locked,
+  cost a worker, and its settle would hold the service's next alerts): what one loop does with what comes while it
+  acts, across loops.
 - **Take over.** Every sweep (as often as the lease is renewed) takes over, through one conditional UPDATE, the
   alerts that a dead loop accepted and whose check was never journaled - the copy this receiver got of them was
   dropped as a duplicate - and checks them. It also settles a dead loop's unfinished actions as a restarted loop
@@ -32,6 +36,7 @@ from typing import Any
 
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import SelfHealError
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._journal.store import is_url
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop import check as _check
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop import warm as _warm
 
 logger = logging.getLogger("zerotouch.selfheal.peers")
@@ -66,7 +71,14 @@ class Peers:
         self.instance = instance or instance_id()
         self.lease = timedelta(seconds=loop.config.lock_lease_seconds)
         self.every = loop.config.renew_every
-        self.counts = {"accepted": 0, "duplicates": 0, "taken_over": 0, "actions_taken_over": 0, "unshared": 0}
+        self.counts = {
+            "accepted": 0,
+            "duplicates": 0,
+            "linked_to_peer": 0,
+            "taken_over": 0,
+            "actions_taken_over": 0,
+            "unshared": 0,
+        }
         self._handled: list[Key] = []
         self._recovering: set[int] = set()
         self._tasks: list[asyncio.Task[Any]] = []
@@ -112,7 +124,35 @@ class Peers:
             self.counts["duplicates"] += 1
             return None
         self.counts["accepted"] += 1
+        if await self._linked_to_peer(key, alert):
+            return None
         return await self._hand_over(key, alert)
+
+    async def _linked_to_peer(self, key: Key, alert: dict[str, Any]) -> bool:
+        """A firing alert of a service this loop is idle on, while another loop acts on it (its claim is in the
+        journal, not finished): linked to that decision, as this loop links what comes while it acts itself. Not
+        checked: the check would find the target locked, and its settle would hold the service's next alerts."""
+        state = self.loop.services.get(f"{alert.get('namespace')}/{alert.get('service')}")
+        if alert.get("status") != "firing" or (state is not None and (state.phase != "idle" or state.timer)):
+            return False
+        try:
+            decision_id = await self.loop._in_pool(
+                self.loop.clients.journal().claimed_decision, str(alert["namespace"]), str(alert["service"])
+            )
+            if decision_id is None:
+                return False
+            await self.loop._in_pool(
+                self.loop.clients.journal().link_alert,
+                decision_id,
+                _check.alert_block(alert) or {},
+                "came while another receiver acted on its service",
+            )
+        except SelfHealError as exc:  # checked instead: nothing is lost
+            logger.error("cannot link an alert to a peer's decision: %s", exc)
+            return False
+        self.counts["linked_to_peer"] += 1
+        self._handled.append(key)
+        return True
 
     async def _hand_over(self, key: Key, alert: dict[str, Any]) -> asyncio.Future[None] | None:
         journaled = await self.loop.offer(alert)

@@ -208,3 +208,46 @@ def test_a_busy_service_waits_for_the_next_sweep(target: str) -> None:
 
     asyncio.run(run())
     assert a.recovered == [action]
+
+
+def test_an_alert_of_a_service_a_peer_acts_on_is_linked_to_its_decision(target: str) -> None:
+    journal = Journal(target)
+    decision = journal.record_decision(namespace="shop", service="cart", snapshot={}, decision=DECISION)
+    journal.start_action(decision, "rollback", {})  # claimed by the other receiver, not finished
+    b = FakeLoop(target)
+    pb = _peers.Peers(b, "b")  # type: ignore[arg-type]
+    resolved = {**alert("fp2"), "status": "resolved"}
+
+    async def run() -> None:
+        await pb.start()
+        assert await pb.offer(alert("fp1")) is None
+        await pb.offer(alert("fp3", service="web"))  # another service: checked
+        await pb.offer(resolved)  # a resolution closes its incident: the loop's
+        await pb.stop()
+
+    asyncio.run(run())
+    assert b.offered == ["fp3", "fp2"]
+    assert [(link["fingerprint"], link["reason"]) for link in journal.linked_alerts(decision)] == [
+        ("fp1", "came while another receiver acted on its service")
+    ]
+    assert pb.counts["linked_to_peer"] == 1
+
+
+def test_an_alert_is_checked_when_no_claim_is_open(target: str) -> None:
+    journal = Journal(target)
+    decision = journal.record_decision(namespace="shop", service="cart", snapshot={}, decision=DECISION)
+    action = journal.start_action(decision, "rollback", {})
+    journal.finish_action(action, outcome="recovered")
+    escalated = journal.record_decision(namespace="shop", service="cart", snapshot={}, decision=DECISION)
+    journal.start_action(escalated, "escalate", {})  # an escalation's pending action claims nothing to follow
+    assert journal.claimed_decision("shop", "cart") is None
+    b = FakeLoop(target)
+    pb = _peers.Peers(b, "b")  # type: ignore[arg-type]
+
+    async def run() -> None:
+        await pb.start()
+        await pb.offer(alert("fp1"))
+        await pb.stop()
+
+    asyncio.run(run())
+    assert b.offered == ["fp1"]
