@@ -216,6 +216,20 @@ def test_a_fault_that_needs_a_human_escalates_once_between_the_two(pair: Pair, f
     assert len(escalations_received(pair, APPROVAL)) == 1
 
 
+def unfinished(pair: Pair) -> str:
+    """The decisions and actions of the storm's services that have no verified remediation yet."""
+    found = pair.rows(
+        "SELECT d.service, d.id, d.time, d.action, d.rule, a.id, a.action, a.outcome, a.run IS NOT NULL,"
+        " (SELECT owner FROM action_takeovers t WHERE t.action_id = a.id) FROM decisions d"
+        " LEFT JOIN actions a ON a.decision_id = d.id WHERE d.namespace = %s AND d.service NOT IN"
+        " (SELECT service FROM actions WHERE namespace = %s AND action = 'rollback' AND outcome = 'recovered')"
+        " ORDER BY d.id",
+        (STORM, STORM),
+    )
+    instances = pair.rows("SELECT * FROM loop_instances")
+    return "\n".join(map(str, found)) + f"\ninstances {instances}"
+
+
 class Poster(threading.Thread):
     """Posts one fresh alert per storm service every half second to both receivers (as Alertmanager's two
     routes do), each round re-sending the round before it; keeps the fingerprints some receiver accepted (2xx)."""
@@ -319,7 +333,7 @@ def test_kill_9_of_one_mid_storm_the_other_finishes_everything(pair: Pair, fault
             interval=1,
             detail=lambda: (
                 f"remediations {remediations()}\nlost {sorted(poster.accepted - journaled())[:20]}\n"
-                f"alive {alive(first)}\n{survivor.output(4000)}"
+                f"alive {alive(first)}\n{unfinished(pair)}\n{survivor.output(4000)}"
             ),
         )
         took = time.monotonic() - killed

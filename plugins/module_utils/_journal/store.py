@@ -579,6 +579,24 @@ class Journal:
             )
         return [json.loads(row[0]) for row in rows]
 
+    def hold_actions(self, owner: str, decision_ids: list[int], now: datetime | None = None) -> int:
+        """Say that loop ``owner`` follows the unfinished actions of these decisions (it claimed them, or took them
+        over): no peer takes them over while ``owner`` lives, whatever their claim's lease shows. One statement;
+        an action a live peer took over stays that peer's. Returns how many are held."""
+        if not decision_ids:
+            return 0
+        moment = _stamp(now)
+        marks = ", ".join("?" * len(decision_ids))
+        with self._write() as tx:
+            return tx.execute(
+                "INSERT INTO action_takeovers (action_id, owner, taken) SELECT id, ?, ? FROM actions"
+                f" WHERE decision_id IN ({marks}) AND outcome = 'pending'"
+                " ON CONFLICT (action_id) DO UPDATE SET owner = excluded.owner, taken = excluded.taken"
+                " WHERE action_takeovers.owner = excluded.owner"
+                " OR action_takeovers.owner NOT IN (SELECT instance FROM loop_instances WHERE lease_until > ?)",
+                (owner, moment, *(int(d) for d in decision_ids), moment),
+            )
+
     def claimed_decision(self, namespace: str, service: str) -> int | None:
         """The decision whose action on the service is claimed and not finished (the newest), None when none is:
         what a receiver links an alert to when another receiver on the journal acts on its service."""

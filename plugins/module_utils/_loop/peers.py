@@ -17,7 +17,8 @@ Each receiver's :class:`Peers` sits in front of its :class:`._warm.Loop`:
   alerts that a dead loop accepted and whose check was never journaled - the copy this receiver got of them was
   dropped as a duplicate - and checks them. It also settles a dead loop's unfinished actions as a restarted loop
   does (``Loop._recover_one``: verify what was applied, run again what had started, give back what never did),
-  each only once its claim's lease has lapsed, and only by the one loop that wins ``take_over_action``.
+  each only once its claim's lease has lapsed and the loop that follows it (``hold_actions``, at every renewal) is
+  dead, and only by the one loop that wins ``take_over_action``.
 
 Nothing here reads a value and writes on the strength of it: which loop gets an alert or an action is the outcome
 of one statement the database runs atomically (a unique key, an upsert, an UPDATE's WHERE).
@@ -185,11 +186,21 @@ class Peers:
             self._recover(result)
 
     def _renew(self) -> None:
-        self.loop.clients.journal().renew_instance(self.instance, self.lease)
+        journal = self.loop.clients.journal()
+        journal.renew_instance(self.instance, self.lease)
+        # And what it acts on: a claim's lease renewed late (a loaded machine) must not look like a dead loop's.
+        journal.hold_actions(self.instance, sorted(self._following()))
+
+    def _following(self) -> set[int]:
+        return {
+            int(s.decision_id)
+            for s in list(self.loop.services.values())
+            if s.phase in ("acting", "verifying") and s.decision_id is not None
+        }
 
     def _orphaned_actions(self) -> list[dict[str, Any]]:
         """Unfinished actions of other loops whose claim's lease lapsed and that this loop won to settle."""
-        own = {s.decision_id for s in self.loop.services.values() if s.phase in ("acting", "verifying")}
+        own = self._following()
         found = []
         for result in self.loop._unfinished():
             action_id = int(result["claim"]["action_id"])

@@ -149,3 +149,21 @@ def test_concurrent_peers_take_over_each_alert_exactly_once(journal_backend: Jou
     with ThreadPoolExecutor(peers) as pool:
         results = [f.result(timeout=120) for f in [pool.submit(sweep, f"peer-{i}") for i in range(peers)]]
     assert sorted(fp for mine in results for fp in mine) == sorted(f"fp-{k}" for k in range(keys))
+
+
+def test_a_live_loop_holds_its_actions_against_a_take_over(journal: Journal) -> None:
+    first = journal.record_decision(namespace="shop", service="cart", snapshot={}, decision=DECISION, at=NOW)
+    second = journal.record_decision(namespace="shop", service="web", snapshot={}, decision=DECISION, at=NOW)
+    held, other = journal.start_action(first, "rollback", {}), journal.start_action(second, "rollback", {})
+    journal.renew_instance("a", LEASE, now=NOW)
+    journal.renew_instance("b", LEASE, now=NOW)
+    assert journal.hold_actions("a", [first, second], now=NOW) == 2
+    assert journal.take_over_action(held, "b", now=NOW) is False  # "a" lives: its claim's lease is beside the point
+    finished = journal.record_decision(namespace="shop", service="db", snapshot={}, decision=DECISION, at=NOW)
+    journal.finish_action(journal.start_action(finished, "rollback", {}), outcome="recovered")
+    assert journal.hold_actions("b", [finished], now=NOW) == 0  # nothing unfinished to hold
+    later = NOW + LEASE + timedelta(seconds=1)
+    journal.renew_instance("b", LEASE, now=later)
+    assert journal.take_over_action(other, "b", now=later) is True  # "a" died
+    journal.renew_instance("a", LEASE, now=later)  # ... and one like it came back: what "b" took stays "b"'s
+    assert journal.hold_actions("a", [first, second], now=later) == 1
