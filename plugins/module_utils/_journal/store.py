@@ -1106,10 +1106,13 @@ APPROVAL_HOWS = ("link", "command")
 
 # SQL conditions on an alert_dedupe row (one ? each: now): its owner's lease has lapsed (or it has none) ...
 _DEAD_OWNER = "alert_dedupe.owner NOT IN (SELECT instance FROM loop_instances WHERE lease_until > ?)"
-# ... and nothing of its check was journaled since it was accepted: a decision, or a link, of its fingerprint.
+# ... and its check was not journaled since it was accepted: no link of its fingerprint, and no decision of it that
+# is complete - one not to act, a failed check (escalated as it was journaled), or one whose claim is journaled
+# (an acting decision journaled by a loop that died before it claimed the target is no check: nothing acts on it).
 _UNCHECKED = (
     "NOT EXISTS (SELECT 1 FROM decisions d WHERE d.fingerprint = alert_dedupe.fingerprint"
-    " AND d.time >= alert_dedupe.accepted)"
+    " AND d.time >= alert_dedupe.accepted AND (d.action = 'none' OR d.rule = 'check-failed'"
+    " OR EXISTS (SELECT 1 FROM actions a WHERE a.decision_id = d.id)))"
     " AND NOT EXISTS (SELECT 1 FROM alert_links l WHERE l.fingerprint = alert_dedupe.fingerprint"
     " AND l.time >= alert_dedupe.accepted)"
 )

@@ -81,6 +81,7 @@ def test_an_alert_whose_check_was_journaled_is_not_taken_over(
         alert_status="firing",
         at=NOW + timedelta(seconds=1),
     )
+    journal.start_action(decision, "rollback", {}, started=NOW + timedelta(seconds=1))  # and claimed its target
     journal.link_alert(decision, alert("fp2"), "came while its service was checked", at=NOW + timedelta(seconds=1))
     later = NOW + LEASE + timedelta(seconds=1)
     journal.renew_instance("b", LEASE, now=later)
@@ -167,3 +168,17 @@ def test_a_live_loop_holds_its_actions_against_a_take_over(journal: Journal) -> 
     assert journal.take_over_action(other, "b", now=later) is True  # "a" died
     journal.renew_instance("a", LEASE, now=later)  # ... and one like it came back: what "b" took stays "b"'s
     assert journal.hold_actions("a", [first, second], now=later) == 1
+
+
+def test_an_acting_decision_its_loop_died_before_claiming_is_no_check(journal: Journal) -> None:
+    journal.renew_instance("a", LEASE, now=NOW)
+    for fp in ("fp1", "fp2"):
+        assert accept(journal, "a", fp) is True
+    # "a" decided to act on fp1 and died before it claimed the target: nothing will act on that decision.
+    journal.record_decision(namespace="shop", service="cart", snapshot={}, decision=DECISION, fingerprint="fp1", at=NOW)
+    # fp2's check decided not to act: complete as journaled.
+    none = {**DECISION, "action": "none", "rule": "no-impact"}
+    journal.record_decision(namespace="shop", service="cart", snapshot={}, decision=none, fingerprint="fp2", at=NOW)
+    later = NOW + LEASE + timedelta(seconds=1)
+    journal.renew_instance("b", LEASE, now=later)
+    assert [a["fingerprint"] for a in journal.take_over_alerts("b", now=later)] == ["fp1"]

@@ -15,6 +15,7 @@ from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop import wa
 from ansible_collections.zerotouch.selfheal.tests.unit.journal_backends import JournalBackend
 
 DECISION = {"action": "rollback", "params": {}, "proposed": None, "rule": "rollback", "reasons": ["r"]}
+NONE = {**DECISION, "action": "none", "rule": "no-impact"}  # what FakeLoop's checks decide
 
 
 def alert(fp: str, service: str = "cart") -> dict[str, Any]:
@@ -48,7 +49,7 @@ class FakeLoop:
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         if self.checks:
             self.db.record_decision(
-                namespace="shop", service="cart", snapshot={}, decision=DECISION, fingerprint=alert["fingerprint"]
+                namespace="shop", service="cart", snapshot={}, decision=NONE, fingerprint=alert["fingerprint"]
             )
             done.set_result(None)
         return done
