@@ -234,11 +234,22 @@ def route_alerts(state: dict[str, Any], url: str, token: str | None = None, grou
     The sandbox sends a new alert group at once; ``group_wait`` holds the first notification of each group that
     long on this route, as production routes do (Alertmanager's default is 30s).
     """
-    rulebook: dict[str, Any] = {"url": url, "send_resolved": True, "max_alerts": 0}
-    if token:
-        rulebook["http_config"] = {"authorization": {"type": "Bearer", "credentials": token}}
-    receiver = {"name": "selfheal", "webhook_configs": [rulebook]}
-    _configure(state, [receiver], must_hold=url, group_wait=group_wait)
+    route_alerts_to(state, [(url, token)], group_wait)
+
+
+def route_alerts_to(
+    state: dict[str, Any], targets: list[tuple[str, str | None]], group_wait: str | None = None
+) -> None:
+    """Make the sandbox's Alertmanager post every alert to each ``(url, token)`` - receivers of an HA pair, each
+    notified on a route of its own, so each gets every alert and a dead one does not hold back the others - as
+    well as to its webhook recorder (see :func:`route_alerts`)."""
+    receivers = []
+    for n, (url, token) in enumerate(targets):
+        hook: dict[str, Any] = {"url": url, "send_resolved": True, "max_alerts": 0}
+        if token:
+            hook["http_config"] = {"authorization": {"type": "Bearer", "credentials": token}}
+        receivers.append({"name": "selfheal" if n == 0 else f"selfheal-{n + 1}", "webhook_configs": [hook]})
+    _configure(state, receivers, must_hold=targets[-1][0], group_wait=group_wait)
 
 
 def unroute_alerts(state: dict[str, Any]) -> None:

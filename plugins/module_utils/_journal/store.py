@@ -179,6 +179,29 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
     # what the loop before it started; on the action's row, so that recording it and settling the action as never
     # started are two updates of one row, and only one of them can win.
     7: ("ALTER TABLE actions ADD COLUMN run TEXT",),
+    # Receivers that share the journal (an HA pair behind Alertmanager): each accepted alert keeps who accepted it
+    # and the alert itself until its check is journaled, so a peer can take over what a dead receiver accepted and
+    # never checked; every loop's liveness is a lease it renews; a dead loop's unfinished action is taken over by
+    # one peer only (the upsert on its row decides).
+    8: (
+        "ALTER TABLE alert_dedupe ADD COLUMN owner TEXT",
+        "ALTER TABLE alert_dedupe ADD COLUMN alert TEXT",
+        "ALTER TABLE alert_dedupe ADD COLUMN handled TEXT",
+        "ALTER TABLE alert_dedupe ADD COLUMN taken TEXT",
+        "CREATE INDEX IF NOT EXISTS alert_dedupe_unhandled ON alert_dedupe (owner) WHERE handled IS NULL",
+        "CREATE INDEX IF NOT EXISTS decisions_by_fingerprint ON decisions (fingerprint, time)",
+        "CREATE INDEX IF NOT EXISTS alert_links_by_fingerprint ON alert_links (fingerprint, time)",
+        """CREATE TABLE IF NOT EXISTS loop_instances (
+            instance TEXT PRIMARY KEY,
+            started TEXT NOT NULL,
+            lease_until TEXT NOT NULL
+        )""",
+        """CREATE TABLE IF NOT EXISTS action_takeovers (
+            action_id {ref} PRIMARY KEY REFERENCES actions (id),
+            owner TEXT NOT NULL,
+            taken TEXT NOT NULL
+        )""",
+    ),
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 
@@ -472,29 +495,146 @@ class Journal:
         *,
         ttl: timedelta = DEDUPE_TTL,
         now: datetime | None = None,
+        owner: str | None = None,
+        alert: Mapping[str, Any] | None = None,
     ) -> bool:
         """Accept one alert notification: True exactly once per ``(fingerprint, status, starts_at)`` within ``ttl``,
         whichever process or machine asks first (the journal's unique key decides), False for every repeat.
 
         Alertmanager repeats a notification (resends, several replicas, a webhook retried): the first to accept it
         handles it. Once ``ttl`` has passed the key may be accepted again; :meth:`expire_alerts` sweeps old keys.
+
+        With an ``owner`` (a loop instance, see :meth:`renew_instance`) and the ``alert``, the acceptance is kept
+        open until the owner says it is handled (:meth:`alerts_handled`): if the owner dies before that, the alert
+        may be accepted again - here, by the peer whose copy comes later, or by :meth:`take_over_alerts` - unless a
+        decision or a link of that fingerprint was journaled since it was accepted (then its check was made).
         """
         if not fingerprint or not status:
             raise JournalError("an alert needs a fingerprint and a status to be accepted")
         moment = now or datetime.now(UTC)
         start = _stamp(starts_at if isinstance(starts_at, datetime) else _parse_time(starts_at, "starts_at"))
         key = (fingerprint, status, start)
+        text = _json(dict(alert), "alert") if alert is not None and owner is not None else None
+        # Without an owner nothing can take it over: it is handled as soon as it is accepted.
+        handled = _stamp(moment) if text is None else None
         with self._write() as tx:
             tx.execute(
                 "DELETE FROM alert_dedupe WHERE fingerprint = ? AND status = ? AND starts_at = ? AND expires <= ?",
                 (*key, _stamp(moment)),
             )
+            # One statement: a new key is inserted; an existing one moves to this owner only when its owner is dead
+            # and nothing of its check was journaled (the WHERE of the upsert is evaluated on the row as it is).
             inserted = tx.execute(
-                "INSERT INTO alert_dedupe (fingerprint, status, starts_at, accepted, expires) VALUES (?, ?, ?, ?, ?)"
-                " ON CONFLICT (fingerprint, status, starts_at) DO NOTHING",
-                (*key, _stamp(moment), _stamp(moment + ttl)),
+                "INSERT INTO alert_dedupe (fingerprint, status, starts_at, accepted, expires, owner, alert, handled)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (fingerprint, status, starts_at) DO UPDATE SET owner = excluded.owner,"
+                " accepted = excluded.accepted, alert = COALESCE(excluded.alert, alert_dedupe.alert),"
+                f" handled = excluded.handled WHERE excluded.owner IS NOT NULL AND {_ORPHANED}",
+                (*key, _stamp(moment), _stamp(moment + ttl), owner, text, handled, _stamp(moment)),
             )
         return inserted == 1
+
+    def alerts_handled(
+        self, owner: str, keys: list[tuple[str, str, str | datetime]], at: datetime | None = None
+    ) -> int:
+        """Mark alerts this owner accepted as handled (their check is journaled, or they were linked or closed):
+        nobody takes them over any more. Returns how many were marked."""
+        moment = _stamp(at)
+        rows = [
+            (moment, owner, fp, status, _stamp(s if isinstance(s, datetime) else _parse_time(s, "starts_at")))
+            for fp, status, s in keys
+        ]
+        marked = 0
+        with self._write() as tx:
+            for row in rows:
+                marked += tx.execute(
+                    "UPDATE alert_dedupe SET handled = ? WHERE owner = ? AND fingerprint = ? AND status = ?"
+                    " AND starts_at = ? AND handled IS NULL",
+                    row,
+                )
+        return marked
+
+    def renew_instance(self, instance: str, lease: timedelta, now: datetime | None = None) -> None:
+        """Say that loop ``instance`` is alive for ``lease`` more: what it accepted and claimed stays its own."""
+        moment = now or datetime.now(UTC)
+        with self._write() as tx:
+            tx.execute(
+                "INSERT INTO loop_instances (instance, started, lease_until) VALUES (?, ?, ?)"
+                " ON CONFLICT (instance) DO UPDATE SET lease_until = excluded.lease_until",
+                (instance, _stamp(moment), _stamp(moment + lease)),
+            )
+
+    def retire_instance(self, instance: str) -> None:
+        """A loop that stops cleanly: its lease ends now, so a peer takes over at once what it leaves."""
+        with self._write() as tx:
+            tx.execute("DELETE FROM loop_instances WHERE instance = ?", (instance,))
+            tx.execute("DELETE FROM loop_instances WHERE lease_until <= ?", (_stamp(None),))
+
+    def take_over_alerts(self, owner: str, now: datetime | None = None, limit: int = 1000) -> list[dict[str, Any]]:
+        """Take over the alerts that dead loops accepted and never checked; return them (oldest first), now
+        ``owner``'s. Those whose check was journaled after all are marked handled instead. Two peers taking over at
+        once take each alert once: the conditional UPDATE moves a row to one of them, and the other's UPDATE,
+        evaluated again on the row as it is then, finds its owner alive."""
+        moment = _stamp(now)
+        token = f"{owner}@{moment}#{os.urandom(4).hex()}"
+        with self._write() as tx:
+            tx.execute(
+                f"UPDATE alert_dedupe SET handled = ? WHERE handled IS NULL AND {_DEAD_OWNER} AND NOT ({_UNCHECKED})",
+                (moment, moment),
+            )
+            tx.execute(
+                "UPDATE alert_dedupe SET owner = ?, accepted = ?, taken = ? WHERE handled IS NULL"
+                f" AND owner IS NOT NULL AND alert IS NOT NULL AND {_ORPHANED}",
+                (owner, moment, token, moment),
+            )
+            rows = tx.rows(
+                "SELECT alert FROM alert_dedupe WHERE taken = ? AND owner = ? ORDER BY starts_at LIMIT ?",
+                (token, owner, max(0, int(limit))),
+            )
+        return [json.loads(row[0]) for row in rows]
+
+    def hold_actions(self, owner: str, decision_ids: list[int], now: datetime | None = None) -> int:
+        """Say that loop ``owner`` follows the unfinished actions of these decisions (it claimed them, or took them
+        over): no peer takes them over while ``owner`` lives, whatever their claim's lease shows. One statement;
+        an action a live peer took over stays that peer's. Returns how many are held."""
+        if not decision_ids:
+            return 0
+        moment = _stamp(now)
+        marks = ", ".join("?" * len(decision_ids))
+        with self._write() as tx:
+            return tx.execute(
+                "INSERT INTO action_takeovers (action_id, owner, taken) SELECT id, ?, ? FROM actions"
+                f" WHERE decision_id IN ({marks}) AND outcome = 'pending'"
+                " ON CONFLICT (action_id) DO UPDATE SET owner = excluded.owner, taken = excluded.taken"
+                " WHERE action_takeovers.owner = excluded.owner"
+                " OR action_takeovers.owner NOT IN (SELECT instance FROM loop_instances WHERE lease_until > ?)",
+                (owner, moment, *(int(d) for d in decision_ids), moment),
+            )
+
+    def claimed_decision(self, namespace: str, service: str) -> int | None:
+        """The decision whose action on the service is claimed and not finished (the newest), None when none is:
+        what a receiver links an alert to when another receiver on the journal acts on its service."""
+        rows = self._read(
+            "SELECT decision_id FROM actions WHERE namespace = ? AND service = ? AND outcome = 'pending'"
+            " AND action != 'escalate' ORDER BY id DESC LIMIT 1",
+            (namespace, service),
+        )
+        return int(rows[0]["decision_id"]) if rows else None
+
+    def take_over_action(self, action_id: int, owner: str, now: datetime | None = None) -> bool:
+        """Become the one loop that settles a dead loop's unfinished action; False when a live loop took it over
+        already (a restarted loop and a peer both see it: one of them settles it); True again for the loop that has
+        it (it may have had to wait)."""
+        moment = _stamp(now)
+        with self._write() as tx:
+            taken = tx.execute(
+                "INSERT INTO action_takeovers (action_id, owner, taken) VALUES (?, ?, ?)"
+                " ON CONFLICT (action_id) DO UPDATE SET owner = excluded.owner, taken = excluded.taken"
+                " WHERE action_takeovers.owner = excluded.owner"
+                " OR action_takeovers.owner NOT IN (SELECT instance FROM loop_instances WHERE lease_until > ?)",
+                (int(action_id), owner, moment, moment),
+            )
+        return taken == 1
 
     def expire_alerts(self, now: datetime | None = None) -> int:
         """Forget the accepted alerts whose time has passed; return how many."""
@@ -1004,6 +1144,21 @@ class Journal:
 
 
 APPROVAL_HOWS = ("link", "command")
+
+# SQL conditions on an alert_dedupe row (one ? each: now): its owner's lease has lapsed (or it has none) ...
+_DEAD_OWNER = "alert_dedupe.owner NOT IN (SELECT instance FROM loop_instances WHERE lease_until > ?)"
+# ... and its check was not journaled since it was accepted: no link of its fingerprint, and no decision of it that
+# is complete - one not to act, a failed check (escalated as it was journaled), or one whose claim is journaled
+# (an acting decision journaled by a loop that died before it claimed the target is no check: nothing acts on it).
+_UNCHECKED = (
+    "NOT EXISTS (SELECT 1 FROM decisions d WHERE d.fingerprint = alert_dedupe.fingerprint"
+    " AND d.time >= alert_dedupe.accepted AND (d.action = 'none' OR d.rule = 'check-failed'"
+    " OR EXISTS (SELECT 1 FROM actions a WHERE a.decision_id = d.id)))"
+    " AND NOT EXISTS (SELECT 1 FROM alert_links l WHERE l.fingerprint = alert_dedupe.fingerprint"
+    " AND l.time >= alert_dedupe.accepted)"
+)
+# An accepted alert a peer may take over: not handled, its owner dead, its check never journaled.
+_ORPHANED = f"alert_dedupe.handled IS NULL AND {_DEAD_OWNER} AND {_UNCHECKED}"
 
 
 def _proposal_of(decision: Mapping[str, Any]) -> tuple[str, Mapping[str, Any]] | None:

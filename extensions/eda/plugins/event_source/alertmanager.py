@@ -290,6 +290,7 @@ def _load(name: str) -> ModuleType:
 _alerts = _load("_alerts")
 _source = _load("_loop.source")
 _warm = _load("_loop.warm")
+_peers = _load("_loop.peers")
 _links = _load("_loop.links")
 
 
@@ -862,10 +863,17 @@ async def main(queue: Any, args: dict[str, Any]) -> None:
     """Receive and check until cancelled; ansible-rulebook's cancellation propagates after cleanup."""
     config = parse_args(args)
     loop = _warm.Loop(config.loop, queue.put)
+    # On a shared (PostgreSQL) journal, receivers accept each alert once between them and take over a dead one's.
+    peers = _peers.Peers(loop) if _peers.shared(config.loop) else None
     try:
-        await loop.recover()
-        await serve(config, loop.offer, loop)
+        if peers is not None:
+            await peers.start()
+        else:
+            await loop.recover()
+        await serve(config, peers.offer if peers is not None else loop.offer, loop)
     finally:
+        if peers is not None:
+            await peers.stop()
         await loop.stop()
 
 
