@@ -32,7 +32,7 @@ import os
 import socket
 import uuid
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import SelfHealError
@@ -86,8 +86,13 @@ class Peers:
 
     async def start(self) -> None:
         """Say this loop is alive, then renew, sweep and mark in the background (instead of ``Loop.recover``:
-        the first sweep settles what a loop before this one left, once its leases lapse)."""
-        await self.loop._in_pool(self._renew)
+        the first sweep settles what a loop before this one left, once its leases lapse). A journal that does not
+        answer yet does not stop the source: the renewals go on trying, and alerts wait as in any outage."""
+        try:
+            await self.loop._in_pool(self._renew)
+        except SelfHealError as exc:
+            logger.error("loop %s cannot say it is alive yet: %s", self.instance, exc)
+        self.loop._spawn(self.loop._settle_abandoned_approvals(datetime.now(UTC)))
         # Renewals apart from the sweep: a sweep that waits for a worker (a full pool) must not let the lease lapse.
         self._tasks = [
             asyncio.ensure_future(self._every(self.every, lambda: self.loop._in_pool(self._renew))),

@@ -73,6 +73,9 @@ class FakeLoop:
         self.recovered.append(int(result["claim"]["action_id"]))
         state.phase = "idle"
 
+    async def _settle_abandoned_approvals(self, started: Any) -> None:
+        self.approvals_swept = started
+
 
 @pytest.fixture
 def target(journal_backend: JournalBackend) -> str:
@@ -252,3 +255,23 @@ def test_an_alert_is_checked_when_no_claim_is_open(target: str) -> None:
 
     asyncio.run(run())
     assert b.offered == ["fp1"]
+
+
+def test_a_receiver_starts_while_its_journal_does_not_answer(target: str) -> None:
+    """The source must serve (and park alerts) during an outage: start logs and goes on; the renewals retry."""
+    from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import JournalUnavailable
+
+    class Unreachable(FakeLoop):
+        def journal(self) -> Journal:
+            raise JournalUnavailable("cannot open the journal postgresql://db: connection refused")
+
+    loop = Unreachable(target)
+    peers = _peers.Peers(loop, "a")  # type: ignore[arg-type]
+
+    async def run() -> None:
+        await peers.start()
+        await asyncio.sleep(0)  # the spawned sweep of abandoned approvals runs
+        await peers.stop()
+
+    asyncio.run(run())
+    assert getattr(loop, "approvals_swept", None) is not None, "the approvals a dead loop left are swept too"
