@@ -225,6 +225,7 @@ def _act(
             acted_id,
             False,
             journal=journal,
+            looked_at=now,
         )
     except Exception as exc:
         # No approval is left approved with nothing acting on it: it ends stale, and the error is raised.

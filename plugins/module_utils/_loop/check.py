@@ -370,6 +370,7 @@ def evaluate(request: Request, settings: Settings, clients: Clients, check_mode:
             decision_id,
             check_mode,
             journal=writer,
+            looked_at=now,
         )
         result["changed"] = result["claim"].pop("changed")
     return result
@@ -457,16 +458,27 @@ def claim(
     decision_id: int | None,
     check_mode: bool,
     journal: Journal | None = None,
+    looked_at: datetime | None = None,
 ) -> dict[str, Any]:
     """Take the target's remediation lock for a decision and journal that its action starts - or, when another
     run holds the lock, that it is skipped. The same lock and journal entries as workload_lock and journal_action,
     taken in the intent check's own run so that a remediation reaches its first write a module run or two sooner.
+
+    ``looked_at`` is when the decision read the service's history. An action on the service journaled since then
+    (by another loop whose lock lapsed while it worked, on a loaded machine) means the decision was made on what no
+    longer stands: the lock is given back and the action journaled skipped. Every claim journals its action before
+    its lock can lapse, so the read after taking the lock sees it.
     """
     from ansible_collections.zerotouch.selfheal.plugins.module_utils._k8s.runner import run_lock
 
     holder = claim_holder(decision_id)
     target = {"namespace": intent["namespace"], "name": workload_of(intent), "holder": holder}
     lock = run_lock(kube, {**target, "ttl_seconds": params["lock_ttl_seconds"]}, check_mode, False)
+    since: list[dict[str, str]] = []
+    if lock["acquired"] and looked_at is not None and journal is not None:
+        since = journal.history(intent["service"], intent["namespace"], since=looked_at)
+        if since and not check_mode:
+            run_lock(kube, {**target, "state": "released"}, False, False)
     entry = {
         "journal": params.get("journal"),
         "decision_id": decision_id,
@@ -475,7 +487,15 @@ def claim(
         "action": decision.action,
         "params": decision.params,
     }
-    if lock["acquired"]:
+    if since:
+        newest = since[-1]
+        detail = (
+            f"skipped: {newest['action']} on the service was journaled at {newest['at']}, after this check read its"
+            " history: the decision was made on what no longer stands"
+        )
+        journaled = _journaled(journal, {**entry, "state": "skipped", "detail": detail}, check_mode)
+        lock = {**lock, "acquired": False, "changed": False, "held_by": f"another run ({newest['action']})"}
+    elif lock["acquired"]:
         try:
             journaled = _journaled(journal, {**entry, "state": "started"}, check_mode)
         except Exception:

@@ -134,3 +134,32 @@ def test_the_playbook_that_reads_a_claimed_decision_names_its_run_and_a_settled_
     _check.recall({"journal": journal, "decision_id": third}, check_mode=True)
     with Journal(journal) as j:
         assert j.action(other)["run"] is None  # type: ignore[index]
+
+
+def test_an_action_journaled_after_the_check_read_its_history_makes_the_claim_stand_down(
+    monkeypatch: pytest.MonkeyPatch, journal_backend: JournalBackend
+) -> None:
+    """Another loop's lock lapsed while it worked (a loaded machine) and this check, which read the history before
+    that loop's action was journaled, got the lock: it gives the lock back and journals its action skipped."""
+    from datetime import UTC, datetime, timedelta
+
+    locks = Locks()
+    monkeypatch.setattr(_k8s, "run_lock", locks)
+    target = journal_backend.target
+    looked_at = datetime.now(UTC) - timedelta(seconds=30)
+    with Journal(target) as journal:
+        earlier = recorded_decision(target)
+        journal.record_action(earlier, "restart", {}, outcome="recovered", started=looked_at - timedelta(minutes=5))
+        mine = recorded_decision(target)
+        params = {"journal": None, "lock_ttl_seconds": 600}
+        stands = _check.claim(object(), params, INTENT, DECISION, mine, False, journal=journal, looked_at=looked_at)
+        assert stands["acquired"] is True, "an action from before the check's look is in what it decided on"
+        journal.finish_action(stands["action_id"], outcome="recovered", changed=True, detail="done")
+        locks.held_by = None
+
+        late = recorded_decision(target)
+        other = _check.claim(object(), params, INTENT, DECISION, late, False, journal=journal, looked_at=looked_at)
+        assert other["acquired"] is False and locks.held_by is None, "the lock is given back"
+        (action,) = journal.decision(late)["actions"]  # type: ignore[index]
+    assert action["outcome"] == "skipped"
+    assert action["detail"].startswith("skipped: rollback on the service was journaled at "), action["detail"]
