@@ -924,7 +924,8 @@ class Loop:
                 logger.debug("the journal still does not answer: %s", exc)
                 continue
             owed = self.outage.back()
-            logger.warning("the journal answers again: %d alerts to check", sum(len(a) for a, _ in self.outage.parked))
+            waiting = sum(len(alerts) for alerts, _held in self.outage.parked)
+            logger.warning("the journal answers again: %d alerts to check", waiting)
             while owed and not self.outage.down:
                 try:
                     await self._in_pool(self._journal_owed, owed[0])
@@ -1243,7 +1244,7 @@ class Loop:
                     self.outage.park([alert], done)
                 parked = True
             finally:
-                for *_, done in batch:
+                for _decision, _alert, _reason, done in batch:
                     if not parked and not done.done():
                         done.set_result(None)
 
