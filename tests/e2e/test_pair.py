@@ -207,8 +207,8 @@ def test_a_fault_that_needs_a_human_escalates_once_between_the_two(pair: Pair, f
     per_incident = decisions_per_incident(pair, APPROVAL)
     assert any(status == "firing" for _fp, status in per_incident), journal_of(pair, APPROVAL)
     assert set(per_incident.values()) == {1}, journal_of(pair, APPROVAL)
-    # Each receiver may check one of the fault's alerts (HighErrorRate, LowAvailability) at once: the second
-    # check finds the target locked by the first and is journaled skipped, sending nothing.
+    # Each receiver may check one of the fault's alerts (HighErrorRate, LowAvailability): the second check finds
+    # the target locked by the first, or the first's escalation sent moments ago, and is journaled skipped.
     decided = pair.rows(
         "SELECT DISTINCT action, proposed FROM decisions WHERE namespace = %s AND rule != 'alert-resolved'", (APPROVAL,)
     )

@@ -295,6 +295,31 @@ async def test_escalate_decisions_and_failed_checks_are_posted_journaled_and_nev
     assert h.loop.released and h.loop.released[0]["holder"].endswith(f"decision-{escalated['id']}")
 
 
+async def test_loops_on_one_journal_page_a_human_once_per_service_within_the_settle(
+    harness: Callable[..., Harness],
+) -> None:
+    # Two receivers of one Alertmanager, each given another of the same fault's alerts: the second escalation
+    # about the service finds the first in the journal and is not sent.
+    script = Script(["escalate", "escalate", "escalate"])
+    first, second = harness(script, recheck_settle_seconds=30), harness(script, recheck_settle_seconds=30)
+    await first.loop.offer(firing(fingerprint="f1", alertname="HighErrorRate"))
+    await wait_for(lambda: first.loop.stats.checks["escalate"] == 1)
+    await second.loop.offer(firing(fingerprint="f2", alertname="LowAvailability"))
+    await wait_for(lambda: second.loop.stats.checks["escalate"] == 1)
+    assert len(first.posted) == 1 and second.posted == []
+    assert second.loop.stats.escalations == {"sent": 0, "failed": 0, "held": 1}
+    with first.journal() as journal:
+        decisions = sorted(journal.query(namespace="shop", service="web"), key=lambda d: d["id"])
+    assert [[(a["action"], a["outcome"]) for a in d["actions"]] for d in decisions] == [
+        [("escalate", "not_recovered")],
+        [("escalate", "skipped")],
+    ]
+    assert "a human was told about this service at" in decisions[1]["actions"][0]["detail"]
+    # Another service is its own page.
+    await second.loop.offer(firing(service="api", fingerprint="f3"))
+    await wait_for(lambda: len(second.posted) == 1)
+
+
 async def test_the_worker_pool_bounds_checks_and_holds_the_intake_when_full(harness: Callable[..., Harness]) -> None:
     script = Script(["none"] * 3, delay=0.3)
     h = harness(script, workers=1)

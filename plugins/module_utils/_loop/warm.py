@@ -15,7 +15,9 @@ vars, which ansible-core renders as templates. The playbook reads the decision b
 
 - ``none`` (cooldown included), ``locked`` (another run holds the target) and ``escalate`` are journaled, counted,
   and start no playbook; an escalation is posted from here through the collection's notify code. Each of them is
-  followed by the settle below, so one failing service pages a human once, not once per alert.
+  followed by the settle below, so one failing service pages a human once, not once per alert. Loops sharing a
+  journal settle together: an escalation about a service that another loop sent less than
+  ``recheck_settle_seconds`` ago is not sent again (its action is journaled ``skipped``, saying when).
 - Per service, one check at a time. A firing alert that comes while its service is checked, acted on or verified
   is linked to that decision (and its incident) in the journal and starts nothing. After a decision not to act,
   the next firing alert is checked once ``recheck_settle_seconds`` have passed (it waits, it is not dropped);
@@ -52,7 +54,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypedDict
 from urllib.parse import urlsplit
@@ -390,7 +392,7 @@ class Stats:
     verifications: dict[str, int] = field(
         default_factory=lambda: {_verify.RECOVERED: 0, _verify.NOT_RECOVERED: 0, "failed": 0}
     )
-    escalations: dict[str, int] = field(default_factory=lambda: {"sent": 0, "failed": 0})
+    escalations: dict[str, int] = field(default_factory=lambda: {"sent": 0, "failed": 0, "held": 0})
     check_cpu: deque[float] = field(default_factory=lambda: deque(maxlen=2048))
     check_wall: deque[float] = field(default_factory=lambda: deque(maxlen=2048))
 
@@ -421,7 +423,12 @@ class Stats:
                 "Verifications after an action, by outcome.",
                 _source.by_label("outcome", self.verifications),
             ),
-            ("escalations_total", "counter", "Escalations posted.", _source.by_label("result", self.escalations)),
+            (
+                "escalations_total",
+                "counter",
+                "Escalations by result (held: not sent, a human was told about the service within the settle).",
+                _source.by_label("result", self.escalations),
+            ),
             ("checks_running", "gauge", "Checks running in the worker pool.", [("", busy)]),
             ("services", "gauge", "Services being worked on, by phase.", _source.by_label("phase", phases)),
             ("check_cpu_seconds", "summary", "CPU time of one check.", _quantiles(self.check_cpu)),
@@ -1054,11 +1061,25 @@ class Loop:
     def _escalate_decision(self, result: dict[str, Any]) -> None:
         """An ``escalate`` decision: post it, journal how that went, give the claimed lock back."""
         intent, decision = result["snapshot"]["intent"], result["decision"]
+        journal = self.clients.journal()
+        told = self._told_at(journal, intent)
+        if told is not None:
+            # Another loop on the journal (or a run by hand) paged a human about this service moments ago, for
+            # another of the same fault's alerts: one page, as one loop's settle gives.
+            self.stats.escalations["held"] += 1
+            journal.finish_action(
+                int(result["claim"]["action_id"]),
+                outcome="skipped",
+                changed=False,
+                detail=f"not sent: a human was told about this service at {told}, less than"
+                f" recheck_settle_seconds ({self.config.recheck_settle_seconds:g} s) ago",
+            )
+            self._release(intent, result)
+            return
         alert = result["snapshot"].get("alert")
         evidence = {**(decision.get("evidence") or {}), "alert": alert} if alert else None
         approval = self._approval(result)
         sent, detail = self._send(intent["namespace"], intent["service"], decision, None, evidence, None, approval)
-        journal = self.clients.journal()
         journal.finish_action(
             int(result["claim"]["action_id"]),
             outcome="not_recovered" if sent else "failed",
@@ -1066,6 +1087,17 @@ class Loop:
             detail=detail,
         )
         self._release(intent, result)
+
+    def _told_at(self, journal: Any, intent: Mapping[str, Any]) -> str | None:
+        """When an escalation about the service was sent within the settle, if one was (its action journaled
+        ``not_recovered``: sent; this claim's own is still ``pending``)."""
+        since = datetime.now(UTC) - timedelta(seconds=self.config.recheck_settle_seconds)
+        sent = [
+            entry["at"]
+            for entry in journal.history(str(intent["service"]), str(intent["namespace"]), since=since)
+            if entry["action"] == "escalate" and entry["outcome"] == "not_recovered"
+        ]
+        return sent[-1] if sent else None
 
     def _send(
         self,
