@@ -178,7 +178,7 @@ options:
     description:
       - After a decision not to act (C(none), C(cooldown), C(locked)), the next firing alert of the service waits
         this long and is then checked again; alerts meanwhile are linked to the decision in the journal.
-      - Receivers sharing a journal settle together, so a failing service pages a human once between them: an
+      - Receivers sharing a journal settle together, so a failing service pages a human once between them; an
         escalation about a service that one of them sent less than this long ago is not sent again (its action is
         journaled C(skipped), saying when).
     type: float
