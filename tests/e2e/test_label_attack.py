@@ -111,9 +111,8 @@ def seen(platform: Platform) -> str:
     """What each decision of the namespace was made on (the alert, the tenants' shares): a failure's explanation."""
     lines = []
     with Journal(platform.rulebook.journal) as journal:
-        for summary in reversed(platform.decisions(NAMESPACE)):
-            found = journal.decision(int(summary["id"])) or {}
-            snapshot = found.get("snapshot") or {}
+        for summary in reversed(journal.query(namespace=NAMESPACE, limit=1000, include_snapshot=True)):
+            snapshot = summary.get("snapshot") or {}
             alert = snapshot.get("alert") or {}
             observed = snapshot.get("observed") or {}
             lines.append(

@@ -1088,7 +1088,7 @@ class Loop:
         )
         self._release(intent, result)
 
-    def _told_at(self, journal: Any, intent: Mapping[str, Any]) -> str | None:
+    def _told_at(self, journal: Journal, intent: Mapping[str, Any]) -> str | None:
         """When an escalation about the service was sent within the settle, if one was (its action journaled
         ``not_recovered``: sent; this claim's own is still ``pending``)."""
         since = datetime.now(UTC) - timedelta(seconds=self.config.recheck_settle_seconds)
