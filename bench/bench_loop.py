@@ -366,6 +366,7 @@ def storm(state: dict[str, Any], tmp: Path) -> dict[str, Any]:
         settled = time.time() - began
         time.sleep(5)  # anything still queued behind would show up now
         loop_metrics = {q: _metric(_metrics_url(rb), "check_seconds", q) for q in ("0.5", "0.99")}
+        phases = phases_line(_metrics_url(rb))
         ran = {n: [a for a in actions_of(rb.journal, "shop", n) if a["outcome"] != "skipped"] for n in names}
         # An escalation (the engine's concurrency limit, or one that did not recover) changes nothing: counted apart.
         per_service = {n: [a for a in v if a["action"] != "escalate"] for n, v in ran.items()}
@@ -384,6 +385,7 @@ def storm(state: dict[str, Any], tmp: Path) -> dict[str, Any]:
         "rss_mb": rss.peak / 2**20,
         "peak_playbooks": rss.playbooks,
         "check_s": loop_metrics,
+        "phases": phases,
     }
 
 
@@ -489,6 +491,7 @@ def breadth(state: dict[str, Any], tmp: Path, namespace: str = "bench-wide") -> 
             time.sleep(0.2)
         url = _metrics_url(rb)
         figures = {q: _metric(url, "check_seconds", q) for q in ("0.5", "0.99")}
+        phases = phases_line(url)
         rounds = _metric(url, "platform_rounds_total", None)  # nan before the shared platform view
         checks = sum(_metric(url, "checks_total", d) for d in ("none", "cooldown", "locked", "escalate", "act"))
     times = sorted(acted.values())
@@ -499,6 +502,7 @@ def breadth(state: dict[str, Any], tmp: Path, namespace: str = "bench-wide") -> 
         "max": max(times) if times else float("nan"),
         "peak_playbooks": peak,
         "check_s": figures,
+        "phases": phases,
         "platform_rounds": rounds,
         "checks": checks,
     }
@@ -550,6 +554,20 @@ def _metric(url: str, name: str, label: str | None) -> float:
         if label is None or f'="{label}"' in line:
             return float(line.rsplit(" ", 1)[1])
     return float("nan")
+
+
+def phases_line(url: str) -> str:
+    """The check's wall time by phase, p50 / p99 in seconds, from the source's /metrics."""
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        text = resp.read().decode()
+    seen: dict[str, dict[str, float]] = {}
+    for line in text.splitlines():
+        name, _, value = line.partition(" ")
+        if "_loop_check_phase_seconds{" not in name:
+            continue
+        labels = dict(part.split("=", 1) for part in name.split("{", 1)[1].rstrip("}").split(","))
+        seen.setdefault(labels["phase"].strip('"'), {})[labels["quantile"].strip('"')] = float(value)
+    return "by phase, p50/p99 s: " + ", ".join(f"{k} {v['0.5']:.2f}/{v['0.99']:.2f}" for k, v in seen.items())
 
 
 # --- 3. MTTR --------------------------------------------------------------------------------------------------
@@ -695,7 +713,7 @@ def main(argv: list[str]) -> int:
                     f"{r['recovered']} verified recovered; queue drained {r['drain_s']:.0f} s after the storm; "
                     f"RSS peak {r['rss_mb']:.0f} MiB (ansible-rulebook, its JVM and its playbooks together); "
                     f"at most {r['peak_playbooks']} playbooks at once; check wall p50 {r['check_s']['0.5']:.2f} s, "
-                    f"p99 {r['check_s']['0.99']:.2f} s\n"
+                    f"p99 {r['check_s']['0.99']:.2f} s; {r['phases']}\n"
                 )
             if "none" in parts:
                 print(f"4. none: {NONE_ALERTS} alerts about {NONE_SERVICES} healthy services, checked in the source")
@@ -717,6 +735,7 @@ def main(argv: list[str]) -> int:
                     f"checks: {b['checks']:.0f}, wall p50 {b['check_s']['0.5']:.2f} s, "
                     f"p99 {b['check_s']['0.99']:.2f} s; "
                     f"platform rounds: {b['platform_rounds']:.0f} (one per check before they were shared)\n"
+                    f"{b['phases']}\n"
                 )
             if "mttr" in parts:
                 print(f"3. MTTR, Prometheus -> Alertmanager -> ansible-rulebook; detection floor {DETECTION_FLOOR_S} s")

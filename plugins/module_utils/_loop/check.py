@@ -10,8 +10,10 @@ This is the orchestration behind the ``intent_check`` module: all I/O goes throu
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -63,6 +65,26 @@ if TYPE_CHECKING:  # the adapter's shape only; the loop connects through the fac
 HISTORY_HORIZON = timedelta(hours=24)
 
 
+class Phases:
+    """Wall seconds one check spent in each phase, so a slow check shows where its time went (the warm loop
+    exports them by phase in ``/metrics``). ``cluster``: the Kubernetes reads; ``prometheus``: the indicators;
+    ``history``: the journal's reads; ``decide``: the engine; ``record``: journaling the decision; ``claim``: the
+    lock and its journal entry."""
+
+    NAMES = ("cluster", "prometheus", "history", "decide", "record", "claim")
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def timing(self, name: str) -> Iterator[None]:
+        start = time.monotonic()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.monotonic() - start
+
+
 def load_snapshot(snapshot: dict[str, Any] | str) -> tuple[dict[str, Any], str]:
     """A snapshot given inline or as a YAML/JSON file path, with the name errors should use for it."""
     if isinstance(snapshot, dict):
@@ -106,6 +128,7 @@ def gather(
     manifests: Any = None,
     platform_intents: list[dict[str, Any]] | None = None,
     platform: PlatformReader | None = None,
+    phases: Phases | None = None,
 ) -> tuple[dict[str, Any], list[str]]:
     """The snapshot of one service as the cluster and Prometheus show it now, and warnings about gaps.
 
@@ -117,12 +140,14 @@ def gather(
     this service's own indicators are read fresh. A shared round that failed or lacks an intent leaves this
     check knowing nothing, as a failed round of its own would: it never acts on half a view.
     """
+    timed = (phases or Phases()).timing
     namespace, service = intent["namespace"], intent["service"]
     target = workload_of(intent)
-    deployment = kube.get("apps/v1", "Deployment", namespace, target)
-    replicasets = kube.list("apps/v1", "ReplicaSet", namespace)
-    pods = deployment_pods(deployment, kube.list("v1", "Pod", namespace))  # matchExpressions too
-    nodes = kube.list("v1", "Node")
+    with timed("cluster"):
+        deployment = kube.get("apps/v1", "Deployment", namespace, target)
+        replicasets = kube.list("apps/v1", "ReplicaSet", namespace)
+        pods = deployment_pods(deployment, kube.list("v1", "Pod", namespace))  # matchExpressions too
+        nodes = kube.list("v1", "Node")
 
     warnings: list[str] = []
     key = key_of(intent)
@@ -140,15 +165,17 @@ def gather(
         warnings.append("no Prometheus URL given: every indicator is unknown")
     else:
         try:
-            shared = _shared_view(platform, platform_intents or [], others) if platform is not None else {}
-            answered = {**shared, **prom.indicators(queries)}
+            with timed("prometheus"):
+                shared = _shared_view(platform, platform_intents or [], others) if platform is not None else {}
+                answered = {**shared, **prom.indicators(queries)}
         except GatherError as exc:
             warnings.append(f"indicators unknown: {exc}")
     indicators = (answered or {}).get(key, {})
 
     workload = _gather.observed_workload(deployment, replicasets, pods, indicators.get("pod_restarts_15m"))
     if manifests is not None:
-        workload["drift"] = manifests(kube, intent)
+        with timed("cluster"):
+            workload["drift"] = manifests(kube, intent)
     observed: dict[str, Any] = {
         "metrics": _gather.observed_metrics(indicators),
         "workload": workload,
@@ -160,13 +187,15 @@ def gather(
     if patch:
         observed["patch"] = patch
     horizon = max(HISTORY_HORIZON, timedelta(days=float(policy.get("learning_window_days") or 0)))
-    history = journal.history(service, namespace, since=now - horizon, until=now) if journal else []
+    with timed("history"):
+        history = journal.history(service, namespace, since=now - horizon, until=now) if journal else []
     if platform_intents is not None:
         breaching = None
         if answered is not None:
             judged = [(intent, indicators)] + [(i, answered.get(key_of(i), {})) for i in others]
             breaching = sum(1 for i, values in judged if breached_objectives(i, values))
-        running = journal.pending_actions(since=now - HISTORY_HORIZON) if journal else None
+        with timed("history"):
+            running = journal.pending_actions(since=now - HISTORY_HORIZON) if journal else None
         observed["platform"] = _gather.observed_platform(len(others) + 1, breaching, running, nodes)
     snapshot = {
         "id": f"{namespace}/{service}@{format_datetime(now)}",
@@ -218,25 +247,29 @@ def decide_and_record(
     source: str,
     journal: Journal | None,
     alert: dict[str, Any] | None = None,
+    phases: Phases | None = None,
 ) -> tuple[Decision, dict[str, Any], int | None]:
     """Parse, decide and (with a journal) record one snapshot; nothing is journaled if any step fails."""
-    snapshot = parse_snapshot(data, source)
-    decision = decide(snapshot)
-    as_dict = snapshot_to_dict(snapshot)
+    timed = (phases or Phases()).timing
+    with timed("decide"):
+        snapshot = parse_snapshot(data, source)
+        decision = decide(snapshot)
+        as_dict = snapshot_to_dict(snapshot)
     decision_id = None
     if journal is not None:
         block = (alert_block(alert) if alert else data.get("alert")) or {}
         labels = block.get("labels") or {}
         intent = data.get("intent") or {}
-        decision_id = journal.record_decision(
-            namespace=intent.get("namespace") or labels.get("namespace") or "_",
-            service=intent.get("service") or labels.get("service") or "_",
-            snapshot=as_dict,
-            decision=decision.to_dict(),
-            fingerprint=block.get("fingerprint"),
-            alert_status=block.get("status"),
-            approval_ttl=approval_ttl(data.get("policy")),
-        )
+        with timed("record"):
+            decision_id = journal.record_decision(
+                namespace=intent.get("namespace") or labels.get("namespace") or "_",
+                service=intent.get("service") or labels.get("service") or "_",
+                snapshot=as_dict,
+                decision=decision.to_dict(),
+                fingerprint=block.get("fingerprint"),
+                alert_status=block.get("status"),
+                approval_ttl=approval_ttl(data.get("policy")),
+            )
     return decision, as_dict, decision_id
 
 
@@ -323,6 +356,7 @@ class Clients:
     journal: Journal | None
     record: bool = True
     platform: PlatformReader | None = None  # the warm loop's shared platform view; None: read with the service
+    phases: Phases = field(default_factory=Phases)  # where the check's time went
 
 
 def evaluate(request: Request, settings: Settings, clients: Clients, check_mode: bool = False) -> dict[str, Any]:
@@ -357,21 +391,25 @@ def evaluate(request: Request, settings: Settings, clients: Clients, check_mode:
             _drift_reader(intent),
             platform_intents=settings.intents,
             platform=clients.platform,
+            phases=clients.phases,
         )
     writer = clients.journal if clients.record and not check_mode else None
-    decision, snapshot, decision_id = decide_and_record(data, f"{namespace}/{service}", writer, alert)
+    decision, snapshot, decision_id = decide_and_record(
+        data, f"{namespace}/{service}", writer, alert, phases=clients.phases
+    )
     result = _result(decision, snapshot, decision_id, warnings)
     if settings.claim_ttl_seconds is not None and intent is not None and decision.action != "none":
-        result["claim"] = claim(
-            clients.kube(),
-            {"lock_ttl_seconds": settings.claim_ttl_seconds, "journal": None},
-            intent,
-            decision,
-            decision_id,
-            check_mode,
-            journal=writer,
-            looked_at=now,
-        )
+        with clients.phases.timing("claim"):
+            result["claim"] = claim(
+                clients.kube(),
+                {"lock_ttl_seconds": settings.claim_ttl_seconds, "journal": None},
+                intent,
+                decision,
+                decision_id,
+                check_mode,
+                journal=writer,
+                looked_at=now,
+            )
         result["changed"] = result["claim"].pop("changed")
     return result
 

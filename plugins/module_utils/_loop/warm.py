@@ -395,6 +395,9 @@ class Stats:
     escalations: dict[str, int] = field(default_factory=lambda: {"sent": 0, "failed": 0, "held": 0})
     check_cpu: deque[float] = field(default_factory=lambda: deque(maxlen=2048))
     check_wall: deque[float] = field(default_factory=lambda: deque(maxlen=2048))
+    check_phases: dict[str, deque[float]] = field(
+        default_factory=lambda: {name: deque(maxlen=2048) for name in _check.Phases.NAMES}
+    )
 
     def families(self, busy: int, services: Mapping[str, Service]) -> list[_source.Family]:
         phases: dict[str, float] = dict.fromkeys(("checking", "acting", "verifying", "settling"), 0)
@@ -433,6 +436,16 @@ class Stats:
             ("services", "gauge", "Services being worked on, by phase.", _source.by_label("phase", phases)),
             ("check_cpu_seconds", "summary", "CPU time of one check.", _quantiles(self.check_cpu)),
             ("check_seconds", "summary", "Wall time of one check.", _quantiles(self.check_wall)),
+            (
+                "check_phase_seconds",
+                "summary",
+                "Wall time of one check in each phase (cluster, prometheus, history, decide, record, claim).",
+                [
+                    ('{phase="' + name + '",' + label[1:], value)
+                    for name, values in self.check_phases.items()
+                    for label, value in _quantiles(values)
+                ],
+            ),
         ]
 
 
@@ -990,13 +1003,16 @@ class Loop:
 
     def _check(self, alert: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         cpu, wall = time.thread_time(), time.monotonic()
+        phases = _check.Phases()
         try:
             intents, policy, version = self.catalog.versioned()
             request = _check.Request(str(alert["namespace"]), str(alert["service"]), alert, datetime.now(UTC))
             # A short lease, renewed while the loop holds it (_keep): a loop that died is shown dead in seconds.
             settings = _check.Settings(intents, policy, list(self.config.patches), self.config.lock_lease_seconds)
             platform = self.platform.reader(version, self.clients.prom)
-            clients = _check.Clients(self.clients.kube, self.clients.prom, self.clients.journal(), platform=platform)
+            clients = _check.Clients(
+                self.clients.kube, self.clients.prom, self.clients.journal(), platform=platform, phases=phases
+            )
             result = _check.evaluate(request, settings, clients)
         except JournalUnavailable as exc:  # no history, no guardrails: decide nothing, the alert waits
             self._blind(alert, str(exc))
@@ -1006,6 +1022,8 @@ class Loop:
         finally:
             self.stats.check_cpu.append(time.thread_time() - cpu)
             self.stats.check_wall.append(time.monotonic() - wall)
+            for name, seconds in phases.seconds.items():
+                self.stats.check_phases[name].append(seconds)
         decision = result["decision"]
         if decision["action"] == "none":
             if decision.get("rule") == "observe" and policy_for(policy, request.namespace, request.service).get(

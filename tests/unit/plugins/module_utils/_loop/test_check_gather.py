@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -96,6 +97,19 @@ def test_prometheus_down_leaves_the_breach_count_unknown_and_says_why() -> None:
     assert snapshot["observed"]["platform"].get("services_breaching") is None
     assert snapshot["observed"]["metrics"] == {}
     assert any("connection refused" in w for w in warnings), warnings
+
+
+class SlowPrometheus(Prometheus):
+    def indicators(self, queries: dict[str, dict[str, str]], at: float | None = None) -> dict[str, dict[str, Any]]:
+        time.sleep(0.05)
+        return super().indicators(queries, at)
+
+
+def test_the_phases_say_where_the_time_of_a_check_went() -> None:
+    phases = _check.Phases()
+    _check.gather(INTENTS[0], {}, None, NOW, Cluster(), SlowPrometheus(set()), None, phases=phases)  # type: ignore[arg-type]
+    assert set(phases.seconds) == {"cluster", "prometheus", "history"}
+    assert phases.seconds["prometheus"] >= 0.05 > phases.seconds["cluster"]
 
 
 # --- the warm loop's shared platform view (_loop/platform.py) -----------------------------------------------------
