@@ -294,3 +294,47 @@ def test_the_watch_sees_a_bad_rollout_in_the_real_prometheus_and_its_recovery(
     client.clear(sandbox, fault["id"])  # the release is good again
     resolved = wait_until(watcher.tick, 60, "the watch to see the recovery", interval=1)
     assert [e["status"] for e in resolved] == ["resolved"]
+
+
+async def test_the_watch_settles_at_start_what_its_loop_left_unfinished(
+    watch_source: SimpleNamespace, prometheus: FakePrometheus, intents_file: Path, tmp_path: Path
+) -> None:
+    # A claim of the loop before this one, whose playbook never started: the restarted watch gives it back
+    # (journaled skipped, with why) instead of leaving it pending for good.
+    from ansible_collections.zerotouch.selfheal.plugins.module_utils._journal.store import Journal
+
+    prometheus.values = {"shop/checkout": healthy(), "shop/catalog": healthy()}
+    journal_path = tmp_path / "journal.db"
+    with Journal(str(journal_path)) as journal:
+        decision_id = journal.record_decision(
+            namespace="shop",
+            service="checkout",
+            snapshot={"id": "x", "intent": {**intent(), "target": {"kind": "Deployment", "name": "checkout"}}},
+            decision={"action": "restart", "params": {}, "reasons": ["crash loop"], "rule": "crashloop"},
+        )
+        action_id = journal.record_action(decision_id, "restart", {}, outcome="pending")
+    args = {
+        "intents": str(intents_file),
+        "prometheus_url": prometheus.url,
+        "interval": 0.2,
+        "journal": str(journal_path),
+        "kubeconfig": str(tmp_path / "no-such-kubeconfig"),  # the lock cannot be read: taken as lapsed
+        "lock_lease_seconds": 3,
+    }
+    queue: asyncio.Queue = asyncio.Queue()
+    task = asyncio.create_task(watch_source.main(queue, args))
+    try:
+
+        def settled() -> dict[str, Any] | None:
+            with Journal(str(journal_path)) as journal:
+                row = journal.action(action_id)
+            return row if row and row["outcome"] != "pending" else None
+
+        await _until(settled, timeout=20)
+        row = settled()
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    assert row is not None and row["outcome"] == "skipped" and "restarted" in row["detail"]
+    assert queue.empty(), "nothing was handed to the rule engine"

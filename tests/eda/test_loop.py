@@ -11,6 +11,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
@@ -24,8 +27,8 @@ from ansible_collections.zerotouch.selfheal.plugins.module_utils._engine.assess 
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import ApiError
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._journal.store import Journal
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._k8s import runner as _k8s
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop import runs, warm
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop import verify as _verify
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop import warm
 
 from sandbox.payloads import alert, notification
 
@@ -381,6 +384,54 @@ async def test_after_a_restart_what_was_applied_is_verified_and_what_never_start
     assert again.emitted == [], "the re-check of api decided none this time"
 
 
+async def test_two_loops_restarted_on_one_journal_settle_each_unfinished_action_once(
+    harness: Callable[..., Harness], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The intent watch's and the alertmanager source's rulebooks share one journal file and restart together.
+    first = harness(Script(["rollback", "scale_up"], delay=0.05), workers=1)
+    await first.loop.offer(firing(service="web", fingerprint="w"))
+    await first.loop.offer(firing(service="api", fingerprint="a"))
+    await wait_for(lambda: len(first.emitted) == 2)
+    by_service = {e["service"]: e for e in first.emitted}
+    await first.loop.stop()
+    applied(first, by_service["web"]["decision_id"])  # web's playbook reported its change: verify it
+    fake = tmp_path / "ansible-playbook"
+    fake.write_text("import time\ntime.sleep(60)\n")
+    playbook = subprocess.Popen([sys.executable, str(fake)], start_new_session=True)
+    try:  # api's playbook started, named itself, and died before it reported: run it again
+        deadline = time.monotonic() + 10
+        while (run := runs.this_run(playbook.pid)) is None:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.02)
+        with first.journal() as journal:
+            (pending,) = [
+                a for a in journal.decision(by_service["api"]["decision_id"])["actions"] if a["outcome"] == "pending"
+            ]
+            assert journal.record_run(pending["id"], run)
+    finally:
+        playbook.kill()
+        playbook.wait()
+
+    watch, remediate = harness(Script(["none"])), harness(Script(["none"]))
+    monkeypatch.setattr(
+        _k8s,
+        "run_lock",
+        lambda kube, params, check, diff: {"acquired": params.get("state") != "released", "held_by": params["holder"]},
+    )
+    for h in (watch, remediate):
+        h.loop.clients._kube = Leases()
+    await asyncio.gather(watch.loop.recover(), remediate.loop.recover())
+    both = (watch.loop, remediate.loop)
+    await wait_for(lambda: watch.emitted or remediate.emitted)
+    await wait_for(lambda: sum(lp.stats.verifications["recovered"] for lp in both) == 1)
+    await asyncio.sleep(0.5)  # time for the other loop to settle the same actions again, were it let
+    assert watch.emitted + remediate.emitted == [by_service["api"]], "api's action is run again once, not twice"
+    assert sum(lp.stats.verifications["recovered"] for lp in both) == 1, "web's rollback is verified once"
+    with watch.journal() as journal:
+        web = journal.decision(by_service["web"]["decision_id"])["actions"]
+    assert [(a["action"], a["outcome"]) for a in web] == [("rollback", "recovered")]
+
+
 async def test_an_alert_leaves_the_spool_only_once_its_check_is_journaled(tmp_path: Path) -> None:
     import runpy
 
@@ -471,12 +522,6 @@ async def test_after_a_restart_the_playbooks_the_loop_before_started_are_stopped
     one that started but did not report may have changed the cluster, so the same decision runs again (still
     holding its lock) and is verified, never decided afresh; one that no playbook took up is skipped and decided
     again, and a playbook that comes too late for it acts on nothing."""
-    import os
-    import subprocess
-    import sys
-
-    from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop import runs
-
     first = harness(Script(["rollback", "scale_up", "restart"], delay=0.05), workers=1)
     for service, fingerprint in (("web", "w"), ("api", "a"), ("db", "d")):
         await first.loop.offer(firing(service=service, fingerprint=fingerprint))

@@ -28,9 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import socket
-import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -51,11 +48,6 @@ def shared(config: _warm.Config) -> bool:
     return is_url(config.journal)
 
 
-def instance_id() -> str:
-    """This loop's name in the journal: the machine and process, and a random part (a pid is reused)."""
-    return f"{socket.gethostname()}/{os.getpid()}/{uuid.uuid4().hex[:8]}"
-
-
 def key_of(alert: Mapping[str, Any]) -> Key | None:
     """The journal's dedupe key of an alert event, None when it has no fingerprint, status or start."""
     fingerprint, status, starts = alert.get("fingerprint"), alert.get("status"), alert.get("startsAt")
@@ -69,7 +61,9 @@ class Peers:
 
     def __init__(self, loop: _warm.Loop, instance: str | None = None) -> None:
         self.loop = loop
-        self.instance = instance or instance_id()
+        if instance is not None:
+            loop.instance = instance
+        self.instance = loop.instance  # one name: the loop's recovery takes over actions as this receiver
         self.lease = timedelta(seconds=loop.config.lock_lease_seconds)
         self.every = loop.config.renew_every
         self.counts = {
@@ -191,21 +185,11 @@ class Peers:
             self._recover(result)
 
     def _renew(self) -> None:
-        journal = self.loop.clients.journal()
-        journal.renew_instance(self.instance, self.lease)
-        # And what it acts on: a claim's lease renewed late (a loaded machine) must not look like a dead loop's.
-        journal.hold_actions(self.instance, sorted(self._following()))
-
-    def _following(self) -> set[int]:
-        return {
-            int(s.decision_id)
-            for s in list(self.loop.services.values())
-            if s.phase in ("acting", "verifying") and s.decision_id is not None
-        }
+        self.loop.renew(self.lease)
 
     def _orphaned_actions(self) -> list[dict[str, Any]]:
         """Unfinished actions of other loops whose claim's lease lapsed and that this loop won to settle."""
-        own = self._following()
+        own = self.loop.following()
         found = []
         for result in self.loop._unfinished():
             action_id = int(result["claim"]["action_id"])

@@ -50,6 +50,7 @@ import os
 import socket
 import threading
 import time
+import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -474,6 +475,11 @@ class ActingEvent(TypedDict):
 Emit = Callable[[ActingEvent], Awaitable[None]]
 
 
+def instance_id() -> str:
+    """A loop's name in the journal: the machine and process, and a random part (a pid is reused)."""
+    return f"{socket.gethostname()}/{os.getpid()}/{uuid.uuid4().hex[:8]}"
+
+
 class Loop:
     """Checks what is offered, hands acting decisions to ``emit``, verifies them; see the module docstring."""
 
@@ -512,6 +518,10 @@ class Loop:
         self.outage = _outage.Outage()  # while the journal cannot be reached
         self.recovery_pending = False  # recover() met an unreachable journal: it runs again once it answers
         self.probe_seconds = _outage.PROBE_SECONDS
+        # This loop's name in the journal, renewed while it lives (by recover()'s heartbeat, or by its Peers): of
+        # two loops that recover the same unfinished action, one wins it (take_over_action).
+        self.instance = instance_id()
+        self._heartbeat: asyncio.Task[None] | None = None
 
     # --- intake ---------------------------------------------------------------------------------------------
 
@@ -571,7 +581,17 @@ class Loop:
         journaled ``skipped``, its lock is given back, and its alert is checked again.
 
         A journal that does not answer at start does not stop the source: alerts are taken and parked as in any
-        outage, and this runs once the journal answers, before the parked alerts are checked."""
+        outage, and this runs once the journal answers, before the parked alerts are checked.
+
+        Loops that share one journal file (the intent watch's and the alertmanager source's rulebooks) may restart
+        together: each says it is alive in the journal, and an action is settled only by the one that wins it
+        (``take_over_action``), never by both."""
+        if self._heartbeat is None:
+            try:  # alive before it takes anything over: a loop not known alive can have what it took taken again
+                await self._in_pool(self.renew)
+            except SelfHealError as exc:
+                logger.error("loop %s cannot say it is alive yet: %s", self.instance, exc)
+            self._heartbeat = asyncio.ensure_future(self._stay_alive())
         self._spawn(self._settle_abandoned_approvals(datetime.now(UTC)))
         try:
             unfinished = await self._in_pool(self._unfinished)
@@ -605,12 +625,43 @@ class Loop:
         for decision_id in settled:
             logger.warning("proposal %d: approved, never re-checked: settled stale", decision_id)
 
+    async def _stay_alive(self) -> None:
+        """Renew this loop's lease in the journal, and hold the actions it follows, until the loop stops."""
+        while True:
+            await asyncio.sleep(self.config.renew_every)
+            try:
+                await self._in_pool(self.renew)
+            except SelfHealError as exc:  # the journal may answer at the next round, well within the lease
+                logger.error("loop %s cannot say it is alive: %s", self.instance, exc)
+
+    def renew(self, lease: timedelta | None = None) -> None:
+        """Say this loop is alive for a lease more (``lock_lease_seconds`` unless told), and which unfinished actions
+        it follows: a claim's lease renewed late (a loaded machine) must not look like a dead loop's to another loop
+        on the journal."""
+        journal = self.clients.journal()
+        journal.renew_instance(self.instance, lease or timedelta(seconds=self.config.lock_lease_seconds))
+        journal.hold_actions(self.instance, sorted(self.following()))
+
+    def following(self) -> set[int]:
+        """The decisions whose action this loop runs or verifies."""
+        return {
+            int(s.decision_id)
+            for s in list(self.services.values())
+            if s.phase in ("acting", "verifying") and s.decision_id is not None
+        }
+
     async def _recover_one(self, state: Service, result: dict[str, Any]) -> None:
         # A loop that shares the journal (the other source, another receiver) and is alive renews its claims: only
         # a claim whose lease has lapsed is the dead loop's. A loop killed a moment ago leaves leases that lapse
         # within lock_lease_seconds.
         while (left := await self._in_pool(self._lease_left, result)) is not None:
             await asyncio.sleep(min(left, self.config.renew_every) + 0.1)
+        action_id = int(result["claim"]["action_id"])
+        if not await self._in_pool(lambda: self.clients.journal().take_over_action(action_id, self.instance)):
+            # Another live loop on the journal won it (it restarted too, or it follows the action): its to settle.
+            logger.info("action %d: settled by another loop on the journal", action_id)
+            state.phase, state.decision_id = "idle", None
+            return
         settled = await self._in_pool(self._settle_previous, result)
         if settled in (APPLIED, RERUN):
             await self._resume(state, result, hand_over=settled == RERUN)
@@ -720,6 +771,13 @@ class Loop:
             task.cancel()
         if self._tasks:
             await asyncio.wait(list(self._tasks))
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            await asyncio.wait([self._heartbeat])
+            try:  # what it leaves is taken over at once, not once its lease lapses
+                await self._in_pool(lambda: self.clients.journal().retire_instance(self.instance))
+            except SelfHealError as exc:
+                logger.error("cannot retire loop %s from the journal: %s", self.instance, exc)
         self._checks.shutdown(wait=False, cancel_futures=True)
         self._watchers.shutdown(wait=False, cancel_futures=True)
         await asyncio.to_thread(self.clients.close)

@@ -223,6 +223,7 @@ def _load(name: str) -> ModuleType:
 _alerts = _load("_alerts")
 _source = _load("_loop.source")
 _warm = _load("_loop.warm")
+_peers = _load("_loop.peers")
 _watch = _load("_loop.watch")
 _objectives = _load("_engine.objectives")
 _intent = _load("_model.intent")
@@ -396,16 +397,27 @@ async def main(queue: Any, args: dict[str, Any]) -> None:
     config = parse_args(args)
     watcher = Watcher(config)
     control = _warm.Loop(config.loop, queue.put, prom=watcher.prom)
-    task = asyncio.create_task(run(watcher, control.offer))
+    # On a shared (PostgreSQL) journal the loops take over a dead one's actions; on a file, recover() settles what
+    # the run before this one left (either way, an action shared with the alertmanager source is settled once).
+    peers = _peers.Peers(control) if _peers.shared(config.loop) else None
+    task = None
     runner = None
     try:
+        if peers is not None:
+            await peers.start()
+        else:
+            await control.recover()  # before the first tick: what it resumes takes that service's reports
+        task = asyncio.create_task(run(watcher, peers.offer if peers is not None else control.offer))
         if config.port is not None:
             runner = await _source.start_site(health_app(watcher, task, control), config.host, config.port)
         logger.info("watching %s every %gs against %s", config.intents, config.interval, config.prometheus_url)
         await task
     finally:
-        task.cancel()
-        await asyncio.wait([task])
+        if task is not None:
+            task.cancel()
+            await asyncio.wait([task])
         if runner is not None:
             await runner.cleanup()
+        if peers is not None:
+            await peers.stop()
         await control.stop()

@@ -43,6 +43,10 @@ class FakeLoop:
         self.unfinished: list[dict[str, Any]] = []
         self.lease_left: float | None = None
         self.recovered: list[int] = []
+        self.instance = _warm.instance_id()
+
+    renew = _warm.Loop.renew  # the real liveness: the lease and the actions it follows
+    following = _warm.Loop.following
 
     async def offer(self, alert: dict[str, Any]) -> asyncio.Future[None] | None:
         self.offered.append(alert["fingerprint"])
