@@ -200,7 +200,9 @@ def latency_ours(state: dict[str, Any], tmp: Path, namespace: str = "bench") -> 
     results = []
     with Rulebook(state, run_dir=tmp / "ours", intents=intents_file, policy=policy_file, extra_vars=VERIFY) as rb:
         for index, name in enumerate(names):
+            posted = time.time()
             results.append(time_rollback(kube, rb, namespace, name, f"1a7e{len(namespace):04x}{index:08x}"))
+            SPLITS.setdefault(namespace, []).append(split_of(rb.journal, namespace, name, posted, results[-1]))
             # One incident at a time: let the run finish (verified) before the next alert.
             wait_until(
                 lambda n=name: any(a["outcome"] != "pending" for a in actions_of(rb.journal, namespace, n)),
@@ -210,6 +212,24 @@ def latency_ours(state: dict[str, Any], tmp: Path, namespace: str = "bench") -> 
                 detail=rb.output,
             )
     return results
+
+
+SPLITS: dict[str, list[tuple[float, float, float]]] = {}  # per run of latency_ours: where each alert's time went
+
+
+def split_of(journal: Path, namespace: str, name: str, posted: float, took: float) -> tuple[float, float, float]:
+    """Webhook -> claimed (the check, in the source), -> the playbook's process started (the rule engine and
+    ansible-runner), -> the rollback API call (the playbook up to its role's module), in seconds."""
+    (listed,) = [a for a in actions_of(journal, namespace, name) if a["action"] == "rollback"]
+    with _journal.Journal(str(journal)) as db:
+        action = db.action(int(listed["id"])) or listed  # with its run
+    claimed = _unix(action["started"]) or posted
+    # The playbook's start in clock ticks since boot, placed on the wall clock through /proc/uptime (btime is
+    # rounded to the second).
+    boot = time.time() - float(Path("/proc/uptime").read_text().split()[0])
+    run = action.get("run") or {}
+    launched = boot + run["start"] / os.sysconf("SC_CLK_TCK") if run.get("start") is not None else claimed
+    return claimed - posted, launched - claimed, posted + took - launched
 
 
 @contextmanager
@@ -689,6 +709,13 @@ def main(argv: list[str]) -> int:
                 print(f"p50 ours / peer: {ratio:.2f} (target <= 1; ours includes the intent check and the lock)")
                 ratio = percentile(ours, 50) / percentile(floor, 50)
                 print(f"p50 ours / floor: {ratio:.2f} (target <= 1.15)")
+                for where, splits in SPLITS.items():
+                    parts_p50 = [percentile([row[i] for row in splits], 50) for i in range(3)]
+                    print(
+                        f"{where}, p50 s: webhook -> claimed (the check) {parts_p50[0]:.2f}, -> playbook started "
+                        f"(rule engine, ansible-runner) {parts_p50[1]:.2f}, -> rollback (the playbook) "
+                        f"{parts_p50[2]:.2f}"
+                    )
                 ratio = percentile(floor, 50) / percentile(peer, 50)
                 print(f"p50 floor / peer: {ratio:.2f} (the rollback module as first task, decided in advance)\n")
             if "storm" in parts:

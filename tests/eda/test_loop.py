@@ -593,7 +593,7 @@ class Cluster:
             "status": {"replicas": 2, "readyReplicas": 2, "updatedReplicas": 2, "observedGeneration": 1},
         }
 
-    def list(self, api: str, kind: str, namespace: str | None = None) -> list[Any]:
+    def list(self, api: str, kind: str, namespace: str | None = None, label_selector: str | None = None) -> list[Any]:
         return []
 
 

@@ -32,6 +32,7 @@ from ansible_collections.zerotouch.selfheal.plugins.module_utils._k8s.client imp
     now,
     result_of,
 )
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._model.objects import label_query, meta
 
 try:
     from ansible.module_utils.common.yaml import HAS_YAML, yaml_load_all
@@ -43,11 +44,18 @@ def _deployment(kube: KubeApi, params: dict[str, Any]) -> dict[str, Any]:
     return kube.get("apps/v1", "Deployment", params["namespace"], params["name"])  # type: ignore[no-any-return]
 
 
+def _selected(kube: KubeApi, api_version: str, kind: str, deployment: dict[str, Any]) -> list[dict[str, Any]]:
+    """The objects of a kind in the Deployment's namespace that its labels select (its pods, its ReplicaSets):
+    the API server narrows the list, the plans still check selectors and ownership on what comes back."""
+    selector = label_query((deployment.get("spec") or {}).get("selector"))
+    return kube.list(api_version, kind, meta(deployment).get("namespace"), label_selector=selector)
+
+
 def run_restart(kube: KubeApi, params: dict[str, Any], check_mode: bool, diff: bool) -> dict[str, Any]:
     def plan() -> actions.Plan:
         deployment = _deployment(kube, params)
         if params.get("pods") is not None or params.get("only_failing"):
-            pods = kube.list("v1", "Pod", params["namespace"])
+            pods = _selected(kube, "v1", "Pod", deployment)
             names, only_failing = params.get("pods"), bool(params.get("only_failing"))
             return actions.plan_delete_pods(deployment, pods, names, only_failing, now())
         return actions.plan_restart(deployment, now(), params.get("restart_id"))
@@ -84,7 +92,7 @@ def wait_for_replicas(kube: KubeApi, params: dict[str, Any], replicas: int, time
 def run_rollback(kube: KubeApi, params: dict[str, Any], check_mode: bool, diff: bool) -> dict[str, Any]:
     def plan() -> actions.Plan:
         deployment = _deployment(kube, params)
-        replicasets = kube.list("apps/v1", "ReplicaSet", params["namespace"])
+        replicasets = _selected(kube, "apps/v1", "ReplicaSet", deployment)
         return actions.plan_rollback(deployment, replicasets, params.get("revision"))
 
     return kube.converge(plan, check_mode, diff)

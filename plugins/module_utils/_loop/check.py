@@ -42,7 +42,11 @@ from ansible_collections.zerotouch.selfheal.plugins.module_utils._model.intent i
     intents_from_document,
     load_intents,
 )
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._model.objects import deployment_pods, parse_time
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._model.objects import (
+    deployment_pods,
+    label_query,
+    parse_time,
+)
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._model.policy import (
     load_policy,
     policy_for,
@@ -145,8 +149,11 @@ def gather(
     target = workload_of(intent)
     with timed("cluster"):
         deployment = kube.get("apps/v1", "Deployment", namespace, target)
-        replicasets = kube.list("apps/v1", "ReplicaSet", namespace)
-        pods = deployment_pods(deployment, kube.list("v1", "Pod", namespace))  # matchExpressions too
+        # Only what the Deployment's labels select: its ReplicaSets carry its pods' labels (ownership is checked
+        # on what comes back, and matchExpressions too).
+        selected = label_query((deployment.get("spec") or {}).get("selector"))
+        replicasets = kube.list("apps/v1", "ReplicaSet", namespace, label_selector=selected)
+        pods = deployment_pods(deployment, kube.list("v1", "Pod", namespace, label_selector=selected))
         nodes = kube.list("v1", "Node")
 
     warnings: list[str] = []

@@ -135,6 +135,13 @@ def selector_matches(selector: dict[str, Any] | None, labels: dict[str, str] | N
     return True
 
 
+def label_query(selector: dict[str, Any] | None) -> str | None:
+    """The ``matchLabels`` of a selector as an API server's ``labelSelector`` (None: select everything). The
+    ``matchExpressions`` are left to :func:`selector_matches` on what comes back: the query only narrows the list."""
+    labels = (selector or {}).get("matchLabels") or {}
+    return ",".join(f"{key}={value}" for key, value in sorted(labels.items())) or None
+
+
 def deployment_pods(deployment: dict[str, Any], pods: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The pods a Deployment's selector selects in its namespace, sorted by name."""
     namespace = meta(deployment).get("namespace")

@@ -29,6 +29,9 @@ INTENTS = [intent(f"ns-{i}") for i in range(5)]
 class Cluster:
     """Answers the reads of a gather: one healthy Deployment per namespace, no pods, one node."""
 
+    def __init__(self) -> None:
+        self.selectors: dict[str, str | None] = {}
+
     def get(self, api: str, kind: str, namespace: str, name: str) -> dict[str, Any]:
         return {
             "metadata": {"name": name, "namespace": namespace, "annotations": {}},
@@ -36,7 +39,10 @@ class Cluster:
             "status": {"replicas": 2, "readyReplicas": 2},
         }
 
-    def list(self, api: str, kind: str, namespace: str | None = None) -> list[dict[str, Any]]:
+    def list(
+        self, api: str, kind: str, namespace: str | None = None, label_selector: str | None = None
+    ) -> list[dict[str, Any]]:
+        self.selectors[kind] = label_selector
         if kind == "Node":
             return [
                 {
@@ -103,6 +109,12 @@ class SlowPrometheus(Prometheus):
     def indicators(self, queries: dict[str, dict[str, str]], at: float | None = None) -> dict[str, dict[str, Any]]:
         time.sleep(0.05)
         return super().indicators(queries, at)
+
+
+def test_the_gather_lists_only_what_the_deployments_labels_select() -> None:
+    cluster = Cluster()
+    _check.gather(INTENTS[0], {}, None, NOW, cluster, Prometheus(set()), None)  # type: ignore[arg-type]
+    assert cluster.selectors == {"ReplicaSet": "app=web", "Pod": "app=web", "Node": None}
 
 
 def test_the_phases_say_where_the_time_of_a_check_went() -> None:

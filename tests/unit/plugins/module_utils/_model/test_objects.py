@@ -138,3 +138,11 @@ def test_gather_decide_and_restart_agree_on_a_failing_pod(reason: str) -> None:
     deleted = plans.plan_delete_pods(deployment(), [failing, serving], None, True).result["deleted_pods"]
     assert decided_restart is objects.restart_cures(reason)
     assert (deleted == ["checkout-a"]) is objects.restart_cures(reason)
+
+
+def test_the_label_query_narrows_a_list_to_the_match_labels_and_leaves_expressions_to_the_match() -> None:
+    assert objects.label_query(SELECTOR) == "app=checkout"
+    assert objects.label_query({"matchLabels": {"tier": "web", "app": "shop"}}) == "app=shop,tier=web"
+    # Nothing to narrow by: the whole list, filtered by selector_matches after.
+    assert objects.label_query({"matchExpressions": SELECTOR["matchExpressions"]}) is None
+    assert objects.label_query(None) is None
