@@ -391,6 +391,10 @@ def storm(state: dict[str, Any], tmp: Path) -> dict[str, Any]:
         # An escalation (the engine's concurrency limit, or one that did not recover) changes nothing: counted apart.
         per_service = {n: [a for a in v if a["action"] != "escalate"] for n, v in ran.items()}
         escalations = sum(len(v) - len(per_service[n]) for n, v in ran.items())
+        # When the last change was applied (the playbooks' queue drained), apart from its verification's end.
+        with _journal.Journal(str(rb.journal)) as db:
+            stamps = [(db.action(int(a["id"])) or {}).get("applied") for v in per_service.values() for a in v]
+        applied = [t for t in (_unix(s) for s in stamps) if t is not None]
     return {
         "sent_s": elapsed,
         "requests": len(sent.latencies),
@@ -402,6 +406,7 @@ def storm(state: dict[str, Any], tmp: Path) -> dict[str, Any]:
         "duplicates": sum(max(0, len(v) - 1) for v in per_service.values()),
         "recovered": sum(any(a["outcome"] == "recovered" for a in v) for v in per_service.values()),
         "drain_s": settled,
+        "applied_s": max(applied) - began if applied else float("nan"),
         "rss_mb": rss.peak / 2**20,
         "peak_playbooks": rss.playbooks,
         "check_s": loop_metrics,
@@ -737,7 +742,8 @@ def main(argv: list[str]) -> int:
                 print(
                     f"remediations: {r['remediations']} for {STORM_SERVICES} services (duplicates: {r['duplicates']}, "
                     f"escalations besides: {r['escalations']}), "
-                    f"{r['recovered']} verified recovered; queue drained {r['drain_s']:.0f} s after the storm; "
+                    f"{r['recovered']} verified recovered; last change applied {r['applied_s']:.0f} s and every "
+                    f"verification ended {r['drain_s']:.0f} s after the storm; "
                     f"RSS peak {r['rss_mb']:.0f} MiB (ansible-rulebook, its JVM and its playbooks together); "
                     f"at most {r['peak_playbooks']} playbooks at once; check wall p50 {r['check_s']['0.5']:.2f} s, "
                     f"p99 {r['check_s']['0.99']:.2f} s; {r['phases']}\n"

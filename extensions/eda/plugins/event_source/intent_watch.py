@@ -12,7 +12,10 @@ takes the alertmanager source's path from there: the collection's control loop (
 service in this warm process, and only an acting decision reaches ansible-rulebook, as
 ``{"kind": "remediate", "decision_id": ..., "namespace": ..., "service": ..., "action": ...}`` - ids the journal
 made and names from the intent file, never text read from Prometheus. The end of an episode closes its incident.
-The episode memory lives in the process: after a restart a service still at risk opens a new episode.
+The episode memory lives in the process: after a restart a service still at risk opens a new episode. Before
+its first tick a restarted watch settles what its loop left unfinished in the journal (``Loop.recover``, or on a
+PostgreSQL journal the take-over of ``_loop/peers.py``), once per action even when the alertmanager source shares
+the journal and restarts with it.
 """
 
 from __future__ import annotations
@@ -44,6 +47,8 @@ description:
   - Each report is checked in this process like an alert of the M(zerotouch.selfheal.alertmanager) source (the
     same loop and options); only acting decisions become events, with the same shape, so the same rules and
     playbooks handle both.
+  - At start, before the first tick, settles the claims and verifications its previous run left in the journal,
+    as the alertmanager source does; of two sources that share the journal, one settles each action.
   - Optionally serves GET /healthz and GET /metrics on I(port).
 options:
   intents:
