@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -430,6 +430,30 @@ async def test_two_loops_restarted_on_one_journal_settle_each_unfinished_action_
     with watch.journal() as journal:
         web = journal.decision(by_service["web"]["decision_id"])["actions"]
     assert [(a["action"], a["outcome"]) for a in web] == [("rollback", "recovered")]
+
+
+async def test_a_restarted_loop_settles_what_a_killed_loop_held_once_the_killed_loops_name_lapses(
+    harness: Callable[..., Harness],
+) -> None:
+    first = harness(Script(["rollback", "scale_up"], delay=0.05), workers=1)
+    await first.loop.offer(firing(service="web", fingerprint="w"))
+    await first.loop.offer(firing(service="api", fingerprint="a"))
+    await wait_for(lambda: len(first.emitted) == 2)
+    by_service = {e["service"]: e for e in first.emitted}
+    await first.loop.stop()
+    applied(first, by_service["web"]["decision_id"])
+    with first.journal() as journal:  # killed, not stopped: its name in the journal lives a moment more
+        journal.renew_instance(first.loop.instance, timedelta(seconds=1.5))
+        assert journal.hold_actions(first.loop.instance, [e["decision_id"] for e in first.emitted]) == 2
+
+    again = harness(Script(["none"]), lock_lease_seconds=3)
+    again.loop.clients._kube = Leases()
+    await again.loop.recover()
+    await wait_for(lambda: again.loop.stats.verifications["recovered"] == 1, timeout=10)
+    await wait_for(lambda: again.loop.stats.checks["none"] >= 1, timeout=10)
+    with again.journal() as journal:
+        api = journal.decision(by_service["api"]["decision_id"])["actions"]
+    assert [(a["action"], a["outcome"]) for a in api] == [("scale_up", "skipped")]
 
 
 async def test_an_alert_leaves_the_spool_only_once_its_check_is_journaled(tmp_path: Path) -> None:

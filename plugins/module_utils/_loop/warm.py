@@ -657,11 +657,14 @@ class Loop:
         while (left := await self._in_pool(self._lease_left, result)) is not None:
             await asyncio.sleep(min(left, self.config.renew_every) + 0.1)
         action_id = int(result["claim"]["action_id"])
-        if not await self._in_pool(lambda: self.clients.journal().take_over_action(action_id, self.instance)):
-            # Another live loop on the journal won it (it restarted too, or it follows the action): its to settle.
-            logger.info("action %d: settled by another loop on the journal", action_id)
-            state.phase, state.decision_id = "idle", None
-            return
+        while not await self._in_pool(self._take_over, action_id):
+            # Another loop on the journal lives and has it (it restarted too, or it follows the action; or the dead
+            # loop's own name outlives its lease by a moment): it settles it, unless it dies first.
+            if await self._in_pool(self._finished, action_id):
+                logger.info("action %d: settled by another loop on the journal", action_id)
+                state.phase, state.decision_id = "idle", None
+                return
+            await asyncio.sleep(self.config.renew_every)
         settled = await self._in_pool(self._settle_previous, result)
         if settled in (APPLIED, RERUN):
             await self._resume(state, result, hand_over=settled == RERUN)
@@ -672,6 +675,13 @@ class Loop:
             from ansible_collections.zerotouch.selfheal.plugins.module_utils._alerts import normalize
 
             await self.offer(normalize({"alerts": [alert]})[0])
+
+    def _take_over(self, action_id: int) -> bool:
+        return self.clients.journal().take_over_action(action_id, self.instance)
+
+    def _finished(self, action_id: int) -> bool:
+        row = self.clients.journal().action(action_id)
+        return row is None or row["outcome"] != "pending"
 
     def _lease_left(self, result: dict[str, Any]) -> float | None:
         """Seconds until the claim's lease lapses; None when it has (or the action is over, or nobody holds it)."""
