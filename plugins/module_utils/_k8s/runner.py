@@ -55,7 +55,10 @@ def run_restart(kube: KubeApi, params: dict[str, Any], check_mode: bool, diff: b
     def plan() -> actions.Plan:
         deployment = _deployment(kube, params)
         if params.get("pods") is not None or params.get("only_failing"):
-            pods = _selected(kube, "v1", "Pod", deployment)
+            if params.get("pods") is not None:  # looked for in the whole namespace: another workload's is refused
+                pods = kube.list("v1", "Pod", params["namespace"])
+            else:
+                pods = _selected(kube, "v1", "Pod", deployment)
             names, only_failing = params.get("pods"), bool(params.get("only_failing"))
             return actions.plan_delete_pods(deployment, pods, names, only_failing, now())
         return actions.plan_restart(deployment, now(), params.get("restart_id"))
