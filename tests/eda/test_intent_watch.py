@@ -17,6 +17,7 @@ import aiohttp
 import pytest
 import yaml
 from aiohttp import web
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._journal.store import Journal
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop import watch as _watch
 
 from sandbox import client
@@ -301,8 +302,6 @@ async def test_the_watch_settles_at_start_what_its_loop_left_unfinished(
 ) -> None:
     # A claim of the loop before this one, whose playbook never started: the restarted watch gives it back
     # (journaled skipped, with why) instead of leaving it pending for good.
-    from ansible_collections.zerotouch.selfheal.plugins.module_utils._journal.store import Journal
-
     prometheus.values = {"shop/checkout": healthy(), "shop/catalog": healthy()}
     journal_path = tmp_path / "journal.db"
     with Journal(str(journal_path)) as journal:

@@ -162,6 +162,30 @@ async def wait_for(probe: Callable[[], Any], timeout: float = 5.0) -> Any:
     return found
 
 
+async def killed_with_two_claims(harness: Callable[..., Harness]) -> tuple[Harness, dict[str, dict[str, Any]]]:
+    """A loop that rolled web back and scaled api, then died before verifying either; web's playbook reported its
+    change (its report came late), api's did not. Returns the dead loop's harness and its events by service."""
+    first = harness(Script(["rollback", "scale_up"], delay=0.05), workers=1)  # web is checked first
+    await first.loop.offer(firing(service="web", fingerprint="w"))
+    await first.loop.offer(firing(service="api", fingerprint="a"))
+    await wait_for(lambda: len(first.emitted) == 2)
+    by_service = {e["service"]: e for e in first.emitted}
+    await first.loop.stop()  # the process dies: nothing was verified
+    applied(first, by_service["web"]["decision_id"])
+    return first, by_service
+
+
+async def name_run(h: Harness, decision_id: int, playbook: subprocess.Popen[bytes]) -> None:
+    """What the remediate playbook does first: name its process on the decision's pending action."""
+    deadline = time.monotonic() + 10
+    while (run := runs.this_run(playbook.pid)) is None:  # the stand-in is up once /proc shows its argv
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.02)
+    with h.journal() as journal:
+        (pending,) = [a for a in journal.decision(decision_id)["actions"] if a["outcome"] == "pending"]
+        assert journal.record_run(pending["id"], run)
+
+
 def applied(h: Harness, decision_id: int) -> None:
     """What the remediate playbook does once its role has changed the cluster."""
     with h.journal() as journal:
@@ -360,13 +384,7 @@ async def test_a_resolved_alert_closes_its_incident_in_the_source(harness: Calla
 async def test_after_a_restart_what_was_applied_is_verified_and_what_never_started_is_released_and_checked_again(
     harness: Callable[..., Harness], tmp_path: Path
 ) -> None:
-    first = harness(Script(["rollback", "scale_up"], delay=0.05), workers=1)  # web is checked first
-    await first.loop.offer(firing(service="web", fingerprint="w"))
-    await first.loop.offer(firing(service="api", fingerprint="a"))
-    await wait_for(lambda: len(first.emitted) == 2)
-    by_service = {e["service"]: e for e in first.emitted}
-    await first.loop.stop()  # the process dies: nothing was verified
-    applied(first, by_service["web"]["decision_id"])  # web's playbook got that far (its report came late); api's not
+    _first, by_service = await killed_with_two_claims(harness)
 
     again = harness(Script(["none"]))
     again.loop.clients._kube = Leases()  # the dead loop's leases are gone
@@ -388,26 +406,12 @@ async def test_two_loops_restarted_on_one_journal_settle_each_unfinished_action_
     harness: Callable[..., Harness], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The intent watch's and the alertmanager source's rulebooks share one journal file and restart together.
-    first = harness(Script(["rollback", "scale_up"], delay=0.05), workers=1)
-    await first.loop.offer(firing(service="web", fingerprint="w"))
-    await first.loop.offer(firing(service="api", fingerprint="a"))
-    await wait_for(lambda: len(first.emitted) == 2)
-    by_service = {e["service"]: e for e in first.emitted}
-    await first.loop.stop()
-    applied(first, by_service["web"]["decision_id"])  # web's playbook reported its change: verify it
+    first, by_service = await killed_with_two_claims(harness)  # web's playbook reported its change: verify it
     fake = tmp_path / "ansible-playbook"
     fake.write_text("import time\ntime.sleep(60)\n")
     playbook = subprocess.Popen([sys.executable, str(fake)], start_new_session=True)
     try:  # api's playbook started, named itself, and died before it reported: run it again
-        deadline = time.monotonic() + 10
-        while (run := runs.this_run(playbook.pid)) is None:
-            assert time.monotonic() < deadline
-            await asyncio.sleep(0.02)
-        with first.journal() as journal:
-            (pending,) = [
-                a for a in journal.decision(by_service["api"]["decision_id"])["actions"] if a["outcome"] == "pending"
-            ]
-            assert journal.record_run(pending["id"], run)
+        await name_run(first, by_service["api"]["decision_id"], playbook)
     finally:
         playbook.kill()
         playbook.wait()
@@ -435,13 +439,7 @@ async def test_two_loops_restarted_on_one_journal_settle_each_unfinished_action_
 async def test_a_restarted_loop_settles_what_a_killed_loop_held_once_the_killed_loops_name_lapses(
     harness: Callable[..., Harness],
 ) -> None:
-    first = harness(Script(["rollback", "scale_up"], delay=0.05), workers=1)
-    await first.loop.offer(firing(service="web", fingerprint="w"))
-    await first.loop.offer(firing(service="api", fingerprint="a"))
-    await wait_for(lambda: len(first.emitted) == 2)
-    by_service = {e["service"]: e for e in first.emitted}
-    await first.loop.stop()
-    applied(first, by_service["web"]["decision_id"])
+    first, by_service = await killed_with_two_claims(harness)
     with first.journal() as journal:  # killed, not stopped: its name in the journal lives a moment more
         journal.renew_instance(first.loop.instance, timedelta(seconds=1.5))
         assert journal.hold_actions(first.loop.instance, [e["decision_id"] for e in first.emitted]) == 2
@@ -559,15 +557,8 @@ async def test_after_a_restart_the_playbooks_the_loop_before_started_are_stopped
         service: subprocess.Popen([sys.executable, str(fake)], start_new_session=True) for service in ("web", "api")
     }
     try:
-        with first.journal() as journal:
-            for service, proc in playbooks.items():
-                decision = journal.decision(by_service[service]["decision_id"])
-                (pending,) = [a for a in decision["actions"] if a["outcome"] == "pending"]
-                deadline = time.monotonic() + 10
-                while (run := runs.this_run(proc.pid)) is None:  # the stand-in is up once /proc shows its argv
-                    assert time.monotonic() < deadline
-                    await asyncio.sleep(0.02)
-                assert journal.record_run(pending["id"], run)
+        for service, proc in playbooks.items():
+            await name_run(first, by_service[service]["decision_id"], proc)
         applied(first, by_service["web"]["decision_id"])  # web's playbook reported its change; api's did not
 
         again = harness(Script(["none"]))
