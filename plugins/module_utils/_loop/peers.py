@@ -79,31 +79,28 @@ class Peers:
         self._tasks: list[asyncio.Task[Any]] = []
 
     async def start(self) -> None:
-        """Say this loop is alive, then renew, sweep and mark in the background (instead of ``Loop.recover``:
+        """Say this loop is alive (its heartbeat), then sweep and mark in the background (instead of ``Loop.recover``:
         the first sweep settles what a loop before this one left, once its leases lapse). A journal that does not
         answer yet does not stop the source: the renewals go on trying, and alerts wait as in any outage."""
-        try:
-            await self.loop._in_pool(self._renew)
-        except SelfHealError as exc:
-            logger.error("loop %s cannot say it is alive yet: %s", self.instance, exc)
+        # The loop's own heartbeat, apart from the sweep: a sweep that waits for a worker (a full pool) must not let
+        # the lease lapse.
+        await self.loop.stay_alive(self.lease)
         self.loop._spawn(self.loop._settle_abandoned_approvals(datetime.now(UTC)))
-        # Renewals apart from the sweep: a sweep that waits for a worker (a full pool) must not let the lease lapse.
         self._tasks = [
-            asyncio.ensure_future(self._every(self.every, lambda: self.loop._in_pool(self._renew))),
             asyncio.ensure_future(self._every(self.every, self.sweep)),
             asyncio.ensure_future(self._flush()),
         ]
 
     async def stop(self) -> None:
-        """Stop renewing; mark what was handled; retire, so a peer takes over at once what is left."""
+        """Stop sweeping; mark what was handled; retire the loop, so a peer takes over at once what is left."""
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         try:
             await self._mark_handled()
-            await self.loop._in_pool(lambda: self.loop.clients.journal().retire_instance(self.instance))
         except SelfHealError as exc:
-            logger.error("cannot retire loop %s from the journal: %s", self.instance, exc)
+            logger.error("cannot mark what loop %s handled: %s", self.instance, exc)
+        await self.loop.retire()
 
     # --- intake -----------------------------------------------------------------------------------------------
 
@@ -183,9 +180,6 @@ class Peers:
                 await self._hand_over(key, alert)
         for result in await self.loop._in_pool(self._orphaned_actions):
             self._recover(result)
-
-    def _renew(self) -> None:
-        self.loop.renew(self.lease)
 
     def _orphaned_actions(self) -> list[dict[str, Any]]:
         """Unfinished actions of other loops whose claim's lease lapsed and that this loop won to settle."""

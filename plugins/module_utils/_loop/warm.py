@@ -586,12 +586,7 @@ class Loop:
         Loops that share one journal file (the intent watch's and the alertmanager source's rulebooks) may restart
         together: each says it is alive in the journal, and an action is settled only by the one that wins it
         (``take_over_action``), never by both."""
-        if self._heartbeat is None:
-            try:  # alive before it takes anything over: a loop not known alive can have what it took taken again
-                await self._in_pool(self.renew)
-            except SelfHealError as exc:
-                logger.error("loop %s cannot say it is alive yet: %s", self.instance, exc)
-            self._heartbeat = asyncio.ensure_future(self._stay_alive())
+        await self.stay_alive()  # before it takes anything over: what a loop not known alive took can be taken again
         self._spawn(self._settle_abandoned_approvals(datetime.now(UTC)))
         try:
             unfinished = await self._in_pool(self._unfinished)
@@ -625,14 +620,40 @@ class Loop:
         for decision_id in settled:
             logger.warning("proposal %d: approved, never re-checked: settled stale", decision_id)
 
-    async def _stay_alive(self) -> None:
-        """Renew this loop's lease in the journal, and hold the actions it follows, until the loop stops."""
+    async def stay_alive(self, lease: timedelta | None = None) -> None:
+        """Say now that this loop is alive (``renew``), then again every ``renew_every`` until it stops; once per
+        loop (recover() and Peers.start() both call it). A journal that does not answer yet stops nothing: the
+        renewals go on trying."""
+        if self._heartbeat is not None:
+            return
+        try:
+            await self._in_pool(self.renew, lease)
+        except SelfHealError as exc:
+            logger.error("loop %s cannot say it is alive yet: %s", self.instance, exc)
+        self._heartbeat = asyncio.ensure_future(self._stay_alive(lease))
+
+    async def retire(self) -> None:
+        """Stop saying this loop is alive and take its name out of the journal: what it leaves is taken over at
+        once, not once its lease lapses. Does nothing when it never said it was alive, or has retired."""
+        if self._heartbeat is None:
+            return
+        self._heartbeat.cancel()
+        await asyncio.wait([self._heartbeat])
+        self._heartbeat = None
+        try:
+            await self._in_pool(lambda: self.clients.journal().retire_instance(self.instance))
+        except SelfHealError as exc:
+            logger.error("cannot retire loop %s from the journal: %s", self.instance, exc)
+
+    async def _stay_alive(self, lease: timedelta | None) -> None:
         while True:
             await asyncio.sleep(self.config.renew_every)
             try:
-                await self._in_pool(self.renew)
+                await self._in_pool(self.renew, lease)
             except SelfHealError as exc:  # the journal may answer at the next round, well within the lease
                 logger.error("loop %s cannot say it is alive: %s", self.instance, exc)
+            except Exception:  # noqa: BLE001 - a failed round must not stop the renewals
+                logger.exception("loop %s: a renewal failed", self.instance)
 
     def renew(self, lease: timedelta | None = None) -> None:
         """Say this loop is alive for a lease more (``lock_lease_seconds`` unless told), and which unfinished actions
@@ -781,13 +802,7 @@ class Loop:
             task.cancel()
         if self._tasks:
             await asyncio.wait(list(self._tasks))
-        if self._heartbeat is not None:
-            self._heartbeat.cancel()
-            await asyncio.wait([self._heartbeat])
-            try:  # what it leaves is taken over at once, not once its lease lapses
-                await self._in_pool(lambda: self.clients.journal().retire_instance(self.instance))
-            except SelfHealError as exc:
-                logger.error("cannot retire loop %s from the journal: %s", self.instance, exc)
+        await self.retire()
         self._checks.shutdown(wait=False, cancel_futures=True)
         self._watchers.shutdown(wait=False, cancel_futures=True)
         await asyncio.to_thread(self.clients.close)

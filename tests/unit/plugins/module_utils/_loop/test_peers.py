@@ -44,9 +44,14 @@ class FakeLoop:
         self.lease_left: float | None = None
         self.recovered: list[int] = []
         self.instance = _warm.instance_id()
+        self._heartbeat: asyncio.Task[None] | None = None
 
-    renew = _warm.Loop.renew  # the real liveness: the lease and the actions it follows
+    # The real liveness: the heartbeat, the lease and the actions it follows, the retirement.
+    renew = _warm.Loop.renew
     following = _warm.Loop.following
+    stay_alive = _warm.Loop.stay_alive
+    _stay_alive = _warm.Loop._stay_alive
+    retire = _warm.Loop.retire
 
     async def offer(self, alert: dict[str, Any]) -> asyncio.Future[None] | None:
         self.offered.append(alert["fingerprint"])
@@ -128,7 +133,7 @@ def test_a_dead_receivers_unchecked_alerts_are_checked_by_its_peer(target: str) 
         for n in range(5):
             await pa.offer(alert(f"fp{n}"))  # accepted, never checked (its loop is stuck, then killed)
             await pb.offer(alert(f"fp{n}"))  # the peer's copy: a duplicate for now
-        for task in pa._tasks:  # kill -9: no renewal, no retirement
+        for task in [*pa._tasks, a._heartbeat]:  # kill -9: no renewal, no retirement
             task.cancel()
         await asyncio.sleep(1.2)
         await pb.sweep()
@@ -152,7 +157,7 @@ def test_what_a_receiver_checked_before_it_died_is_not_checked_again(target: str
         for n in range(5):
             await pa.offer(alert(f"fp{n}"))
             await pb.offer(alert(f"fp{n}"))
-        for task in pa._tasks:  # killed before it marked anything handled: the journal's decisions tell
+        for task in [*pa._tasks, a._heartbeat]:  # killed before it marked anything handled: the journal tells
             task.cancel()
         await asyncio.sleep(1.2)
         await pb.sweep()
