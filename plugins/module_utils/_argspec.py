@@ -176,11 +176,20 @@ def intent_check_spec() -> dict[str, Any]:
         "service": {"type": "str"},
         "alert": {"type": "dict"},
         "alert_file": {"type": "path"},
-        "decision_id": {"type": "int"},
         "patches": {"type": "list", "elements": "dict"},
         "record": {"type": "bool", "default": True},
         "claim": {"type": "bool", "default": False},
         "lock_ttl_seconds": {"type": "int", "default": 900},
+    }
+
+
+def decision_apply_spec() -> dict[str, Any]:
+    return {
+        **k8s_auth_spec(),
+        **journal_spec(),
+        "decision_ids": {"type": "list", "elements": "int", "required": True},
+        "tenant_limit_rps": {"type": "float"},
+        "tenant_limit_ttl_minutes": {"type": "int", "default": 60},
     }
 
 

@@ -44,13 +44,6 @@ options:
       - A JSON or YAML file holding the alert (one alert, an event of the alertmanager source, or a whole webhook
         body, of which the first alert is used), read by the module as data. Ignored when O(alert) is set.
     type: path
-  decision_id:
-    description:
-      - Read the decision with this journal id back instead of checking, with its snapshot and the claim the event
-        source made for it (the pending action it journaled and the lock C(selfheal-remediate/decision-<id>)).
-        This is how the rulebooks' playbook runs get their decision, by an id the collection made.
-      - Fails when the journal holds no such decision or the decision has no pending action.
-    type: int
   patches:
     description:
       - Trusted catalog of available fixes; a workload running an image listed in C(from) gets C(image) as its
@@ -118,12 +111,6 @@ EXAMPLES = r"""
     intents: "{{ selfheal_intents }}"
     prometheus_url: http://prometheus:9090
 
-- name: Read back the decision the event source made and claimed
-  zerotouch.selfheal.intent_check:
-    decision_id: "{{ decision_id }}"
-    journal: /var/lib/selfheal/journal.db
-  register: check
-
 - name: Decide about an alert file copied from Alertmanager, read as data
   zerotouch.selfheal.intent_check:
     alert_file: /tmp/alert.json
@@ -180,9 +167,18 @@ decision_id:
   returned: always
   type: int
   sample: 42
+action_args:
+  description:
+    - The arguments of the module that carries out the decided action, from the decision and the intent (for
+      example C(namespace), C(name) and C(revision) for M(zerotouch.selfheal.workload_rollback)); empty for
+      C(none) and C(escalate).
+    - The playbooks give them to the action's role; M(zerotouch.selfheal.decision_apply) uses the same ones.
+  returned: always
+  type: dict
+  sample: {namespace: shop, name: checkout, revision: 6}
 claim:
   description: With O(claim), the lock taken for the action and its journal entry.
-  returned: when O(claim=true) and the decision is to act, or with O(decision_id)
+  returned: when O(claim=true) and the decision is to act
   type: dict
   contains:
     acquired:

@@ -11,7 +11,7 @@ The stand-in's job template runs the collection's remediate playbook as the cont
 of its own, with the template's own variables (the journal's URL, the escalation webhook) under the launch's, and
 the environment its credentials inject (PGPASSFILE, the kubeconfig). So the test checks the exact launch request -
 the template found by name in the right organization (a template of the same name in another one is a decoy), the
-extra vars ``{"decision_id": <id>}`` and nothing else - and that this is enough: the job reads the decision from
+extra vars ``{"decision_ids": [<id>, ...]}`` and nothing else - and that this is enough: the job reads the decision from
 the shared journal by that id and rolls back, the source verifies the recovery. No alert text and no name from the
 event reaches any request, and nothing the attack text asks for runs.
 """
@@ -226,7 +226,7 @@ def drive(run: Run, faults: Callable[..., Any], markers: Path) -> list[str]:
 
 
 @pytest.mark.parametrize("run", [pytest.param(name, marks=NEEDS_THE_LOOP) for name in RULEBOOKS], indirect=True)
-def test_the_controller_rulebook_launches_the_job_template_with_the_decision_id_only(
+def test_the_controller_rulebook_launches_the_job_template_with_the_decision_ids_only(
     run: Run, faults: Callable[..., Any], tmp_path: Path
 ) -> None:
     markers = tmp_path / "markers"
@@ -251,7 +251,7 @@ def test_the_controller_rulebook_launches_the_job_template_with_the_decision_id_
     assert (decoy.organization, chosen.organization) == ("Default", ORGANIZATION)
     assert launch.path == f"/api/v2/job_templates/{chosen.id}/launch/", "the template of the given organization"
     # Exactly the decision's id: no event (include_events: false), no alert text, no name from the intent.
-    assert launch.json() == {"extra_vars": {"decision_id": decision["id"]}, "limit": "all"}
+    assert launch.json() == {"extra_vars": {"decision_ids": [decision["id"]]}, "limit": "all"}
     assert launch.headers["authorization"] == f"Bearer {run.controller.token}"
     lookups = [r for r in run.controller.requests if r.path == "/api/v2/unified_job_templates/"]
     assert [r.query for r in lookups] == [{"name": TEMPLATE}]
@@ -260,7 +260,7 @@ def test_the_controller_rulebook_launches_the_job_template_with_the_decision_id_
     (job,) = run.controller.wait_for_jobs(1, timeout=30)
     assert job.status == "successful", run.detail()
     assert job.limit == "", "the template does not prompt for a limit: the play runs on localhost"
-    assert job.extra_vars == {**chosen.extra_vars, "decision_id": decision["id"]}
+    assert job.extra_vars == {**chosen.extra_vars, "decision_ids": [decision["id"]]}
 
     sent = "\n".join(run.controller.recorded_text())
     assert run.namespace not in sent, "a name from the event reached the controller"

@@ -285,7 +285,9 @@ async def test_postgresql_restarted_mid_storm_the_loop_resumes_with_no_alert_los
         runner.cancel()
         await asyncio.gather(runner, return_exceptions=True)
     assert len(sent) == 300
-    assert any("journal unreachable" in json.dumps(p) for p in h.posted), "the loop saw the restart"
+    # The loop saw the restart (awaited above). An alert checked meanwhile is escalated, saying why; one that came
+    # while its service was acted on waits to be linked instead, so how many are escalated is a matter of timing.
+    assert all("journal unreachable" in json.dumps(p) for p in h.posted), h.posted
     with Journal(dsn) as journal:
         seen = accounted(journal)
         acted = {

@@ -93,8 +93,16 @@ class Script:
 
 
 class Harness:
-    def __init__(self, loop: warm.Loop, emitted: list[dict[str, Any]], posted: list[dict[str, Any]]) -> None:
-        self.loop, self.emitted, self.posted = loop, emitted, posted
+    """A loop with a fake rule engine: ``events`` as emitted, ``emitted`` each decision they hand over, in order."""
+
+    def __init__(
+        self,
+        loop: warm.Loop,
+        events: list[dict[str, Any]],
+        emitted: list[dict[str, Any]],
+        posted: list[dict[str, Any]],
+    ) -> None:
+        self.loop, self.events, self.emitted, self.posted = loop, events, emitted, posted
 
     def journal(self) -> Journal:
         return Journal(self.loop.config.journal)
@@ -120,11 +128,14 @@ async def harness(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncItera
             return look
 
         monkeypatch.setattr(_verify, "looker", looker)
+        events: list[dict[str, Any]] = []
         emitted: list[dict[str, Any]] = []
         posted: list[dict[str, Any]] = []
 
         async def emit(event: dict[str, Any]) -> None:
-            emitted.append(event)
+            assert event["decision_ids"] == [d["decision_id"] for d in event["decisions"]]
+            events.append(event)
+            emitted.extend(event["decisions"])
 
         def post(url: str, payload: Any) -> int:
             posted.append(json.loads(json.dumps(payload)))
@@ -146,7 +157,7 @@ async def harness(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncItera
         loop = warm.Loop(config, emit, kube_factory=object, post=post)
         loop.released = released  # type: ignore[attr-defined]
         made.append(loop)
-        return Harness(loop, emitted, posted)
+        return Harness(loop, events, emitted, posted)
 
     yield make
     for loop in made:
@@ -206,13 +217,9 @@ async def test_a_decision_not_to_act_starts_nothing_and_the_next_alert_is_checke
     assert h.emitted == [] and len(script.calls) == 1
     event = await wait_for(lambda: h.emitted and h.emitted[0])
     assert 0.25 < time.monotonic() - started < 2.0, "checked again once recheck_settle_seconds had passed"
-    assert set(event) == {"kind", "decision_id", "namespace", "service", "action"}
-    assert (event["kind"], event["namespace"], event["service"], event["action"]) == (
-        "remediate",
-        "shop",
-        "web",
-        "rollback",
-    )
+    assert h.events == [{"kind": "remediate", "decision_ids": [event["decision_id"]], "decisions": [event]}]
+    assert set(event) == {"decision_id", "namespace", "service", "action"}
+    assert (event["namespace"], event["service"], event["action"]) == ("shop", "web", "rollback")
     assert [c["alert"]["fingerprint"] for c in script.calls] == ["warn", "page"]
     with h.journal() as journal:
         first = journal.query(namespace="shop", action="none")[0]
@@ -303,6 +310,26 @@ async def test_what_does_not_recover_is_escalated_from_the_source(harness: Calla
     (payload,) = h.posted
     assert payload["summary"] == "rollback of shop/web did not recover web"
     assert payload["reasons"] == ["p99 latency 900 ms breaches max_latency_ms 250"]
+
+
+async def test_an_action_the_playbook_could_not_apply_is_escalated_from_the_source_with_its_reason(
+    harness: Callable[..., Harness],
+) -> None:
+    h = harness(Script(["rollback"]))
+    await h.loop.offer(firing())
+    event = await wait_for(lambda: h.emitted and h.emitted[0])
+    with h.journal() as journal:  # what decision_apply journals when the change cannot be made
+        (pending,) = journal.decision(event["decision_id"])["actions"]
+        journal.finish_action(pending["id"], outcome="failed", detail="rollback failed: 403 Forbidden")
+    await wait_for(lambda: h.loop.stats.verifications["failed"] == 1)
+    await wait_for(lambda: h.loop.released)
+    with h.journal() as journal:
+        actions = journal.decision(event["decision_id"])["actions"]
+    assert [(a["action"], a["outcome"]) for a in actions] == [("rollback", "failed"), ("escalate", "not_recovered")]
+    (payload,) = h.posted
+    assert payload["summary"] == "rollback of shop/web failed"
+    assert payload["reasons"] == ["rollback failed: 403 Forbidden"]
+    assert h.loop.released[-1]["holder"] == f"selfheal-remediate/decision-{event['decision_id']}"
 
 
 async def test_escalate_decisions_and_failed_checks_are_posted_journaled_and_never_reach_the_rule_engine(

@@ -65,8 +65,7 @@ async def test_a_link_approval_is_handed_to_the_rule_engine_and_verified(
     result = await h.loop.answer(proposal_id, "ana", True)
     assert result["state"] == "acted"
     (event,) = h.emitted
-    assert event == {"kind": "remediate", "decision_id": result["decision_id"], "namespace": "shop",
-                     "service": "web", "action": "rollback"}  # fmt: skip
+    assert event == {"decision_id": result["decision_id"], "namespace": "shop", "service": "web", "action": "rollback"}
     applied(h, event["decision_id"])
     await wait_for(lambda: h.loop.stats.verifications["recovered"] == 1)
     with h.journal() as journal:

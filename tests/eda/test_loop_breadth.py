@@ -79,7 +79,7 @@ async def test_acting_decisions_beyond_max_running_actions_wait_claimed_in_the_l
     await h.loop.offer(firing(service="web", fingerprint="w"))
     await h.loop.offer(firing(service="api", fingerprint="a"))
     (first,) = await wait_for(lambda: h.emitted)
-    await wait_for(lambda: h.loop._queued == 1)
+    await wait_for(lambda: len(h.loop._waiting) == 1)
     assert "selfheal_loop_actions_queued 1" in h.loop.metrics("selfheal_loop")
     waiting = "api" if first["service"] == "web" else "web"
     with h.journal() as journal:
@@ -93,7 +93,34 @@ async def test_acting_decisions_beyond_max_running_actions_wait_claimed_in_the_l
     assert second["decision_id"] == queued["id"]
     applied(h, second["decision_id"])
     await wait_for(lambda: h.loop.stats.verifications["recovered"] == 2)
-    assert h.loop._queued == 0 and h.loop.stats.events == 2
+    assert not h.loop._waiting and h.loop.stats.events == 2
+
+
+async def test_decisions_that_waited_for_a_place_go_to_one_playbook_together(
+    harness: Callable[..., Harness],  # noqa: F811 - the fixture
+) -> None:
+    h = harness(Script(["rollback"] * len(SERVICES)), max_running_actions=1, workers=len(SERVICES))
+    Path(h.loop.config.intents).write_text(
+        yaml.safe_dump({"intents": [{**INTENT, "service": s, "target": {"name": s}} for s in SERVICES]})
+    )
+    for s in SERVICES:
+        await h.loop.offer(firing(service=s, fingerprint=s))
+    (first,) = await wait_for(lambda: h.emitted)
+    await wait_for(lambda: len(h.loop._waiting) == len(SERVICES) - 1)
+    applied(h, first["decision_id"])  # the first playbook is over: the place is free
+    await wait_for(lambda: len(h.events) == 2)
+    burst = h.events[1]["decisions"]
+    assert sorted(d["service"] for d in [first, *burst]) == sorted(SERVICES), "each decision once, in one playbook"
+    assert h.events[1]["decision_ids"] == [d["decision_id"] for d in burst]
+    for decision in burst[:-1]:
+        applied(h, decision["decision_id"])
+    await wait_for(lambda: h.loop.stats.verifications["recovered"] == len(SERVICES) - 1)
+    # The playbook's place is still taken: one of its decisions has not reported.
+    assert h.loop._acting.locked()
+    applied(h, burst[-1]["decision_id"])
+    await wait_for(lambda: h.loop.stats.verifications["recovered"] == len(SERVICES))
+    await wait_for(lambda: not h.loop._acting.locked())
+    assert h.loop.stats.events == 2
 
 
 @pytest.mark.parametrize("worker_gone", [False, True], ids=["named-playbook", "named-worker"])
@@ -123,7 +150,7 @@ async def test_a_place_is_given_back_when_the_playbook_process_ends_not_at_its_r
         applied(h, first["decision_id"])
         # Verified and released while its playbook still runs its last tasks: the place is still its own.
         await wait_for(lambda: h.loop.stats.verifications["recovered"] == 1)
-        assert len(h.emitted) == 1 and h.loop._queued == 1
+        assert len(h.emitted) == 1 and len(h.loop._waiting) == 1
     finally:
         playbook.kill()
         playbook.wait()

@@ -39,17 +39,18 @@ def test_rulebook_is_valid_and_names_every_rule(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", ["remediate.yml", "watch.yml"])
-def test_the_playbook_gets_the_decision_id_and_the_operator_variables_only(name: str) -> None:
+def test_the_playbook_gets_the_decision_ids_and_the_operator_variables_only(name: str) -> None:
     ruleset = yaml.safe_load((RULES / name).read_text())[0]
     (rule,) = ruleset["rules"]
     assert rule["condition"] == 'event.kind == "remediate"'
     action = rule["action"]["run_playbook"]
     assert action["name"] == "zerotouch.selfheal.remediate"
     given = {"intents": "/i", "escalation_url": "http://e", "prometheus_url": "http://p"}
-    event = {"kind": "remediate", "decision_id": 42, "namespace": "shop", "service": "checkout", "action": "rollback"}
+    handed = [{"decision_id": i, "namespace": "shop", "service": f"s{i}", "action": "rollback"} for i in (42, 57)]
+    event = {"kind": "remediate", "decision_ids": [42, 57], "decisions": handed}
     rendered = substitute_variables(action["extra_vars"], {**given, "event": event})
     assert rendered == {
-        "decision_id": 42,
+        "decision_ids": [42, 57],
         "journal": None,
         "escalation_url": "http://e",
         "escalation_format": "generic",
@@ -65,7 +66,7 @@ def test_the_playbook_gets_the_decision_id_and_the_operator_variables_only(name:
 
 
 @pytest.mark.parametrize("name", ["remediate_controller.yml", "watch_controller.yml"])
-def test_the_controller_job_gets_the_decision_id_only(name: str) -> None:
+def test_the_controller_job_gets_the_decision_ids_only(name: str) -> None:
     (rule,) = yaml.safe_load((RULES / name).read_text())[0]["rules"]
     launch = rule["action"]["run_job_template"]
-    assert launch["job_args"] == {"extra_vars": {"decision_id": "{{ event.decision_id }}"}}
+    assert launch["job_args"] == {"extra_vars": {"decision_ids": "{{ event.decision_ids }}"}}

@@ -3,7 +3,7 @@
 ansible-rulebook hands the whole event of a rule to the playbook it starts as extra vars, and ansible-core 2.19
 renders extra vars as trusted templates (``yaml.dump`` into ``env/extravars``, ``-e @env/extravars``). So the
 sources put no alert text on the rule engine's queue at all: they check the alert in their own process, and the
-only events are ``{kind, decision_id, namespace, service, action}`` with names from the intent file. These tests
+only events are ``{kind, decision_ids, decisions}`` with ids and names from the intent file. These tests
 run every templating form ansible-core and Jinja2 accept (``tests/attacks.py``) in every label, annotation and
 notification field:
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._act.decided import module_args
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._engine.decide import Decision
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._errors import JournalError, ValidationError
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._gather.queries import workload_of
@@ -243,6 +244,7 @@ def _act(
         "decision_id": acted_id,
         "decision": acting,
         "snapshot": rechecked["snapshot"],
+        "action_args": module_args(acting, rechecked["snapshot"], acted_id),
         "gather_warnings": rechecked.get("gather_warnings", []),
         "claim": claimed,
         "msg": f"approved {what}: the check still decides it; {detail}",

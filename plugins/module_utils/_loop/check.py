@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from ansible_collections.zerotouch.selfheal.plugins.module_utils import _prom
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._act.decided import module_args
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._alerts import alert_block, normalize, target_of
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._engine.decide import Decision, decide
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._engine.facts import breaches
@@ -33,10 +34,9 @@ from ansible_collections.zerotouch.selfheal.plugins.module_utils._gather.queries
 )
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._journal.store import (
     Journal,
-    default_journal_path,
     journal_exists,
 )
-from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop import runs as _runs
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop.handoff import claim_holder
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._model.intent import (
     find_intent,
     intents_from_document,
@@ -291,8 +291,6 @@ def check(params: dict[str, Any], kube_factory: Any, check_mode: bool) -> dict[s
 
     The module's own work is reading its options and opening its connections; the check itself is
     :func:`evaluate`, which the event sources call with their warm clients."""
-    if params.get("decision_id") is not None:
-        return recall(params, check_mode)
     if params.get("claim") and (params.get("snapshot") is not None or not params.get("record")):
         raise ValidationError("options", "claim", "needs a live check that records its decision (no snapshot, record)")
     connected: list[Any] = []
@@ -443,58 +441,6 @@ def alert_from(params: dict[str, Any]) -> dict[str, Any] | None:
     return data
 
 
-def recall(params: dict[str, Any], check_mode: bool = False) -> dict[str, Any]:
-    """``intent_check`` given a ``decision_id``: the decision the event source made and claimed, read back from
-    the journal by its id (nothing is decided again, nothing is read from the rulebook's event). The result has
-    the shape of a claiming check's, so the playbook goes straight to the action."""
-    path = params.get("journal") or None
-    if not journal_exists(path):
-        raise ValidationError("options", "journal", f"no journal at {path or default_journal_path()}")
-    decision_id = int(params["decision_id"])
-    with Journal(path) as journal:
-        found = journal.decision(decision_id)
-        if found is None:
-            raise ValidationError("options", "decision_id", f"no decision {decision_id} in the journal")
-        started = [a for a in found["actions"] if a["outcome"] == "pending" and a["action"] == found["action"]]
-        # Name this playbook on the action, in the same update that finds it still pending: a loop that starts
-        # again either stops this process, or has settled the action first and this run acts on nothing.
-        if not started:
-            raise ValidationError(
-                "options", "decision_id", f"decision {decision_id} ({found['action']}) has no claimed, pending action"
-            )
-        if not check_mode and not journal.record_run(int(started[-1]["id"]), _runs.this_run() or {"pid": None}):
-            raise ValidationError(
-                "options",
-                "decision_id",
-                f"decision {decision_id}: its action was settled meanwhile (the loop started again): nothing to act on",
-            )
-    holder = claim_holder(decision_id)
-    return {
-        "changed": False,
-        "decision": found["decision"],
-        "snapshot": found["snapshot"],
-        "decision_id": decision_id,
-        "gather_warnings": [],
-        "claim": {
-            "acquired": True,
-            "holder": holder,
-            "held_by": holder,
-            "expires_at": None,
-            "action_id": started[-1]["id"],
-            "decision_id": decision_id,
-            "msg": f"claimed by the event source as {holder}",
-        },
-    }
-
-
-def claim_holder(decision_id: int | None) -> str:
-    """Who holds a target's lock for a decision (the claim takes it, whoever acts gives it back)."""
-    return f"{CLAIM_HOLDER}/" + (f"decision-{decision_id}" if decision_id is not None else "check-mode")
-
-
-CLAIM_HOLDER = "selfheal-remediate"
-
-
 def claim(
     kube: KubeApi,
     params: dict[str, Any],
@@ -584,11 +530,13 @@ def _drift_reader(intent: dict[str, Any]) -> Any:
 def _result(
     decision: Decision, snapshot: dict[str, Any], decision_id: int | None, warnings: list[str]
 ) -> dict[str, Any]:
+    as_dict = decision.to_dict()
     return {
         "changed": False,
-        "decision": decision.to_dict(),
+        "decision": as_dict,
         "snapshot": snapshot,
         "decision_id": decision_id,
+        "action_args": module_args(as_dict, snapshot, decision_id),
         "gather_warnings": warnings,
     }
 

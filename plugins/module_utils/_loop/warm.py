@@ -8,10 +8,12 @@ with warm clients - one Kubernetes client, one Prometheus session, one journal c
 intents and policy loaded once and again when their files change - and only an acting decision reaches the
 rule engine, as an event that carries ids the collection made and names from the intent file::
 
-    {"kind": "remediate", "decision_id": 42, "namespace": "shop", "service": "checkout", "action": "rollback"}
+    {"kind": "remediate", "decision_ids": [42],
+     "decisions": [{"decision_id": 42, "namespace": "shop", "service": "checkout", "action": "rollback"}]}
 
 Nothing else of the alert goes there: ansible-rulebook hands the whole event to the playbook it starts as extra
-vars, which ansible-core renders as templates. The playbook reads the decision by its id from the journal.
+vars, which ansible-core renders as templates. The playbook reads the decisions by their ids from the journal
+(``decision_apply``, :mod:`._loop.handoff`).
 
 - ``none`` (cooldown included), ``locked`` (another run holds the target) and ``escalate`` are journaled, counted,
   and start no playbook; an escalation is posted from here through the collection's notify code. Each of them is
@@ -24,13 +26,15 @@ vars, which ansible-core renders as templates. The playbook reads the decision b
   after ``none``, ``cooldown`` or ``locked`` the same alert is checked again then if nothing newer came and it has
   not resolved, since Alertmanager does not send a firing alert twice.
 - An acting decision is claimed here (the lock and the journal's ``pending`` action); the playbook acts and
-  journals ``applied``. This loop sees that in the journal, verifies with the ``verify`` role's core
-  (:func:`._verify.watch` over :func:`._verify.looker`), journals the outcome, escalates what did not recover and
-  gives the lock back.
+  journals ``applied``, or ``failed`` with the reason. This loop sees that in the journal, verifies with the
+  ``verify`` role's core (:func:`._verify.watch` over :func:`._verify.looker`), journals the outcome, escalates
+  what failed or did not recover and gives the lock back.
 - Checks running together share one Prometheus round of every intent's objectives (the platform view of
   principle 7, :class:`._platform.SharedPlatform`); each reads its own service fresh.
-- At most ``max_running_actions`` acting decisions are with the rule engine at once (each is an action playbook,
-  ~160 MiB): a later one waits here, claimed and its lease renewed, until an earlier playbook has ended.
+- At most ``max_running_actions`` action playbooks run at once (~160 MiB each): a later acting decision waits
+  here, claimed and its lease renewed, until an earlier playbook has ended. Then every decision waiting goes to
+  the rule engine in one event (up to ``ACTIONS_PER_PLAYBOOK``), and one playbook applies them all: a burst costs
+  a few playbooks, not one per service.
 - A resolved alert closes its incident in the journal (:func:`._incident.close`).
 - A check that fails (the cluster or Prometheus down, a broken intent) is journaled as an ``escalate`` decision
   with the reason, and escalated: the loop never acts blind and never fails silently.
@@ -71,6 +75,7 @@ from ansible_collections.zerotouch.selfheal.plugins.module_utils._journal import
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._journal.store import Journal, is_url
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop import approve as _approve
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop import check as _check
+from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop import handoff as _handoff
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop import links as _links
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop import outage as _outage
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop import platform as _platform
@@ -101,6 +106,8 @@ ESCALATION_TIMEOUT = 10.0
 MAX_RUNNING_ACTIONS = 3
 # Coalesced alerts journaled per transaction, at most.
 LINK_BATCH = 500
+# Waiting acting decisions one playbook applies at most (each is a few API calls in decision_apply).
+ACTIONS_PER_PLAYBOOK = 25
 # How often a handed-over action is looked at while it holds one of those places (its playbook's end frees it).
 RUNNING_POLL_SECONDS = 0.2
 
@@ -461,15 +468,23 @@ def _quantiles(values: deque[float]) -> list[tuple[str, float]]:
 # --- the loop -------------------------------------------------------------------------------------------------------
 
 
-class ActingEvent(TypedDict):
-    """What the rule engine gets of an acting decision, and all it gets (ansible-rulebook hands the whole event to
-    the playbook as extra vars, which ansible-core templates): ids the collection made and names from the intent."""
+class Handed(TypedDict):
+    """One decision of an :class:`ActingEvent`."""
 
-    kind: str
     decision_id: int
     namespace: str
     service: str
     action: str
+
+
+class ActingEvent(TypedDict):
+    """What the rule engine gets of acting decisions, and all it gets (ansible-rulebook hands the whole event to
+    the playbook as extra vars, which ansible-core templates): ids the collection made and names from the intent.
+    One playbook applies them all."""
+
+    kind: str
+    decision_ids: list[int]
+    decisions: list[Handed]
 
 
 Emit = Callable[[ActingEvent], Awaitable[None]]
@@ -507,7 +522,8 @@ class Loop:
         self._watchers = ThreadPoolExecutor(64, thread_name_prefix="selfheal-verify")
         self._slots = asyncio.Semaphore(config.workers)
         self._acting = asyncio.Semaphore(config.max_running_actions)  # action playbooks in flight
-        self._queued = 0  # claimed decisions waiting for one of those places
+        self._waiting: list[tuple[dict[str, Any], asyncio.Future[_Place]]] = []  # claimed, waiting for a place
+        self._dispatching: asyncio.Task[None] | None = None
         self._links: list[tuple[int, dict[str, Any], str, asyncio.Future[None]]] = []  # to journal, in order
         self._linking: asyncio.Future[None] | None = None
         self._busy = 0
@@ -725,10 +741,10 @@ class Loop:
         return left if left > 0 else None
 
     async def _resume(
-        self, state: Service, result: dict[str, Any], hand_over: bool = False, holding: bool = False
+        self, state: Service, result: dict[str, Any], hand_over: bool = False, place: _Place | None = None
     ) -> None:
         try:
-            await self._follow(state, result, hand_over, holding)
+            await self._follow(state, result, hand_over, place)
         finally:
             state.phase = "idle"
 
@@ -742,7 +758,7 @@ class Loop:
             intent = (decision.get("snapshot") or {}).get("intent")
             if not intent:
                 continue
-            holder = _check.claim_holder(int(decision["id"]))
+            holder = _handoff.claim_holder(int(decision["id"]))
             found.append(
                 {
                     "decision": decision["decision"],
@@ -809,7 +825,12 @@ class Loop:
 
     def metrics(self, prefix: str) -> str:
         families = self.stats.families(self._busy, self.services) + [
-            ("actions_queued", "gauge", "Claimed decisions waiting for max_running_actions.", [("", self._queued)]),
+            (
+                "actions_queued",
+                "gauge",
+                "Claimed decisions waiting for max_running_actions.",
+                [("", len(self._waiting))],
+            ),
             (
                 "platform_rounds_total",
                 "counter",
@@ -898,47 +919,75 @@ class Loop:
         state.timer.add_done_callback(self._done)
 
     async def _follow(
-        self, state: Service, result: dict[str, Any], hand_over: bool = False, holding: bool = False
+        self, state: Service, result: dict[str, Any], hand_over: bool = False, place: _Place | None = None
     ) -> None:
-        """Hand the claimed decision to the rule engine (``hand_over``; ``holding``: it was, and holds a place among
+        """Hand the claimed decision to the rule engine (``hand_over``; ``place``: it was, and holds that place among
         ``max_running_actions``), wait for the playbook to report the change applied, then verify, journal,
         escalate, release. The claim is renewed all along, the wait for a place included."""
         keeper = asyncio.ensure_future(self._keep(result))
         try:
             if hand_over:
-                await self._hand_over(result)
-                holding = True
-            await self._follow_held(state, result, holding)
+                place = await self._hand_over(result)
+            await self._follow_held(state, result, place)
         finally:
             keeper.cancel()
             await asyncio.gather(keeper, return_exceptions=True)
 
-    async def _hand_over(self, result: dict[str, Any]) -> None:
-        """Emit the decision's event once fewer than ``max_running_actions`` playbooks run; the place is the
-        caller's to give back (:meth:`_follow_held`, once the playbook has reported and ended). Meanwhile the
-        decision stays claimed in the journal (its action ``pending``, no run named): a loop that restarts
-        settles it and checks its alert again, so nothing waiting here is lost."""
-        self._queued += 1
+    async def _hand_over(self, result: dict[str, Any]) -> _Place:
+        """Have the decision's event emitted, alone or with the others waiting, once fewer than
+        ``max_running_actions`` playbooks run; returns its share of the place, the caller's to give back
+        (:meth:`_follow_held`, once the playbook has reported and ended). Meanwhile the decision stays claimed in
+        the journal (its action ``pending``, no run named): a loop that restarts settles it and checks its alert
+        again, so nothing waiting here is lost."""
+        handed: asyncio.Future[_Place] = asyncio.get_running_loop().create_future()
+        self._waiting.append((result, handed))
+        if self._dispatching is None or self._dispatching.done():
+            self._dispatching = asyncio.ensure_future(self._dispatch())
         try:
-            await self._acting.acquire()
-        finally:
-            self._queued -= 1
-        try:
-            await self.emit(event_of(result))
-        except BaseException:
-            self._acting.release()
+            return await asyncio.shield(handed)
+        except asyncio.CancelledError:
+            if handed.done() and not handed.cancelled() and handed.exception() is None:
+                handed.result().give_back()
+            else:
+                handed.cancel()
             raise
-        self.stats.events += 1
+
+    async def _dispatch(self) -> None:
+        """Emit the waiting decisions, as many in one event as :data:`ACTIONS_PER_PLAYBOOK`, each time a place is
+        free; the playbook's place is shared by its decisions and given back when each has given back its own."""
+        while self._waiting:
+            await self._acting.acquire()
+            batch = [(result, handed) for result, handed in self._waiting[:ACTIONS_PER_PLAYBOOK] if not handed.done()]
+            del self._waiting[:ACTIONS_PER_PLAYBOOK]
+            if not batch:
+                self._acting.release()
+                continue
+            shared = _SharedPlace(self._acting, len(batch))
+            try:
+                await self.emit(event_of([result for result, _handed in batch]))
+            except Exception as exc:
+                shared.release()
+                for _result, handed in batch:
+                    if not handed.done():
+                        handed.set_exception(exc)
+                continue
+            self.stats.events += 1
+            for _result, handed in batch:
+                place = _Place(shared)
+                if handed.done():  # cancelled meanwhile (the loop stops)
+                    place.give_back()
+                else:
+                    handed.set_result(place)
 
     async def _keep(self, result: dict[str, Any]) -> None:
-        """Renew the claim's lease while the loop acts and verifies (the playbook gives it back when it fails)."""
+        """Renew the claim's lease while the loop acts and verifies."""
         while True:
             await asyncio.sleep(self.config.renew_every)
             if not await self._in_pool(self._renew, result):
                 return
 
-    async def _follow_held(self, state: Service, result: dict[str, Any], holding: bool = False) -> None:
-        if not await self._applied(result, _Place(self._acting) if holding else None):
+    async def _follow_held(self, state: Service, result: dict[str, Any], place: _Place | None = None) -> None:
+        if not await self._applied(result, place):
             return
         decision_id = int(result["decision_id"])
         state.phase = "verifying"
@@ -959,7 +1008,10 @@ class Loop:
             while True:
                 row = await self._until_journaled(lambda: self.clients.journal().action(action_id))
                 if row is None or row["outcome"] != "pending":
-                    # The playbook ended the action itself (it failed: it journaled, escalated and released).
+                    # The playbook could not apply the change: it journaled why; escalate it and give the lock back.
+                    if row is not None and row["outcome"] == "failed":
+                        why = row.get("detail") or "the action's playbook failed"
+                        await self._until_journaled(self._escalate_and_release, result, "failed", [why], {})
                     self.stats.verifications["failed"] += 1
                     return False
                 run = row.get("run")
@@ -1269,8 +1321,8 @@ class Loop:
         state = self.services.setdefault(key, Service())
         state.phase, state.decision_id = "acting", int(result["decision_id"])
         # Within max_running_actions like any acting decision; the link's answer waits while every place is taken.
-        await self._hand_over(result)
-        self._spawn(self._resume(state, result, holding=True))
+        place = await self._hand_over(result)
+        self._spawn(self._resume(state, result, place=place))
         return result
 
     def _answer(self, decision_id: int, approver: str, approve: bool) -> dict[str, Any]:
@@ -1312,26 +1364,36 @@ class Loop:
     ) -> None:
         """Journal the verified outcome; escalate what did not recover (journaled as its own action); release."""
         journal = self.clients.journal()
-        action_id, decision_id = int(result["claim"]["action_id"]), int(result["decision_id"])
-        intent, decision = result["snapshot"]["intent"], result["decision"]
+        action_id, intent = int(result["claim"]["action_id"]), result["snapshot"]["intent"]
         row = journal.action(action_id) or {}
         detail = "; ".join(part for part in (row.get("detail") or "", summary) if part)
         journal.finish_action(action_id, outcome=outcome, detail=detail)
-        if outcome != _verify.RECOVERED:
-            target = f"{intent['namespace']}/{_check.workload_of(intent)}"
-            did = "failed" if outcome == "failed" else f"did not recover {intent['service']}"
-            escalation = journal.record_action(decision_id, "escalate", {}, outcome="pending")
-            sent, sent_detail = self._send(
-                intent["namespace"],
-                intent["service"],
-                decision,
-                reasons,
-                evidence,
-                f"{decision['action']} of {target} {did}",
-            )
-            journal.finish_action(
-                escalation, outcome="not_recovered" if sent else "failed", changed=sent, detail=sent_detail
-            )
+        if outcome == _verify.RECOVERED:
+            self._release(intent, result)
+        else:
+            self._escalate_and_release(result, outcome, reasons, evidence)
+
+    def _escalate_and_release(
+        self, result: dict[str, Any], outcome: str, reasons: list[str], evidence: dict[str, Any]
+    ) -> None:
+        """Hand what failed or did not recover to a human (journaled as its own action), then give the lock back."""
+        journal = self.clients.journal()
+        decision_id = int(result["decision_id"])
+        intent, decision = result["snapshot"]["intent"], result["decision"]
+        target = f"{intent['namespace']}/{_check.workload_of(intent)}"
+        did = "failed" if outcome == "failed" else f"did not recover {intent['service']}"
+        escalation = journal.record_action(decision_id, "escalate", {}, outcome="pending")
+        sent, sent_detail = self._send(
+            intent["namespace"],
+            intent["service"],
+            decision,
+            reasons,
+            evidence,
+            f"{decision['action']} of {target} {did}",
+        )
+        journal.finish_action(
+            escalation, outcome="not_recovered" if sent else "failed", changed=sent, detail=sent_detail
+        )
         self._release(intent, result)
 
     def _release(self, intent: Mapping[str, Any], result: dict[str, Any]) -> None:
@@ -1408,16 +1470,18 @@ class Loop:
             self.stats.closed += 1
 
 
-def event_of(result: Mapping[str, Any]) -> ActingEvent:
-    """The rule engine's event for a claimed decision."""
-    intent = result["snapshot"]["intent"]
-    return {
-        "kind": EVENT_KIND,
-        "decision_id": int(result["decision_id"]),
-        "namespace": str(intent["namespace"]),
-        "service": str(intent["service"]),
-        "action": str(result["decision"]["action"]),
-    }
+def event_of(results: list[dict[str, Any]]) -> ActingEvent:
+    """The rule engine's event for claimed decisions, which one playbook applies."""
+    handed: list[Handed] = [
+        {
+            "decision_id": int(result["decision_id"]),
+            "namespace": str(result["snapshot"]["intent"]["namespace"]),
+            "service": str(result["snapshot"]["intent"]["service"]),
+            "action": str(result["decision"]["action"]),
+        }
+        for result in results
+    ]
+    return {"kind": EVENT_KIND, "decision_ids": [h["decision_id"] for h in handed], "decisions": handed}
 
 
 def renew_claim(kube: Any, intent: Mapping[str, Any], holder: str, lease_seconds: int) -> bool:
@@ -1444,16 +1508,34 @@ async def _settle_when_all(waits: list[asyncio.Future[None]], future: asyncio.Fu
         future.set_result(None)
 
 
-class _Place:
-    """One of the ``max_running_actions`` places, held by a handed-over action until its playbook has ended."""
+class _SharedPlace:
+    """One of the ``max_running_actions`` places, taken by a playbook for the decisions it applies: free again once
+    each of them has given back its share."""
 
-    def __init__(self, places: asyncio.Semaphore) -> None:
-        self._places, self.free = places, False
+    def __init__(self, places: asyncio.Semaphore, holders: int) -> None:
+        self._places, self._holders = places, holders
+
+    def leave(self) -> None:
+        self._holders -= 1
+        if self._holders == 0:
+            self._places.release()
+
+    def release(self) -> None:
+        """Nobody holds it (the event was not emitted)."""
+        self._holders = 0
+        self._places.release()
+
+
+class _Place:
+    """A handed-over decision's share of its playbook's place, held until that playbook has ended."""
+
+    def __init__(self, shared: _SharedPlace) -> None:
+        self._shared, self.free = shared, False
 
     def give_back(self) -> None:
         if not self.free:
             self.free = True
-            self._places.release()
+            self._shared.leave()
 
 
 def _running(run: Mapping[str, Any]) -> bool:

@@ -7,7 +7,8 @@ one task drains into the collection's control loop (``plugins/module_utils/_loop
 the service - gather, snapshot, decide, journal, claim, with the same function as the ``intent_check`` module
 and warm clients - and only an acting decision reaches ansible-rulebook's queue, as::
 
-    {"kind": "remediate", "decision_id": 42, "namespace": "shop", "service": "checkout", "action": "rollback"}
+    {"kind": "remediate", "decision_ids": [42],
+     "decisions": [{"decision_id": 42, "namespace": "shop", "service": "checkout", "action": "rollback"}]}
 
 The ids are the journal's, the names are the intent file's; nothing in the event comes from the alert. That is
 the template safety of this source: ansible-rulebook hands the whole event to the playbook it starts as extra
@@ -195,7 +196,8 @@ options:
     description:
       - How many action playbooks run at once (each costs about 160 MiB; the default is sized so that everything the
         rulebook starts stays within 1 GiB). A later acting decision stays claimed in the source, its lock renewed,
-        until a playbook ends, then goes to the rule engine; a restart settles it and checks its alert again.
+        until a playbook ends; then every decision waiting goes to the rule engine in one event (up to 25), and one
+        playbook applies them all. A restart settles what waits and checks its alert again.
     type: int
     default: 3
   workers:
@@ -244,7 +246,7 @@ EXAMPLES = r"""
         run_playbook:
           name: zerotouch.selfheal.remediate
           extra_vars:
-            decision_id: "{{ event.decision_id }}"
+            decision_ids: "{{ event.decision_ids }}"
 
 # alertmanager.yml on the Alertmanager side:
 # receivers:

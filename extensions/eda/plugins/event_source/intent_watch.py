@@ -10,7 +10,8 @@ One report per breach episode, not per tick. A report has the shape of an Alertm
 ``_alerts.normalize``; alert ``IntentAtRisk`` with labels ``namespace``, ``service`` and ``severity: page``) and
 takes the alertmanager source's path from there: the collection's control loop (``_loop/warm.py``) checks the
 service in this warm process, and only an acting decision reaches ansible-rulebook, as
-``{"kind": "remediate", "decision_id": ..., "namespace": ..., "service": ..., "action": ...}`` - ids the journal
+``{"kind": "remediate", "decision_ids": [...], "decisions": [{"decision_id", "namespace", "service", "action"}]}``
+- ids the journal
 made and names from the intent file, never text read from Prometheus. The end of an episode closes its incident.
 The episode memory lives in the process: after a restart a service still at risk opens a new episode. Before
 its first tick a restarted watch settles what its loop left unfinished in the journal (``Loop.recover``, or on a
@@ -145,7 +146,8 @@ options:
     description:
       - How many action playbooks run at once (each costs about 160 MiB; the default is sized so that everything the
         rulebook starts stays within 1 GiB). A later acting decision stays claimed in the source, its lock renewed,
-        until a playbook ends, then goes to the rule engine; a restart settles it and checks its alert again.
+        until a playbook ends; then every decision waiting goes to the rule engine in one event (up to 25), and one
+        playbook applies them all. A restart settles what waits and checks its alert again.
     type: int
     default: 3
   workers:
@@ -191,7 +193,7 @@ EXAMPLES = r"""
         run_playbook:
           name: zerotouch.selfheal.remediate
           extra_vars:
-            decision_id: "{{ event.decision_id }}"
+            decision_ids: "{{ event.decision_ids }}"
 """
 
 logger = logging.getLogger("zerotouch.selfheal.intent_watch")

@@ -111,31 +111,6 @@ def test_claim_needs_a_live_recorded_check() -> None:
             _check.check(params, lambda: None, False)
 
 
-def test_the_playbook_that_reads_a_claimed_decision_names_its_run_and_a_settled_one_acts_on_nothing(
-    monkeypatch: pytest.MonkeyPatch, journal_backend: JournalBackend
-) -> None:
-    journal = journal_backend.target
-    run = {"host": "h", "boot": "b", "pid": 4242, "start": 99, "session": 4242}
-    monkeypatch.setattr(_check._runs, "this_run", lambda: run)
-    first, second = recorded_decision(journal), recorded_decision(journal)
-    with Journal(journal) as j:
-        taken = j.start_action(first, "rollback", {"to_revision": 3})
-        settled = j.start_action(second, "rollback", {"to_revision": 3})
-        assert j.settle_unstarted(settled, "skipped: the loop restarted") is True
-    recalled = _check.recall({"journal": journal, "decision_id": first})
-    assert recalled["claim"]["action_id"] == taken
-    with Journal(journal) as j:
-        assert j.action(taken)["run"] == run  # type: ignore[index]
-    with pytest.raises(ValidationError, match=f"decision {second} \\(rollback\\) has no claimed, pending action"):
-        _check.recall({"journal": journal, "decision_id": second})
-    third = recorded_decision(journal)
-    with Journal(journal) as j:  # check mode names nothing
-        other = j.start_action(third, "rollback", {"to_revision": 3})
-    _check.recall({"journal": journal, "decision_id": third}, check_mode=True)
-    with Journal(journal) as j:
-        assert j.action(other)["run"] is None  # type: ignore[index]
-
-
 def test_an_action_journaled_after_the_check_read_its_history_makes_the_claim_stand_down(
     monkeypatch: pytest.MonkeyPatch, journal_backend: JournalBackend
 ) -> None:
