@@ -111,7 +111,8 @@ def run_arguments(module: str, args: dict[str, Any], params: dict[str, Any]) -> 
 
 def apply(params: dict[str, Any], kube_factory: Callable[[], Any], check_mode: bool, diff: bool) -> dict[str, Any]:
     """``decision_apply``: apply each claimed decision of ``params["decision_ids"]``, in order, and journal how it
-    went. One that fails does not stop the others; the module fails afterwards, naming each one that failed."""
+    went. One that fails does not stop the others; the module fails afterwards, naming each one that failed. Every
+    failure is journaled (the loop escalates it at once instead of waiting for its lease), even a bug's."""
     path = params.get("journal") or None
     if not journal_exists(path):
         raise ValidationError("options", "journal", f"no journal at {path or default_journal_path()}")
@@ -120,6 +121,7 @@ def apply(params: dict[str, Any], kube_factory: Callable[[], Any], check_mode: b
         raise ValidationError("options", "decision_ids", "no decision to apply")
     applied: list[dict[str, Any]] = []
     failures: list[str] = []
+    unexpected: Exception | None = None  # a bug: journaled like any failure, then raised with its traceback
     kube: Any = None
     with Journal(path) as journal:
         for decision_id in ids:
@@ -138,8 +140,10 @@ def apply(params: dict[str, Any], kube_factory: Callable[[], Any], check_mode: b
                     kube = kube_factory()
                 args = run_arguments(module, claimed["action_args"], params)
                 result = runners()[module](kube, args, check_mode, diff)
-            except SelfHealError as exc:
-                why = f"{action} failed: {exc}"
+            except Exception as exc:  # noqa: BLE001 - journaled for the loop; a bug is raised again below
+                why = f"{action} failed: {exc}" if isinstance(exc, SelfHealError) else f"{action} failed: {exc!r}"
+                if not isinstance(exc, SelfHealError):
+                    unexpected = unexpected or exc
                 if not check_mode:
                     journal.finish_action(int(claimed["claim"]["action_id"]), outcome="failed", detail=why)
                 failures.append(f"decision {decision_id}: {why}")
@@ -152,6 +156,8 @@ def apply(params: dict[str, Any], kube_factory: Callable[[], Any], check_mode: b
             applied.append({**entry, "changed": bool(result["changed"]), "msg": result["msg"], "failed": False})
             if diff and "diff" in result:
                 applied[-1]["diff"] = result["diff"]
+    if unexpected is not None:
+        raise unexpected
     if failures:
         raise SelfHealError("; ".join(failures))
     return {

@@ -142,3 +142,22 @@ def test_bad_input_is_refused_with_a_reason(runner: Runner, tmp_path: Any) -> No
         apply(journal, [escalation])
     with pytest.raises(ValidationError, match="no decision to apply"):
         apply(journal, [])
+
+
+def test_a_bug_in_an_action_is_journaled_failed_and_raised_with_its_traceback(
+    runner: Runner, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    journal = str(tmp_path / "journal.db")
+    broken, fine = claimed(journal), claimed(journal, service="web", target={"kind": "Deployment", "name": "web"})
+
+    def buggy(kube: Any, params: dict[str, Any], check_mode: bool, diff: bool) -> dict[str, Any]:
+        if params["name"] == "checkout-api":
+            raise KeyError("status")
+        return runner(kube, params, check_mode, diff)
+
+    monkeypatch.setattr(handoff, "runners", lambda: {module: buggy for module in handoff.MODULES.values()})
+    with pytest.raises(KeyError):
+        apply(journal, [broken, fine])
+    failed = pending(journal, broken)
+    assert failed["outcome"] == "failed" and "KeyError('status')" in failed["detail"]
+    assert pending(journal, fine)["applied"] is not None, "the next decision was still applied"
