@@ -91,10 +91,6 @@ decisions:
     msg:
       description: What the action's module said.
       type: str
-    diff:
-      description: With C(--diff), the action's before and after.
-      type: dict
-      returned: with --diff, when there is a change
 """
 
 from typing import Any  # noqa: E402

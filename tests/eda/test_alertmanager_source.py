@@ -109,9 +109,7 @@ def test_documentation_matches_the_arguments(source: SimpleNamespace) -> None:
             assert option["default"] == getattr(loop, name), name
     example = yaml.safe_load(source.EXAMPLES)[0]
     assert example["sources"][0]["zerotouch.selfheal.alertmanager"]["token"]
-    assert example["rules"][0]["action"]["run_playbook"]["extra_vars"] == {
-        "decision_ids": "{{ event.decision_ids }}"
-    }
+    assert example["rules"][0]["action"]["run_playbook"]["extra_vars"] == {"decision_ids": "{{ event.decision_ids }}"}
 
 
 def test_to_events_uses_the_shared_normalization(source: SimpleNamespace) -> None:

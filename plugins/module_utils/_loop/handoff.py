@@ -121,6 +121,7 @@ def apply(params: dict[str, Any], kube_factory: Callable[[], Any], check_mode: b
         raise ValidationError("options", "decision_ids", "no decision to apply")
     applied: list[dict[str, Any]] = []
     failures: list[str] = []
+    diffs: list[dict[str, Any]] = []
     unexpected: Exception | None = None  # a bug: journaled like any failure, then raised with its traceback
     kube: Any = None
     with Journal(path) as journal:
@@ -154,14 +155,17 @@ def apply(params: dict[str, Any], kube_factory: Callable[[], Any], check_mode: b
                     int(claimed["claim"]["action_id"]), changed=result["changed"], detail=result["msg"]
                 )
             applied.append({**entry, "changed": bool(result["changed"]), "msg": result["msg"], "failed": False})
-            if diff and "diff" in result:
-                applied[-1]["diff"] = result["diff"]
+            if diff and result.get("diff"):  # Ansible shows a list of diffs one after the other
+                diffs.extend(result["diff"] if isinstance(result["diff"], list) else [result["diff"]])
     if unexpected is not None:
         raise unexpected
     if failures:
         raise SelfHealError("; ".join(failures))
-    return {
+    done: dict[str, Any] = {
         "changed": any(a["changed"] for a in applied),
         "decisions": applied,
         "msg": "; ".join(f"decision {a['decision_id']}: {a['msg']}" for a in applied),
     }
+    if diffs:
+        done["diff"] = diffs
+    return done
