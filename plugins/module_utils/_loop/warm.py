@@ -943,6 +943,8 @@ class Loop:
         self._waiting.append((result, handed))
         if self._dispatching is None or self._dispatching.done():
             self._dispatching = asyncio.ensure_future(self._dispatch())
+            self._tasks.add(self._dispatching)  # stop() cancels it with the rest
+            self._dispatching.add_done_callback(self._done)
         try:
             return await asyncio.shield(handed)
         except asyncio.CancelledError:
