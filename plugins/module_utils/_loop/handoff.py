@@ -41,8 +41,8 @@ def claim_holder(decision_id: int | None) -> str:
 
 def recall(journal: Journal, decision_id: int, check_mode: bool = False) -> dict[str, Any]:
     """The decision the event source made and claimed, read back from the journal by its id (nothing is decided
-    again, nothing is read from the rulebook's event), in the shape of a claiming check's result, with this
-    playbook's run named on its pending action."""
+    again, nothing is read from the rulebook's event): the decision, the pending action this playbook's run is
+    now named on, and the arguments of the action's module."""
     found = journal.decision(decision_id)
     if found is None:
         raise ValidationError("options", "decision_ids", f"no decision {decision_id} in the journal")
@@ -59,21 +59,11 @@ def recall(journal: Journal, decision_id: int, check_mode: bool = False) -> dict
             "decision_ids",
             f"decision {decision_id}: its action was settled meanwhile (the loop started again): nothing to act on",
         )
-    holder = claim_holder(decision_id)
     return {
         "decision": found["decision"],
-        "snapshot": found["snapshot"],
         "decision_id": decision_id,
+        "action_id": int(started[-1]["id"]),
         "action_args": module_args(found["decision"], found["snapshot"], decision_id),
-        "claim": {
-            "acquired": True,
-            "holder": holder,
-            "held_by": holder,
-            "expires_at": None,
-            "action_id": started[-1]["id"],
-            "decision_id": decision_id,
-            "msg": f"claimed by the event source as {holder}",
-        },
     }
 
 
@@ -124,6 +114,7 @@ def apply(params: dict[str, Any], kube_factory: Callable[[], Any], check_mode: b
     diffs: list[dict[str, Any]] = []
     unexpected: Exception | None = None  # a bug: journaled like any failure, then raised with its traceback
     kube: Any = None
+    run_action = runners()
     with Journal(path) as journal:
         for decision_id in ids:
             try:
@@ -140,20 +131,18 @@ def apply(params: dict[str, Any], kube_factory: Callable[[], Any], check_mode: b
                 if kube is None:
                     kube = kube_factory()
                 args = run_arguments(module, claimed["action_args"], params)
-                result = runners()[module](kube, args, check_mode, diff)
+                result = run_action[module](kube, args, check_mode, diff)
             except Exception as exc:  # noqa: BLE001 - journaled for the loop; a bug is raised again below
                 why = f"{action} failed: {exc}" if isinstance(exc, SelfHealError) else f"{action} failed: {exc!r}"
                 if not isinstance(exc, SelfHealError):
                     unexpected = unexpected or exc
                 if not check_mode:
-                    journal.finish_action(int(claimed["claim"]["action_id"]), outcome="failed", detail=why)
+                    journal.finish_action(claimed["action_id"], outcome="failed", detail=why)
                 failures.append(f"decision {decision_id}: {why}")
                 applied.append({**entry, "failed": True, "msg": why})
                 continue
             if not check_mode:
-                journal.mark_applied(
-                    int(claimed["claim"]["action_id"]), changed=result["changed"], detail=result["msg"]
-                )
+                journal.mark_applied(claimed["action_id"], changed=result["changed"], detail=result["msg"])
             applied.append({**entry, "changed": bool(result["changed"]), "msg": result["msg"], "failed": False})
             if diff and result.get("diff"):  # Ansible shows a list of diffs one after the other
                 diffs.extend(result["diff"] if isinstance(result["diff"], list) else [result["diff"]])
