@@ -130,3 +130,13 @@ def assert_failed(result: dict[str, Any], message: str) -> None:
 
 def template_of(deployment: dict[str, Any]) -> dict[str, Any]:
     return deployment["spec"]["template"]  # type: ignore[no-any-return]
+
+
+def bad_release(kube: Kube, namespace: str, name: str = "web") -> None:
+    """A fresh namespace with Deployment ``name``: revision 1 runs shop/web:1.0, revision 2 (current, the bad
+    release) shop/web:2.0, rolled out."""
+    create_namespace(kube, namespace)
+    create_deployment(kube, namespace, name, replicas=2, image="shop/web:1.0")
+    patch = {"spec": {"template": {"spec": {"containers": [{"name": name, "image": "shop/web:2.0"}]}}}}
+    kube.apps.patch_namespaced_deployment(name, namespace, patch)
+    wait_until(lambda: rolled_out(kube, namespace, name), what="revision 2 to roll out")

@@ -11,15 +11,12 @@ from ansible_collections.zerotouch.selfheal.plugins.module_utils._journal.store 
 from tests.integration.helpers import (
     assert_failed,
     assert_ok,
-    create_deployment,
-    create_namespace,
+    bad_release,
     in_diff,
     kube_client,
-    rolled_out,
     run_tasks,
     task,
     template_of,
-    wait_until,
 )
 
 pytestmark = pytest.mark.sandbox
@@ -30,11 +27,7 @@ NS = "mod-decision-apply"
 def kube(sandbox: dict[str, Any]) -> Any:
     """web: revision 1 runs shop/web:1.0, revision 2 (current, the bad release) shop/web:2.0."""
     kube = kube_client(sandbox)
-    create_namespace(kube, NS)
-    create_deployment(kube, NS, "web", replicas=2, image="shop/web:1.0")
-    patch = {"spec": {"template": {"spec": {"containers": [{"name": "web", "image": "shop/web:2.0"}]}}}}
-    kube.apps.patch_namespaced_deployment("web", NS, patch)
-    wait_until(lambda: rolled_out(kube, NS, "web"), what="revision 2 to roll out")
+    bad_release(kube, NS)
     return kube
 
 

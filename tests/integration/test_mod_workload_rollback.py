@@ -10,8 +10,7 @@ import pytest
 from tests.integration.helpers import (
     assert_failed,
     assert_ok,
-    create_deployment,
-    create_namespace,
+    bad_release,
     in_diff,
     kube_client,
     rolled_out,
@@ -34,11 +33,7 @@ def image_of(deployment: dict[str, Any]) -> str:
 def kube(sandbox: dict[str, Any]) -> Any:
     """web: revision 1 runs shop/web:1.0, revision 2 (current) shop/web:2.0."""
     kube = kube_client(sandbox)
-    create_namespace(kube, NS)
-    create_deployment(kube, NS, "web", replicas=2, image="shop/web:1.0")
-    patch = {"spec": {"template": {"spec": {"containers": [{"name": "web", "image": "shop/web:2.0"}]}}}}
-    kube.apps.patch_namespaced_deployment("web", NS, patch)
-    wait_until(lambda: rolled_out(kube, NS, "web"), what="revision 2 to roll out")
+    bad_release(kube, NS)
     return kube
 
 
