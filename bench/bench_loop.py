@@ -20,7 +20,8 @@
 5. breadth: BREADTH_SERVICES services (60) get a bad release at once, one notification names them all: per service,
    the alert -> its rollback API call, how many got it within 60 s, and the most playbooks ansible-rulebook ran at
    once (its action limit is 25: a peak of 25 means the rest queued), and the checks' wall time and how many
-   Prometheus rounds their platform view took (shared by the checks running together).
+   Prometheus rounds their platform view took (shared by the checks running together). SANDBOX_BASELINE=<git
+   revision> runs it first in that revision's sandbox too (its Kubernetes stand-in shares the cores with the loop).
 3. MTTR: per fault, the whole chain (Prometheus -> Alertmanager -> ansible-rulebook -> remediation -> verify):
    fault injected -> objectives met again, against the detection floor (scrape + rule evaluation + group_wait).
 
@@ -68,6 +69,9 @@ NONE_ALERTS, NONE_SERVICES = int(os.environ.get("NONE_ALERTS", "200")), 5
 BREADTH_SERVICES = int(os.environ.get("BREADTH_SERVICES", "60"))
 # A git revision (e.g. HEAD~1) whose collection is timed too, before this checkout's, in the same sandbox and run.
 BASELINE = os.environ.get("LATENCY_BASELINE")
+# A git revision whose sandbox (its Kubernetes stand-in) runs the breadth figure too, first, in the same run: the
+# stand-in shares the cores with the loop, so its own cost shows in the loop's figures.
+SANDBOX_BASELINE = os.environ.get("SANDBOX_BASELINE")
 STORM_ALERTS, STORM_SERVICES = bench_intake.STORM_ALERTS, bench_intake.STORM_SERVICES
 # The source's max_running_actions for the storm and breadth runs (unset: the source's default).
 MAX_RUNNING = (
@@ -122,12 +126,24 @@ def post(url: str, token: str, body: dict[str, Any]) -> None:
 
 
 @contextmanager
-def sandbox(tmp: Path) -> Iterator[dict[str, Any]]:
-    state = cli.up_detached(tmp / "sandbox", webhook_url=None)
+def sandbox(tmp: Path, source: Path | None = None) -> Iterator[dict[str, Any]]:
+    state = cli.up_detached(tmp / "sandbox", webhook_url=None, source=source)
     try:
         yield state
     finally:
         cli.down(tmp / "sandbox")
+
+
+def sandbox_at(revision: str, tmp: Path) -> Path:
+    """The sandbox as it was at a git revision (its package and the RBAC it seeds), unpacked under ``tmp``."""
+    src = tmp / "sandbox-src"
+    src.mkdir()
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", revision, "sandbox", "docs/deploy"], capture_output=True, check=True
+    ).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(src, filter="data")
+    return src
 
 
 def deploy(state: dict[str, Any], namespace: str, names: list[str]) -> cluster.Kube:
@@ -684,10 +700,33 @@ def objectives_met(state: dict[str, Any], queries: dict[str, str]) -> Callable[[
 # --- figures --------------------------------------------------------------------------------------------------
 
 
+def print_breadth(b: dict[str, Any], before: dict[str, Any] | None = None) -> None:
+    def ratio(key: str) -> str:
+        return f" ({b[key] / before[key]:.2f}x)" if before and before[key] else ""
+
+    print(
+        f"rolled back: {b['acted']}/{BREADTH_SERVICES}, within 60 s of the alert: {b['within_60']}; "
+        f"alert -> rollback p50 {b['p50']:.1f} s{ratio('p50')}, max {b['max']:.1f} s{ratio('max')}; "
+        f"at most {b['peak_playbooks']} playbooks at once (ansible-rulebook's limit: 25)"
+    )
+    print(
+        f"checks: {b['checks']:.0f}, wall p50 {b['check_s']['0.5']:.2f} s, p99 {b['check_s']['0.99']:.2f} s; "
+        f"platform rounds: {b['platform_rounds']:.0f} (one per check before they were shared)\n{b['phases']}\n"
+    )
+
+
 def main(argv: list[str]) -> int:
     parts = argv or ["latency", "storm", "mttr", "none"]
     with tempfile.TemporaryDirectory(prefix="selfheal-bench-") as tmpdir:
         tmp = Path(tmpdir)
+        old_breadth = None
+        if "breadth" in parts and SANDBOX_BASELINE:
+            base = tmp / "sandbox-baseline"
+            base.mkdir()
+            print(f"5. breadth in the sandbox @{SANDBOX_BASELINE}: {BREADTH_SERVICES} services break at once")
+            with sandbox(base, source=sandbox_at(SANDBOX_BASELINE, base)) as state:
+                old_breadth = breadth(state, base)
+            print_breadth(old_breadth)
         with sandbox(tmp) as state:
             if "latency" in parts:
                 print(f"1. latency over {LATENCY_ALERTS} alerts, one incident at a time (webhook posted directly)")
@@ -758,18 +797,7 @@ def main(argv: list[str]) -> int:
                 )
             if "breadth" in parts:
                 print(f"5. breadth: {BREADTH_SERVICES} services break at once, one notification")
-                b = breadth(state, tmp)
-                print(
-                    f"rolled back: {b['acted']}/{BREADTH_SERVICES}, within 60 s of the alert: {b['within_60']}; "
-                    f"alert -> rollback p50 {b['p50']:.1f} s, max {b['max']:.1f} s; at most {b['peak_playbooks']} "
-                    "playbooks at once (ansible-rulebook's limit: 25)"
-                )
-                print(
-                    f"checks: {b['checks']:.0f}, wall p50 {b['check_s']['0.5']:.2f} s, "
-                    f"p99 {b['check_s']['0.99']:.2f} s; "
-                    f"platform rounds: {b['platform_rounds']:.0f} (one per check before they were shared)\n"
-                    f"{b['phases']}\n"
-                )
+                print_breadth(breadth(state, tmp), old_breadth)
             if "mttr" in parts:
                 print(f"3. MTTR, Prometheus -> Alertmanager -> ansible-rulebook; detection floor {DETECTION_FLOOR_S} s")
                 print(f"{'fault':15}{'action':16}{'breach s':>9}{'decided s':>10}{'acted s':>9}{'MTTR s':>8}  outcome")

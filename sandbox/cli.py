@@ -130,8 +130,11 @@ async def supervise(run_dir: Path, webhook_url: str | None) -> None:
         print("sandbox down", flush=True)
 
 
-def up_detached(run_dir: Path, webhook_url: str | None, timeout: float = 60) -> dict[str, Any]:
-    """Start the supervisor in its own session and wait until it has written its state file."""
+def up_detached(
+    run_dir: Path, webhook_url: str | None, timeout: float = 60, source: Path | None = None
+) -> dict[str, Any]:
+    """Start the supervisor in its own session and wait until it has written its state file (``source``: the
+    checkout whose sandbox to run, this one by default; a benchmark runs an older one beside it)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     existing = client.load_state(run_dir, missing_ok=True)
     if existing and procs.pid_alive(existing["pid"]):
@@ -148,7 +151,7 @@ def up_detached(run_dir: Path, webhook_url: str | None, timeout: float = 60) -> 
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
-            cwd=Path(__file__).resolve().parent.parent,
+            cwd=source or Path(__file__).resolve().parent.parent,  # python -m finds the sandbox package there
         )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -41,11 +41,14 @@ def template_hash(template: Obj, collisions: int) -> str:
     return "".join(NAME_ALPHABET[ord(char) % len(NAME_ALPHABET)] for char in str(number))
 
 
-def _without_hash(template: Obj) -> Obj:
-    result = copy.deepcopy(template)
-    labels = (result.get("metadata") or {}).get("labels") or {}
-    labels.pop(HASH_LABEL, None)
-    return result
+def _same_template(rs_template: Obj, template: Obj) -> bool:
+    """A ReplicaSet's pod template is the Deployment's but for the hash label it adds (shallow copies only: a
+    controller pass compares every ReplicaSet)."""
+    rs_meta = rs_template.get("metadata")
+    if isinstance(rs_meta, dict) and HASH_LABEL in (rs_meta.get("labels") or {}):
+        labels = {k: v for k, v in rs_meta["labels"].items() if k != HASH_LABEL}
+        rs_template = {**rs_template, "metadata": {**rs_meta, "labels": labels}}
+    return rs_template == template
 
 
 def _status_int(obj: Obj, field: str) -> int:
@@ -136,11 +139,16 @@ class ReplicaSetController:
 
     async def update_status(self) -> None:
         owned = self._active_pods()
-        for rs in self.store.scan(REPLICASETS):
-            refresh = functools.partial(self._refresh_status, owned=owned)
-            await self.store.mutate(REPLICASETS, meta.namespace_of(rs), meta.name_of(rs), refresh)
+        for listed in self.store.scan(REPLICASETS):
+            namespace, name = meta.namespace_of(listed), meta.name_of(listed)
+            rs = self.store.peek(REPLICASETS, namespace, name)  # the latest: earlier writes were awaited
+            if rs is None:
+                continue
+            status = self._status(rs, owned)
+            if status != rs.get("status"):  # most passes change few: no copy of the others
+                await self.store.mutate_status(REPLICASETS, namespace, name, functools.partial(_set_status, new=status))
 
-    def _refresh_status(self, rs: Obj, owned: dict[str | None, list[Obj]]) -> None:
+    def _status(self, rs: Obj, owned: dict[str | None, list[Obj]]) -> Obj:
         pods = owned.get(meta.uid_of(rs), [])
         labels = selectors.from_object({"matchLabels": rs["spec"]["template"]["metadata"].get("labels") or {}})
         ready = sum(1 for pod in pods if meta.pod_ready(pod))
@@ -151,7 +159,12 @@ class ReplicaSetController:
             "availableReplicas": ready,
             "observedGeneration": rs["metadata"].get("generation", 1),
         }
-        rs["status"] = {k: v for k, v in status.items() if v or k == "replicas"}  # zeros are omitted, but replicas
+        return {k: v for k, v in status.items() if v or k == "replicas"}  # zeros are omitted, but replicas
+
+
+def _set_status(_obj: Obj, status: Obj, new: Obj) -> None:
+    status.clear()
+    status.update(new)
 
 
 def _deletion_order(pods: list[Obj]) -> list[Obj]:
@@ -202,18 +215,17 @@ class DeploymentController:
         return min(deadlines, default=None)
 
     def owned(self, deployment: Obj) -> list[Obj]:
-        uid = meta.uid_of(deployment)
-        found = self.store.items(REPLICASETS, meta.namespace_of(deployment))
-        return sorted((rs for rs in found if meta.controller_uid(rs) == uid), key=revision)
+        return sorted(self.store.dependents(REPLICASETS, meta.uid_of(deployment)), key=revision)
 
     def current(self, deployment: Obj, owned: list[Obj]) -> Obj | None:
         """The ReplicaSet whose template equals the Deployment's (ignoring the hash label)."""
         template = deployment["spec"]["template"]
-        return next((rs for rs in owned if _without_hash(rs["spec"]["template"]) == template), None)
+        return next((rs for rs in owned if _same_template(rs["spec"]["template"], template)), None)
 
     async def reconcile(self) -> None:
         for listed in self.store.scan(DEPLOYMENTS):
-            deployment = self.store.find(DEPLOYMENTS, meta.namespace_of(listed), meta.name_of(listed))
+            # The latest version (an earlier sync awaited writes), live: a sync reads it and writes through the store.
+            deployment = self.store.peek(DEPLOYMENTS, meta.namespace_of(listed), meta.name_of(listed))
             if deployment is None or deployment["metadata"].get("deletionTimestamp"):
                 continue
             if deployment["spec"].get("paused"):
@@ -222,7 +234,7 @@ class DeploymentController:
                 await self._sync(deployment)
 
     async def _sync(self, deployment: Obj) -> None:
-        owned = copy.deepcopy(self.owned(deployment))
+        owned = self.owned(deployment)  # live versions: writes replace them, never change them
         if not all(_in_sync(rs) for rs in owned):
             return  # wait until the ReplicaSet controller has caught up, as the real controller's expectations do
         new = self.current(deployment, owned)
@@ -310,13 +322,15 @@ class DeploymentController:
         live = {meta.uid_of(deployment) for deployment in deployments}
         self._progress = {uid: seen for uid, seen in self._progress.items() if uid in live}
         self._observed = {uid: generation for uid, generation in self._observed.items() if uid in live}
-        for deployment in deployments:
-            namespace, name = meta.namespace_of(deployment), meta.name_of(deployment)
-            await self.store.mutate(DEPLOYMENTS, namespace, name, self._refresh_status)
-
-    def _refresh_status(self, deployment: Obj) -> None:
-        owned = self.owned(deployment)
-        deployment["status"] = self._status(deployment, self.current(deployment, owned), owned)
+        for listed in deployments:
+            namespace, name = meta.namespace_of(listed), meta.name_of(listed)
+            deployment = self.store.peek(DEPLOYMENTS, namespace, name)  # the latest: earlier writes were awaited
+            if deployment is None:
+                continue
+            owned = self.owned(deployment)
+            status = self._status(deployment, self.current(deployment, owned), owned)
+            if status != deployment.get("status"):  # most passes change few: no copy of the others
+                await self.store.mutate_status(DEPLOYMENTS, namespace, name, functools.partial(_set_status, new=status))
 
     def _status(self, deployment: Obj, new: Obj | None, owned: list[Obj]) -> Obj:
         previous = deployment.get("status") or {}

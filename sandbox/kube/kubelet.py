@@ -164,10 +164,10 @@ class Kubelet:
             return
         started = self._bound_at.setdefault(meta.uid_of(pod), self._clock())
         creating = self._clock() - started < self.ready_delay
-        await self.store.mutate(PODS, namespace, name, functools.partial(self._report, node=node, creating=creating))
+        report = functools.partial(self._report, node=node, creating=creating)
+        await self.store.mutate_status(PODS, namespace, name, report)
 
-    def _report(self, pod: Obj, node: Obj, creating: bool) -> None:
-        status = pod.setdefault("status", {})
+    def _report(self, pod: Obj, status: Obj, node: Obj, creating: bool) -> None:
         host_ip = next((a["address"] for a in node["status"].get("addresses") or [] if a["type"] == "InternalIP"), "")
         status.update(hostIP=host_ip, hostIPs=[{"ip": host_ip}])
         status.setdefault("startTime", strategies.now())

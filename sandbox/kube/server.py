@@ -46,7 +46,10 @@ log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 WATCH_SECONDS = 1800.0  # the real server closes watches after 30-60 minutes
-LOG_LIMIT = 200  # requests kept for kmock-style assertions; kmock keeps all of them otherwise
+# Requests kept in kmock's log (it keeps all of them otherwise). kmock routes a request by finding it in that log,
+# a scan of every kept request per route, so the log stays short; nothing here asserts on past requests, and a
+# request is routed before the next one is remembered (no await between them).
+LOG_LIMIT = 8
 _CLOSE: Obj = {"type": "CLOSE"}  # put on every watch bus at shutdown so open watches end cleanly
 # What every cluster grants every authenticated user (kube-apiserver's bootstrap policy): discovery and health.
 BOOTSTRAP_POLICY: tuple[Obj, ...] = (

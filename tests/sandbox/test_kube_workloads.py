@@ -10,6 +10,8 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from sandbox.kube.resources import REPLICASETS
+
 REVISION = "deployment.kubernetes.io/revision"
 
 
@@ -368,3 +370,31 @@ def test_partial_kubelet_status_reads_back_through_typed_clients(kube_core, kube
     (container,) = kube_core.read_namespaced_pod(name, "default").status.container_statuses
     assert (container.image, container.ready, container.restart_count) == ("nginx:1.25", False, 0)
     assert container.last_state.terminated.exit_code == 0
+
+
+def test_controllers_find_dependents_by_their_controller_owner(kube, kube_apps, make_deployment, kube_wait):
+    # The store indexes objects by their managing owner on every write; the index follows an orphaning.
+    kube_apps.create_namespaced_deployment("default", make_deployment(replicas=2))
+    deployment = kube_wait(lambda: settled(kube_apps), what="rollout")
+    uid = deployment.metadata.uid
+    names = sorted(rs["metadata"]["name"] for rs in kube.sandbox.store.dependents(REPLICASETS, uid))
+    assert names == sorted(replicasets(kube_apps)) and len(names) == 1
+    kube_apps.delete_namespaced_deployment("web", "default", propagation_policy="Orphan")
+    kube_wait(lambda: all(not rs.metadata.owner_references for rs in replicasets(kube_apps).values()), what="orphan")
+    assert kube.sandbox.store.dependents(REPLICASETS, uid) == []
+    assert sorted(replicasets(kube_apps)) == names  # orphaned, not deleted
+
+
+def test_a_settled_workload_is_not_written_again(kube_core, kube_apps, make_deployment, kube_wait):
+    # Controller passes keep running (on every write and each second); a status that did not change is not written.
+    kube_apps.create_namespaced_deployment("default", make_deployment(replicas=2))
+    kube_wait(lambda: settled(kube_apps), what="rollout")
+
+    def versions() -> dict[str, str]:
+        objects = [kube_apps.read_namespaced_deployment("web", "default")]
+        objects += list(replicasets(kube_apps).values()) + pods_of(kube_core)
+        return {f"{type(o).__name__}/{o.metadata.name}": o.metadata.resource_version for o in objects}
+
+    before = versions()
+    time.sleep(2.5)  # two resyncs at least
+    assert versions() == before
