@@ -157,6 +157,55 @@ async def test_a_place_is_given_back_when_the_playbook_process_ends_not_at_its_r
     await wait_for(lambda: len(h.emitted) == 2)
 
 
+@pytest.mark.parametrize("named", [False, True], ids=["never-named", "named-unreported"])
+async def test_a_batch_playbook_that_ends_early_fails_what_it_left_at_once_not_at_the_deadline(
+    harness: Callable[..., Harness],  # noqa: F811 - the fixture
+    tmp_path: Path,
+    named: bool,
+) -> None:
+    # Its playbook applied the batch's first decision, then died: before it took the second up, or after it named
+    # itself on it. Nothing will report the second: it is journaled failed and escalated once the playbook is seen
+    # gone, well before apply_timeout_seconds, and the playbook's place is free again.
+    services = SERVICES[:3]
+    h = harness(Script(["rollback"] * 3), max_running_actions=1, workers=3, apply_timeout_seconds=600)
+    Path(h.loop.config.intents).write_text(
+        yaml.safe_dump({"intents": [{**INTENT, "service": s, "target": {"name": s}} for s in services]})
+    )
+    for s in services:
+        await h.loop.offer(firing(service=s, fingerprint=s))
+    (first,) = await wait_for(lambda: h.emitted)
+    await wait_for(lambda: len(h.loop._waiting) == 2)
+    applied(h, first["decision_id"])
+    await wait_for(lambda: len(h.events) == 2)
+    done, left = h.events[1]["decisions"]
+    fake = tmp_path / "ansible-playbook"
+    fake.write_text("import time\ntime.sleep(60)\n")
+    playbook = subprocess.Popen([sys.executable, str(fake)], start_new_session=True)
+    try:
+        run = await wait_for(lambda: runs.this_run(playbook.pid))
+        with h.journal() as journal:
+            for decision in (done, left) if named else (done,):
+                (pending,) = [
+                    a for a in journal.decision(decision["decision_id"])["actions"] if a["outcome"] == "pending"
+                ]
+                assert journal.record_run(pending["id"], run)
+        applied(h, done["decision_id"])
+        await wait_for(lambda: h.loop.stats.verifications["recovered"] == 2)
+        await asyncio.sleep(0.3)
+        assert h.loop.stats.verifications["failed"] == 0, "nothing is failed while the playbook runs"
+    finally:
+        playbook.kill()
+        playbook.wait()
+    await wait_for(lambda: h.loop.stats.verifications["failed"] == 1, timeout=10)
+    with h.journal() as journal:
+        actions = journal.decision(left["decision_id"])["actions"]
+    assert [(a["action"], a["outcome"]) for a in actions] == [("rollback", "failed"), ("escalate", "not_recovered")]
+    why = "ended without reporting its change" if named else "ended before it took this decision up"
+    assert why in actions[0]["detail"]
+    assert h.posted[-1]["reasons"][0].endswith(why)
+    await wait_for(lambda: not h.loop._acting.locked())
+
+
 def test_max_running_actions_is_an_option_with_a_bounded_default() -> None:
     base = {"intents": "/dev/null", "prometheus_url": "http://prom:9090"}
     assert warm.parse_options(base).max_running_actions == warm.MAX_RUNNING_ACTIONS

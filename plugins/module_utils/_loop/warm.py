@@ -791,6 +791,7 @@ class Loop:
             if run:
                 intent = result["snapshot"]["intent"]
                 if self._retake(intent, result):
+                    result["stale_run"] = run  # the dead playbook's: the next one names itself over it
                     return RERUN
                 journal.finish_action(action_id, outcome="skipped", detail=f"{detail}; its lock was taken meanwhile")
                 return SETTLED
@@ -1016,12 +1017,16 @@ class Loop:
                         await self._until_journaled(self._escalate_and_release, result, "failed", [why], {})
                     self.stats.verifications["failed"] += 1
                     return False
-                run = row.get("run")
-                if place is not None and not place.free and (not run or not _running(run)):
-                    # Ended (or, without a named run, nothing to watch once applied). A run that ended unreported
-                    # keeps its claim until the deadline below, not its place.
+                run = _fresh_run(row, result)
+                running = bool(run) and _running(run)
+                if run and not running and _here(run) and place is not None:
+                    place.playbook_ended()  # its siblings in the batch learn it too
+                if place is not None and not place.free and not running:
+                    # Ended (or, without a named run, nothing to watch once applied).
                     if run or row.get("applied"):
                         place.give_back()
+                if not row.get("applied") and await self._ended_unreported(result, row, place):
+                    return False
                 if row.get("applied"):
                     if place is not None and not place.free:
                         self._spawn(self._give_back_when_ended(run, place))
@@ -1040,10 +1045,42 @@ class Loop:
             if place is not None:
                 place.give_back()
 
+    async def _ended_unreported(self, result: dict[str, Any], row: Mapping[str, Any], place: _Place | None) -> bool:
+        """Whether the action's playbook ended on this machine without reporting it, either after naming its run
+        or, in a batch whose playbook has ended, before taking it up: nothing will report it, so it is journaled
+        failed and escalated now instead of at ``apply_timeout_seconds``. Read again once the end is seen, since a
+        report or a name written just before the end must win. A run elsewhere (a controller's job) is left to
+        the deadline: this machine cannot see it end."""
+        run = _fresh_run(row, result)
+        if run:
+            ended = _here(run) and not _running(run)
+        else:
+            ended = place is not None and place.ended
+        if not ended:
+            return False
+        action_id = int(result["claim"]["action_id"])
+        again = await self._until_journaled(lambda: self.clients.journal().action(action_id))
+        if (
+            again is None
+            or again["outcome"] != "pending"
+            or again.get("applied")
+            or bool(_fresh_run(again, result)) != bool(run)
+        ):
+            return False  # it reported, or was named meanwhile: the next poll follows that
+        if run:
+            why = "the action's playbook ended without reporting its change"
+        else:
+            why = "the action's playbook ended before it took this decision up"
+        await self._until_journaled(self._finish, result, "failed", why, [why], {})
+        self.stats.verifications["failed"] += 1
+        return True
+
     async def _give_back_when_ended(self, run: Mapping[str, Any], place: _Place) -> None:
         try:
             while await self._in_pool(_running, run):
                 await asyncio.sleep(RUNNING_POLL_SECONDS)
+            if _here(run):
+                place.playbook_ended()
         finally:
             place.give_back()
 
@@ -1516,6 +1553,7 @@ class _SharedPlace:
 
     def __init__(self, places: asyncio.Semaphore, holders: int) -> None:
         self._places, self._holders = places, holders
+        self.ended = False  # its playbook was seen ended on this machine: what it has not named, it never will
 
     def leave(self) -> None:
         self._holders -= 1
@@ -1539,6 +1577,13 @@ class _Place:
             self.free = True
             self._shared.leave()
 
+    @property
+    def ended(self) -> bool:
+        return self._shared.ended
+
+    def playbook_ended(self) -> None:
+        self._shared.ended = True
+
 
 def _running(run: Mapping[str, Any]) -> bool:
     """Whether a journaled run's playbook still runs on this machine (a run elsewhere: taken as ended).
@@ -1546,7 +1591,7 @@ def _running(run: Mapping[str, Any]) -> bool:
     The run names the ``ansible-playbook`` process the playbook's first module ran under, which is the worker that
     ansible-playbook forked for that task and is gone with it; what lives on is the playbook itself, the leader of
     the session ansible-runner started it in."""
-    if run.get("pid") is None or run.get("host") != socket.gethostname():
+    if not _here(run):
         return False
     named = _runs.read(int(run["pid"]))
     if named is not None and named.start == run.get("start") and named.state not in ("Z", "X"):
@@ -1559,6 +1604,17 @@ def _running(run: Mapping[str, Any]) -> bool:
         and _runs.is_playbook(leader)
         and leader.state not in ("Z", "X")
     )
+
+
+def _fresh_run(row: Mapping[str, Any], result: Mapping[str, Any]) -> Any:
+    """The run an action's row names, unless it is the dead playbook's that a re-run is handed over after."""
+    run = row.get("run")
+    return None if run and run == result.get("stale_run") else run
+
+
+def _here(run: Mapping[str, Any]) -> bool:
+    """Whether a journaled run names a process on this machine, whose end this loop can see."""
+    return run.get("pid") is not None and run.get("host") == socket.gethostname()
 
 
 def _named(value: Any) -> bool:

@@ -212,6 +212,8 @@ options:
     description:
       - How long the action's playbook has to journal that its change is applied; then the action is journaled
         failed, escalated and its lock given back. Defaults to I(lock_ttl_seconds).
+      - A playbook on this machine that is seen to end without reporting an action fails it at once, without
+        waiting for this deadline. This covers an action that the playbook of its batch never took up.
     type: float
   approval_secret:
     description:

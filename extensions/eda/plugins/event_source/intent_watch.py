@@ -155,7 +155,10 @@ options:
     type: int
     default: 4
   apply_timeout_seconds:
-    description: How long the action's playbook has to journal its change applied (default I(lock_ttl_seconds)).
+    description:
+      - How long the action's playbook has to journal its change applied (default I(lock_ttl_seconds)).
+      - A playbook on this machine that is seen to end without reporting an action fails it at once, without
+        waiting for this deadline.
     type: float
   approval_secret:
     description:
