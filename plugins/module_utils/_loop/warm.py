@@ -1019,13 +1019,15 @@ class Loop:
                     return False
                 run = _fresh_run(row, result)
                 running = bool(run) and _running(run)
-                if run and not running and _here(run) and place is not None:
+                # Seen ended here: its own named run, or (not named yet) its batch's playbook, seen by a sibling.
+                ended = (not running and _here(run)) if run else (place is not None and place.ended)
+                if run and ended and place is not None:
                     place.playbook_ended()  # its siblings in the batch learn it too
                 if place is not None and not place.free and not running:
                     # Ended (or, without a named run, nothing to watch once applied).
                     if run or row.get("applied"):
                         place.give_back()
-                if not row.get("applied") and await self._ended_unreported(result, row, place):
+                if ended and not row.get("applied") and await self._ended_unreported(result, bool(run)):
                     return False
                 if row.get("applied"):
                     if place is not None and not place.free:
@@ -1045,29 +1047,22 @@ class Loop:
             if place is not None:
                 place.give_back()
 
-    async def _ended_unreported(self, result: dict[str, Any], row: Mapping[str, Any], place: _Place | None) -> bool:
-        """Whether the action's playbook ended on this machine without reporting it, either after naming its run
-        or, in a batch whose playbook has ended, before taking it up: nothing will report it, so it is journaled
-        failed and escalated now instead of at ``apply_timeout_seconds``. Read again once the end is seen, since a
-        report or a name written just before the end must win. A run elsewhere (a controller's job) is left to
+    async def _ended_unreported(self, result: dict[str, Any], named: bool) -> bool:
+        """The action's playbook was seen ended on this machine without reporting it, either after naming its run
+        (``named``) or, in a batch, before taking it up: nothing will report it, so it is journaled failed and
+        escalated now instead of at ``apply_timeout_seconds`` (True). The row is read again first, since a report
+        or a name written just before the end must win (False). A run elsewhere (a controller's job) is left to
         the deadline: this machine cannot see it end."""
-        run = _fresh_run(row, result)
-        if run:
-            ended = _here(run) and not _running(run)
-        else:
-            ended = place is not None and place.ended
-        if not ended:
-            return False
         action_id = int(result["claim"]["action_id"])
         again = await self._until_journaled(lambda: self.clients.journal().action(action_id))
         if (
             again is None
             or again["outcome"] != "pending"
             or again.get("applied")
-            or bool(_fresh_run(again, result)) != bool(run)
+            or bool(_fresh_run(again, result)) != named
         ):
             return False  # it reported, or was named meanwhile: the next poll follows that
-        if run:
+        if named:
             why = "the action's playbook ended without reporting its change"
         else:
             why = "the action's playbook ended before it took this decision up"
