@@ -139,14 +139,9 @@ class ReplicaSetController:
 
     async def update_status(self) -> None:
         owned = self._active_pods()
-        for listed in self.store.scan(REPLICASETS):
-            namespace, name = meta.namespace_of(listed), meta.name_of(listed)
-            rs = self.store.peek(REPLICASETS, namespace, name)  # the latest: earlier writes were awaited
-            if rs is None:
-                continue
-            status = self._status(rs, owned)
-            if status != rs.get("status"):  # most passes change few: no copy of the others
-                await self.store.mutate_status(REPLICASETS, namespace, name, functools.partial(_set_status, new=status))
+        status_of = functools.partial(self._status, owned=owned)
+        for rs in self.store.scan(REPLICASETS):
+            await self.store.mutate_status(REPLICASETS, meta.namespace_of(rs), meta.name_of(rs), status_of)
 
     def _status(self, rs: Obj, owned: dict[str | None, list[Obj]]) -> Obj:
         pods = owned.get(meta.uid_of(rs), [])
@@ -160,11 +155,6 @@ class ReplicaSetController:
             "observedGeneration": rs["metadata"].get("generation", 1),
         }
         return {k: v for k, v in status.items() if v or k == "replicas"}  # zeros are omitted, but replicas
-
-
-def _set_status(_obj: Obj, status: Obj, new: Obj) -> None:
-    status.clear()
-    status.update(new)
 
 
 def _deletion_order(pods: list[Obj]) -> list[Obj]:
@@ -322,15 +312,13 @@ class DeploymentController:
         live = {meta.uid_of(deployment) for deployment in deployments}
         self._progress = {uid: seen for uid, seen in self._progress.items() if uid in live}
         self._observed = {uid: generation for uid, generation in self._observed.items() if uid in live}
-        for listed in deployments:
-            namespace, name = meta.namespace_of(listed), meta.name_of(listed)
-            deployment = self.store.peek(DEPLOYMENTS, namespace, name)  # the latest: earlier writes were awaited
-            if deployment is None:
-                continue
-            owned = self.owned(deployment)
-            status = self._status(deployment, self.current(deployment, owned), owned)
-            if status != deployment.get("status"):  # most passes change few: no copy of the others
-                await self.store.mutate_status(DEPLOYMENTS, namespace, name, functools.partial(_set_status, new=status))
+        for deployment in deployments:
+            namespace, name = meta.namespace_of(deployment), meta.name_of(deployment)
+            await self.store.mutate_status(DEPLOYMENTS, namespace, name, self._current_status)
+
+    def _current_status(self, deployment: Obj) -> Obj:
+        owned = self.owned(deployment)
+        return self._status(deployment, self.current(deployment, owned), owned)
 
     def _status(self, deployment: Obj, new: Obj | None, owned: list[Obj]) -> Obj:
         previous = deployment.get("status") or {}

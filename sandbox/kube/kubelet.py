@@ -3,6 +3,7 @@ and a NotReady node's pods are reported not ready (the node lifecycle controller
 
 from __future__ import annotations
 
+import copy
 import functools
 import hashlib
 import time
@@ -164,10 +165,11 @@ class Kubelet:
             return
         started = self._bound_at.setdefault(meta.uid_of(pod), self._clock())
         creating = self._clock() - started < self.ready_delay
-        report = functools.partial(self._report, node=node, creating=creating)
+        report = functools.partial(self._reported_status, node=node, creating=creating)
         await self.store.mutate_status(PODS, namespace, name, report)
 
-    def _report(self, pod: Obj, status: Obj, node: Obj, creating: bool) -> None:
+    def _reported_status(self, pod: Obj, node: Obj, creating: bool) -> Obj:
+        status = copy.deepcopy(pod.get("status") or {})
         host_ip = next((a["address"] for a in node["status"].get("addresses") or [] if a["type"] == "InternalIP"), "")
         status.update(hostIP=host_ip, hostIPs=[{"ip": host_ip}])
         status.setdefault("startTime", strategies.now())
@@ -180,6 +182,7 @@ class Kubelet:
             status["podIP"] = self.store.allocator.take("pod")
             status["podIPs"] = [{"ip": status["podIP"]}]
         _set_pod_conditions(status, statuses, sandbox_ready=not creating)
+        return status
 
     def _container(self, pod: Obj, container: Obj, previous: Obj | None, creating: bool) -> Obj:
         image = container["image"]

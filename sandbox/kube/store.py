@@ -184,18 +184,16 @@ class Store:
         return await self._commit(kind, new, "MODIFIED")
 
     async def mutate_status(
-        self, kind: Kind, namespace: str | None, name: str, change: Callable[[Obj, Obj], None]
+        self, kind: Kind, namespace: str | None, name: str, status_of: Callable[[Obj], Obj]
     ) -> Obj | None:
         """A controller's status write, the cheap form of :meth:`mutate` for a pass over many objects:
-        ``change(obj, status)`` edits a copy of the status alone (``obj`` is the live object, read-only), and the
-        object is copied and committed only if its status changed."""
+        ``status_of(obj)`` gives the status for the latest version (live: it must not change it), and the object
+        is copied and committed only if that status differs from the one it has."""
         old = self.peek(kind, namespace, name)
         if old is None:
             return None
-        status = copy.deepcopy(old.get("status") or {})
-        change(old, status)
-        status = strategies.normalize(status)
-        if status == strategies.normalize(old.get("status") or {}):
+        status = strategies.normalize(status_of(old))
+        if status == (old.get("status") or {}):  # what is stored is normalized already
             return old
         return await self._commit(kind, {**old, "status": status}, "MODIFIED")  # _commit normalizes: a new tree
 
