@@ -186,6 +186,13 @@ async def killed_with_two_claims(harness: Callable[..., Harness]) -> tuple[Harne
     return first, by_service
 
 
+def fake_playbook(tmp_path: Path, seconds: int = 60) -> subprocess.Popen[bytes]:
+    """A process that /proc shows as ``ansible-playbook``, in a session of its own as ansible-runner starts one."""
+    fake = tmp_path / "ansible-playbook"
+    fake.write_text(f"import time\ntime.sleep({seconds})\n")
+    return subprocess.Popen([sys.executable, str(fake)], start_new_session=True)
+
+
 async def name_run(h: Harness, decision_id: int, playbook: subprocess.Popen[bytes]) -> None:
     """What the remediate playbook does first: name its process on the decision's pending action."""
     deadline = time.monotonic() + 10
@@ -434,9 +441,7 @@ async def test_two_loops_restarted_on_one_journal_settle_each_unfinished_action_
 ) -> None:
     # The intent watch's and the alertmanager source's rulebooks share one journal file and restart together.
     first, by_service = await killed_with_two_claims(harness)  # web's playbook reported its change: verify it
-    fake = tmp_path / "ansible-playbook"
-    fake.write_text("import time\ntime.sleep(60)\n")
-    playbook = subprocess.Popen([sys.executable, str(fake)], start_new_session=True)
+    playbook = fake_playbook(tmp_path)
     try:  # api's playbook started, named itself, and died before it reported: run it again
         await name_run(first, by_service["api"]["decision_id"], playbook)
     finally:
@@ -578,11 +583,7 @@ async def test_after_a_restart_the_playbooks_the_loop_before_started_are_stopped
     by_service = {e["service"]: e for e in first.emitted}
     await first.loop.stop()  # killed: the playbooks it started go on
 
-    fake = tmp_path / "ansible-playbook"
-    fake.write_text("import time\ntime.sleep(120)\n")
-    playbooks = {
-        service: subprocess.Popen([sys.executable, str(fake)], start_new_session=True) for service in ("web", "api")
-    }
+    playbooks = {service: fake_playbook(tmp_path, 120) for service in ("web", "api")}
     try:
         for service, proc in playbooks.items():
             await name_run(first, by_service[service]["decision_id"], proc)

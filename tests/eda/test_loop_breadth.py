@@ -18,9 +18,26 @@ import yaml
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop import check as _check_module
 from ansible_collections.zerotouch.selfheal.plugins.module_utils._loop import runs, warm
 
-from .test_loop import INTENT, Cluster, Harness, Script, applied, firing, harness, wait_for  # noqa: F401 - a fixture
+from .test_loop import (  # noqa: F401 - harness is a fixture
+    INTENT,
+    Cluster,
+    Harness,
+    Script,
+    applied,
+    fake_playbook,
+    firing,
+    harness,
+    wait_for,
+)
 
 SERVICES = ["web", "api", "db", "cart"]
+
+
+def declare(h: Harness, services: list[str]) -> None:
+    """An intent per service, each on its own Deployment."""
+    Path(h.loop.config.intents).write_text(
+        yaml.safe_dump({"intents": [{**INTENT, "service": s, "target": {"name": s}} for s in services]})
+    )
 
 
 class Prometheus:
@@ -48,9 +65,7 @@ async def test_checks_running_together_share_one_platform_round_and_each_reads_i
 ) -> None:
     real_evaluate = _check_module.evaluate  # before the harness puts its script there
     h = harness(Script([]), workers=len(SERVICES))
-    Path(h.loop.config.intents).write_text(
-        yaml.safe_dump({"intents": [{**INTENT, "service": s, "target": {"name": s}} for s in SERVICES]})
-    )
+    declare(h, SERVICES)
     monkeypatch.setattr(warm._check, "evaluate", real_evaluate)
     h.loop.clients._kube = Cluster()
     prom = Prometheus(lambda: h.loop.platform.shared == len(SERVICES) - 1)
@@ -100,9 +115,7 @@ async def test_decisions_that_waited_for_a_place_go_to_one_playbook_together(
     harness: Callable[..., Harness],  # noqa: F811 - the fixture
 ) -> None:
     h = harness(Script(["rollback"] * len(SERVICES)), max_running_actions=1, workers=len(SERVICES))
-    Path(h.loop.config.intents).write_text(
-        yaml.safe_dump({"intents": [{**INTENT, "service": s, "target": {"name": s}} for s in SERVICES]})
-    )
+    declare(h, SERVICES)
     for s in SERVICES:
         await h.loop.offer(firing(service=s, fingerprint=s))
     (first,) = await wait_for(lambda: h.emitted)
@@ -133,9 +146,7 @@ async def test_a_place_is_given_back_when_the_playbook_process_ends_not_at_its_r
     await h.loop.offer(firing(service="web", fingerprint="w"))
     await h.loop.offer(firing(service="api", fingerprint="a"))
     (first,) = await wait_for(lambda: h.emitted)
-    fake = tmp_path / "ansible-playbook"
-    fake.write_text("import time\ntime.sleep(60)\n")
-    playbook = subprocess.Popen([sys.executable, str(fake)], start_new_session=True)
+    playbook = fake_playbook(tmp_path)
     try:
         run = await wait_for(lambda: runs.this_run(playbook.pid))  # up once /proc shows its argv
         if worker_gone:
@@ -168,9 +179,7 @@ async def test_a_batch_playbook_that_ends_early_fails_what_it_left_at_once_not_a
     # gone, well before apply_timeout_seconds, and the playbook's place is free again.
     services = SERVICES[:3]
     h = harness(Script(["rollback"] * 3), max_running_actions=1, workers=3, apply_timeout_seconds=600)
-    Path(h.loop.config.intents).write_text(
-        yaml.safe_dump({"intents": [{**INTENT, "service": s, "target": {"name": s}} for s in services]})
-    )
+    declare(h, services)
     for s in services:
         await h.loop.offer(firing(service=s, fingerprint=s))
     (first,) = await wait_for(lambda: h.emitted)
@@ -178,9 +187,7 @@ async def test_a_batch_playbook_that_ends_early_fails_what_it_left_at_once_not_a
     applied(h, first["decision_id"])
     await wait_for(lambda: len(h.events) == 2)
     done, left = h.events[1]["decisions"]
-    fake = tmp_path / "ansible-playbook"
-    fake.write_text("import time\ntime.sleep(60)\n")
-    playbook = subprocess.Popen([sys.executable, str(fake)], start_new_session=True)
+    playbook = fake_playbook(tmp_path)
     try:
         run = await wait_for(lambda: runs.this_run(playbook.pid))
         with h.journal() as journal:

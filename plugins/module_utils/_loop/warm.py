@@ -1035,9 +1035,9 @@ class Loop:
                         place = None  # the watcher's now
                     return True
                 if time.monotonic() > deadline:
-                    why = f"the action's playbook did not report its change within {self.config.apply_timeout:g}s"
-                    await self._until_journaled(self._finish, result, "failed", why, [why], {})
-                    self.stats.verifications["failed"] += 1
+                    await self._unreported(
+                        result, f"the action's playbook did not report its change within {self.config.apply_timeout:g}s"
+                    )
                     return False
                 held = place is not None and not place.free
                 await asyncio.sleep(
@@ -1063,12 +1063,15 @@ class Loop:
         ):
             return False  # it reported, or was named meanwhile: the next poll follows that
         if named:
-            why = "the action's playbook ended without reporting its change"
+            await self._unreported(result, "the action's playbook ended without reporting its change")
         else:
-            why = "the action's playbook ended before it took this decision up"
+            await self._unreported(result, "the action's playbook ended before it took this decision up")
+        return True
+
+    async def _unreported(self, result: dict[str, Any], why: str) -> None:
+        """Journal an action nothing reported failed, escalate it and give its lock back."""
         await self._until_journaled(self._finish, result, "failed", why, [why], {})
         self.stats.verifications["failed"] += 1
-        return True
 
     async def _give_back_when_ended(self, run: Mapping[str, Any], place: _Place) -> None:
         try:
